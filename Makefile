@@ -1,0 +1,105 @@
+# bnnacc - top-level build. `make help` lists the targets.
+#
+# Heavy, fetched builds (QEMU) live in $(CACHE), outside the clone, keyed by a
+# hash of their inputs. Everything else is built under build/.
+
+CACHE	?= /var/cache/bnnacc
+BUILD	:= $(CURDIR)/build
+KVER	?= $(shell scripts/kver.sh 2>/dev/null)
+KDIR	?= /usr/src/linux-headers-$(KVER)
+STAGE	:= $(BUILD)/stage
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS := -D_GNU_SOURCE -Iuapi -Iqemu-model
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+export CACHE BUILD
+
+.PHONY: all help deps qemu module module-install guest unit-bin unit vm-check check \
+	bench demo clean lint
+
+all: qemu module guest unit-bin
+
+help:
+	@echo "make            build everything (QEMU from cache, module, tests)"
+	@echo "make demo       boot the emulated card and show it working"
+	@echo "make check      install deps, build, run unit and VM tests"
+	@echo "make unit       Check unit tests"
+	@echo "make vm-check   VM tests (real driver on the emulated card)"
+	@echo "make qemu       build QEMU with the bnnacc device (cached)"
+	@echo "make bench      benchmarks, as BENCH <name> <value> [unit] lines"
+	@echo "make lint       checkpatch --strict, W=1 and sparse on the driver"
+
+deps:
+	@scripts/install-deps.sh
+
+# ---- QEMU with our device ------------------------------------------------
+qemu:
+	@scripts/build-qemu.sh
+
+# ---- kernel module ---------------------------------------------------------
+module:
+	@test -n "$(KVER)" || { scripts/kver.sh; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	rm -rf $(STAGE)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(STAGE) INSTALL_MOD_DIR=extra \
+		INSTALL_MOD_STRIP=1 DEPMOD=/bin/true modules_install
+	/sbin/depmod -b $(STAGE) $(KVER)
+
+# ---- userspace: physics core, unit tests, benchmarks, guest programs ------
+CORE_SRC := qemu-model/bnnacc_core.c
+
+$(BUILD)/core/libbnccore.a: $(CORE_SRC) qemu-model/bnnacc_core.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $(CORE_SRC) -o $(@D)/bnnacc_core.o
+	ar rcs $@ $(@D)/bnnacc_core.o
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
+
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/core/libbnccore.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< -o $@ $(BUILD)/core/libbnccore.a $(CHECK_LIBS) -lm
+
+unit-bin: $(UNIT_TESTS)
+
+unit: unit-bin
+	@rc=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || rc=1; done; exit $$rc
+
+GUEST_PROGS := $(patsubst tests/vm/guest/%.c,$(BUILD)/guest/%,$(wildcard tests/vm/guest/*.c))
+
+$(BUILD)/guest/%: tests/vm/guest/%.c $(wildcard tests/vm/guest/*.h) uapi/bnnacc.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/vm/guest $(WARN) $(CFLAGS) -static $< -o $@ -lm
+
+guest: $(GUEST_PROGS)
+
+BENCH_PROGS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/core/libbnccore.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< -o $@ $(BUILD)/core/libbnccore.a -lm
+
+bench: $(BENCH_PROGS)
+	@for b in $(BENCH_PROGS); do $$b || exit 1; done
+
+# ---- VM tests --------------------------------------------------------------
+vm-check: all
+	tests/vm/run-all.sh
+
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) vm-check
+
+demo: deps
+	$(MAKE) all
+	tests/vm/demo.sh
+
+lint:
+	scripts/lint-kernel.sh
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null
+	rm -rf $(BUILD)

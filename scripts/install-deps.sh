@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs, from Debian's archive, everything bnnacc needs to build and test on a fresh
+# Debian 12 machine. Idempotent: does nothing when every package is already present.
+set -euo pipefail
+
+PKGS=(
+	build-essential pkg-config gcc-multilib python3 python3-venv
+	check libpci-dev libevent-dev libnl-3-dev libnl-genl-3-dev libjansson-dev
+	linux-image-amd64 linux-headers-amd64 linux-source-6.1 sparse
+	busybox-static cpio kmod xz-utils zstd seabios qemu-system-data
+	dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev flex bison
+	libattr1-dev libcap-ng-dev gnuplot-nox socat
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+
+# deb-src for `apt-get source qemu` (scripts/build-qemu.sh).
+need_src=0
+if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ &&
+   ! grep -qs '^deb-src' /etc/apt/sources.list; then
+	need_src=1
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ $need_src -eq 0 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages (${missing[*]}); run as root or install them" >&2
+	exit 1
+fi
+
+if [ $need_src -eq 1 ]; then
+	cat > /etc/apt/sources.list.d/bnnacc-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: apt-get update"
+apt-get update -q -o Dpkg::Use-Pty=0 >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}"
+	apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+fi

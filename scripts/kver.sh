@@ -1,0 +1,15 @@
+#!/bin/sh
+# Prints the kernel ABI name (e.g. 6.1.0-57-amd64) of Debian's installed
+# linux-image-amd64: the guest kernel of the VM bench. Never `uname -r`.
+set -e
+dep=$(dpkg-query -W -f='${Depends}' linux-image-amd64 2>/dev/null) || {
+	echo "kver: linux-image-amd64 is not installed (run scripts/install-deps.sh)" >&2
+	exit 1
+}
+kver=$(printf '%s\n' "$dep" | tr ',' '\n' | sed -n 's/^ *linux-image-\([0-9][^ ]*\).*/\1/p' | head -n1)
+[ -n "$kver" ] || { echo "kver: cannot parse '$dep'" >&2; exit 1; }
+[ -d "/usr/src/linux-headers-$kver" ] || {
+	echo "kver: linux-headers-$kver missing; install linux-headers-amd64 from the same update" >&2
+	exit 1
+}
+echo "$kver"

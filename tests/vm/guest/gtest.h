@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gtest.h - assertions for the guest test programs of the VM bench.
+ * A failed CHECK prints where and what, then makes the enclosing function
+ * return -1 (main: exit status 255), so failures propagate up.
+ */
+#ifndef BNNACC_GTEST_H
+#define BNNACC_GTEST_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CHECK(cond) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "FAIL %s:%d: %s (errno %d: %s)\n",	\
+			__FILE__, __LINE__, #cond, errno, strerror(errno)); \
+		return -1;						\
+	}								\
+} while (0)
+
+#define CHECK_MSG(cond, ...) do {					\
+	if (!(cond)) {							\
+		fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+		fprintf(stderr, __VA_ARGS__);				\
+		fputc('\n', stderr);					\
+		return -1;						\
+	}								\
+} while (0)
+
+/* An ioctl must fail with errno @err. */
+#define CHECK_ERRNO(call, err) do {					\
+	errno = 0;							\
+	if ((call) != -1 || errno != (err)) {				\
+		fprintf(stderr, "FAIL %s:%d: %s: want errno %d (%s), got %d (%s)\n", \
+			__FILE__, __LINE__, #call, (err), strerror(err),	\
+			errno, strerror(errno));			\
+		return -1;						\
+	}								\
+} while (0)
+
+#endif /* BNNACC_GTEST_H */

@@ -1,0 +1,106 @@
+# lib.sh - shared by the VM bench scripts. Source it; it defines functions only.
+# shellcheck shell=bash
+
+: "${CACHE:=/var/cache/bnnacc}"
+top=${top:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${BUILD:-$top/build}
+VM_DIR=$BUILD/vm
+KVER=${KVER:-$("$top/scripts/kver.sh")}
+
+die() { echo "run-vm: $*" >&2; exit 2; }
+
+# Path of our QEMU (built and cached by scripts/build-qemu.sh).
+vm_qemu() {
+	local q
+	q=$("$top/scripts/build-qemu.sh") || die "QEMU build failed"
+	[ -x "$q" ] || die "no QEMU at '$q'"
+	echo "$q"
+}
+
+# Debian's bzImage decompresses itself for ~4 s under TCG; booting the
+# uncompressed vmlinux through PVH skips that. Cached per kernel version.
+vm_kernel() {
+	local src=/boot/vmlinuz-$KVER out=$CACHE/vmlinux-$KVER off
+	if [ ! -s "$out" ]; then
+		[ -r "$src" ] || die "$src missing: install linux-image-amd64"
+		mkdir -p "$CACHE"
+		off=$(grep -obUaP '\xfd7zXZ\x00' "$src" | head -n1 | cut -d: -f1)
+		[ -n "$off" ] || die "no XZ payload in $src"
+		tail -c +$((off + 1)) "$src" | unxz -c 2>/dev/null > "$out.tmp" || true
+		[ -s "$out.tmp" ] && head -c 4 "$out.tmp" | grep -q ELF ||
+			die "could not extract vmlinux from $src"
+		mv "$out.tmp" "$out"
+	fi
+	echo "$out"
+}
+
+# The modules the guest loads from the initramfs, besides ours.
+VM_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
+netfs fscache 9pnet 9pnet_virtio 9p"
+
+# Base initramfs: busybox, /init, the modules (Debian's + ours, depmod'ed so
+# `modprobe bnnacc` works) and the guest programs. Rebuilt when any input
+# changes; the key is a hash of the inputs.
+vm_base_initramfs() {
+	local ko="$BUILD/stage/lib/modules/$KVER/extra/bnnacc.ko"
+	[ -f "$ko" ] || die "$ko missing: run 'make module'"
+	local key out root m f
+	key=$( { echo "$KVER"; sha256sum "$ko" "$top/tests/vm/init" /bin/busybox;
+		 find "$BUILD/guest" -type f -exec sha256sum {} + 2>/dev/null | sort; } |
+		sha256sum | cut -c1-16)
+	out=$VM_DIR/initramfs-$key.cpio.gz
+	if [ ! -s "$out" ]; then
+		mkdir -p "$VM_DIR"
+		rm -f "$VM_DIR"/initramfs-*.cpio.gz
+		root=$(mktemp -d "$VM_DIR/root.XXXXXX")
+		mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,mnt/host,etc,lib/modules/"$KVER"/kernel,bin/bnnacc}
+		cp /bin/busybox "$root/bin/busybox"
+		for f in $("$root/bin/busybox" --list); do
+			[ -e "$root/bin/$f" ] || ln -s busybox "$root/bin/$f"
+		done
+		mknod -m 600 "$root/dev/console" c 5 1
+		mknod -m 666 "$root/dev/null" c 1 3
+		cp "$top/tests/vm/init" "$root/init"
+		chmod 755 "$root/init"
+		for m in $VM_MODULES; do
+			f=$(find "/lib/modules/$KVER/kernel" -name "$m.ko*" | head -n1)
+			[ -n "$f" ] || die "module $m not found for $KVER"
+			mkdir -p "$root/$(dirname "$f")"
+			cp "$f" "$root/$f"
+		done
+		mkdir -p "$root/lib/modules/$KVER/extra"
+		cp "$ko" "$root/lib/modules/$KVER/extra/"
+		cp /lib/modules/"$KVER"/modules.{order,builtin,builtin.modinfo} \
+			"$root/lib/modules/$KVER/" 2>/dev/null || true
+		/sbin/depmod -b "$root" "$KVER"
+		[ -d "$BUILD/guest" ] && cp "$BUILD"/guest/* "$root/bin/bnnacc/" 2>/dev/null || true
+		(cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out.tmp"
+		mv "$out.tmp" "$out"
+		rm -rf "$root"
+	fi
+	echo "$out"
+}
+
+# Fail on any kernel report in a serial log. $2 = 1 lets WARNING lines pass.
+vm_check_log() {
+	local log=$1 allow_warn=${2:-0} pat
+	pat='Oops|BUG:|kernel BUG|KASAN|UBSAN|general protection|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU|sleeping function called from invalid context|kmemleak:.*new suspected|Kernel panic|Call Trace'
+	[ "$allow_warn" = 1 ] || pat="$pat|WARNING:"
+	if grep -aEq "$pat" "$log"; then
+		echo "run-vm: kernel report in $log:" >&2
+		grep -aE -m 10 -B 2 -A 12 "$pat" "$log" >&2
+		return 1
+	fi
+	return 0
+}
+
+# Wait until FILE contains PATTERN (extended regex) or S seconds pass.
+vm_wait_for() {
+	local file=$1 pat=$2 s=${3:-60} i
+	for ((i = 0; i < s * 10; i++)); do
+		grep -aEq "$pat" "$file" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "run-vm: '$pat' did not appear in $file within ${s}s" >&2
+	return 1
+}
