@@ -26,7 +26,12 @@
  * documented defaults (see docs/hardware.md for sources).
  */
 struct bnc_params {
-	/* SET: median G = k_us_per_ua * I_SET, clipped to [g_min_us, g_max_us] */
+	/*
+	 * SET: median G = k_us_per_ua * I_SET, clipped to [g_min_us,
+	 * g_max_us]. The programmed G0 = median + D2D + C2C draw is clipped
+	 * below at g_min_us only: g_max_us bounds the median, and a draw
+	 * may exceed it by its spread (the distribution stays normal).
+	 */
 	double k_us_per_ua;	/* 2.0 */
 	double iset_min_ua;	/* 5.0: lowest accepted SET current */
 	double iset_max_ua;	/* 100.0: highest accepted SET current */
@@ -47,7 +52,10 @@ struct bnc_params {
 	 * z_d. 0.7 (assumed: "of similar size").
 	 */
 	double d2d_ratio;
-	/* RESET: log-normal, median reset_med_us (2.0), log-sigma reset_lsig (0.3) */
+	/*
+	 * RESET: log-normal, median reset_med_us (2.0), log-sigma reset_lsig
+	 * (0.3), clipped below at g_min_us.
+	 */
 	double reset_med_us;
 	double reset_lsig;
 	/* Read noise: normal, sigma = read_noise_rel * G, fresh every read (0.02) */
@@ -55,14 +63,21 @@ struct bnc_params {
 	/*
 	 * Relaxation after programming, with L = ln(t / t_ref) for t > t_ref
 	 * (0 before): G(t) = G0 * (1 - drift_nu * L) + G0 * drift_sig * L * z
-	 * with z a standard normal drawn when the cell was programmed.
-	 * t_ref 1 s, drift_nu 0.005, drift_sig 0.002 (assumed, scaled from
-	 * aihwkit's HfOx CMO model).
+	 * with z a standard normal drawn when the cell was programmed (SET or
+	 * RESET; both states relax), clipped below at g_min_us. t is the
+	 * device clock since the cell's last programming. Stuck cells do not
+	 * relax. t_ref 1 s, drift_nu 0.005, drift_sig 0.002 (assumed, scaled
+	 * from aihwkit's HfOx CMO model).
 	 */
 	double drift_t_ref_s;
 	double drift_nu;
 	double drift_sig;
-	/* Stuck cells at manufacture: fraction (0.001), half high, half low */
+	/*
+	 * Stuck cells at manufacture: exactly round(stuck_frac * BNC_CELLS)
+	 * cells (0.001), chosen uniformly; each is stuck high or low with
+	 * probability 1/2. Stuck cells ignore programming and do not relax,
+	 * but are read with read noise like any cell.
+	 */
 	double stuck_frac;
 	double stuck_high_us;	/* 200.0: conductance of a cell stuck high */
 	double stuck_low_us;	/* 1.0: conductance of a cell stuck low */
@@ -97,7 +112,12 @@ enum bnc_err {
 struct bnc_array;
 
 void bnc_params_default(struct bnc_params *p);
-/* Returns 0, or -BNC_EARG (with *why set to a static message) */
+/*
+ * Returns 0, or -BNC_EARG (with *why, if @why is not NULL, set to a static
+ * message) for a NaN, infinite, negative or absurd value: dac_bits must be
+ * in 2..16, adc_bits in 2..24, iset_min_ua < iset_max_ua <= 16777.215 (the
+ * 24-bit nA field), g_min_us < g_max_us, ...
+ */
 int bnc_params_check(const struct bnc_params *p, const char **why);
 
 /* Manufacture an array: D2D offsets and stuck cells drawn from @seed.
@@ -123,7 +143,8 @@ double bnc_c2c_sigma_us(const struct bnc_params *p, double g_med_us);
 int bnc_program(struct bnc_array *a, const struct bnc_region *r,
 		const uint32_t *words, uint64_t now_ns);
 
-/* The cell's conductance now without read noise (uS); for tests. */
+/* The cell's conductance now without read noise (uS), computed exactly
+ * (not from the MVM cache); for tests. NaN for a cell outside the array. */
 double bnc_cell_g_us(struct bnc_array *a, unsigned row, unsigned col,
 		     uint64_t now_ns);
 
@@ -138,6 +159,27 @@ int bnc_read(struct bnc_array *a, const struct bnc_region *r, uint32_t *out_ns,
  * currents sum_r V_r * G_rc (V_r after the DAC, G with fresh read noise)
  * and quantise with the ADC whose full scale is adc_fs_ua >> adc_shift.
  * out[] gets repeat*count*region cols codes, laid out [repeat][vector][col].
+ * Returns 0, -BNC_EREGION, or -BNC_EARG for NULL buffers, @count == 0 or
+ * @adc_shift > 15; @repeat == 0 means 1 (as on the card).
+ *
+ * Read noise is aggregated per column, which is exact in distribution:
+ * with independent per-cell noise of sigma read_noise_rel * G_rc, the
+ * column current is normal with mean sum_r V_r G_rc and variance
+ * read_noise_rel^2 * sum_r (V_r G_rc)^2. So each vector costs one pass over
+ * the region (both sums, in float) and one normal draw per column and
+ * repeat; repeats reuse the sums. Per-cell conductances are not clipped
+ * at zero inside an MVM (a 50-sigma event at 2 % read noise).
+ *
+ * G_rc comes from a float cache of every cell's relaxed conductance. It is
+ * rebuilt when cells were programmed or stuck, when @now_ns is earlier
+ * than the cache's time, and when ln(time since programming) may have
+ * moved by more than 0.01 for some cell since the cache was built (checked
+ * exactly, from the range of programming times; the worst cell is the one
+ * whose age is nearest t_ref). So MVM conductances lag the exact relaxed
+ * values of bnc_cell_g_us()/bnc_read() by at most 0.01 in L, i.e. a
+ * relative 0.01 * (drift_nu + drift_sig * |z|) (about 1e-4 by default).
+ * The cache's time is part of the state image, so results after bnc_load()
+ * are bit-identical to those of the array that was saved.
  */
 int bnc_mvm(struct bnc_array *a, const struct bnc_region *r,
 	    const int16_t *in, unsigned count, unsigned repeat,
@@ -149,10 +191,12 @@ double bnc_dac_volts(const struct bnc_params *p, int16_t in);
 int32_t bnc_adc(const struct bnc_params *p, double current_ua,
 		unsigned adc_shift);
 
-/* Make @n more cells stuck (chosen by the generator); returns how many
- * were newly stuck. */
+/* Make @n more cells stuck (chosen uniformly among the cells not yet stuck
+ * by the generator, each high or low with probability 1/2); returns how
+ * many were newly stuck (fewer than @n only when all cells are stuck). */
 unsigned bnc_add_stuck(struct bnc_array *a, unsigned n);
 unsigned bnc_stuck_count(const struct bnc_array *a);
+/* 1 if the cell is stuck (high or low), 0 if not or outside the array */
 int bnc_is_stuck(const struct bnc_array *a, unsigned row, unsigned col);
 
 /*
@@ -160,13 +204,35 @@ int bnc_is_stuck(const struct bnc_array *a, unsigned row, unsigned col);
  * state, generator state), as a versioned little-endian image with a
  * checksum. bnc_state_size() gives the image size; bnc_load() validates the
  * image completely and returns NULL with *why set if it is malformed.
+ *
+ * Image version 1, all fields little-endian (f64 as IEEE-754 bits):
+ *   0  u32 magic BNC_STATE_MAGIC ("BNCS"), u32 version BNC_STATE_VERSION,
+ *      u32 rows, u32 cols
+ *  16  params: 20 f64 in struct order with dac_bits/adc_bits left out
+ *      (k_us_per_ua ... stuck_low_us, read_v, adc_fs_ua), then u32
+ *      dac_bits, u32 adc_bits
+ * 184  generator: 4 u64 (xoshiro256** state)
+ * 216  u64 device clock at save, u64 MVM cache time, u32 cache valid (0/1),
+ *      u32 zero
+ * 240  per cell, row-major, one array after the other: f64 G0 (uS),
+ *      f64 D2D z, f64 relaxation z, u64 programming time (ns),
+ *      u8 flags (bit 0 SET, bit 1 stuck high, bit 2 stuck low)
+ * end-8  u64 FNV-1a-64 of every byte before it
+ * bnc_load() checks the length, magic, version, checksum, geometry,
+ * params (bnc_params_check), generator state, finiteness and range of
+ * every cell value and the flags.
  */
+#define BNC_STATE_MAGIC 0x53434e42u
+#define BNC_STATE_VERSION 1u
+
 size_t bnc_state_size(void);
 /* @now_ns, the device clock at power-off, is stored in the image; returns
  * 0 or -BNC_EARG if @len < bnc_state_size(). */
 int bnc_save(const struct bnc_array *a, uint64_t now_ns, void *buf,
 	     size_t len);
-/* On success *now_ns gets the stored device clock. */
+/* @len must be exactly bnc_state_size(). On success *now_ns (if not NULL)
+ * gets the stored device clock; on failure *why (if not NULL) gets a static
+ * message and *now_ns is left alone. */
 struct bnc_array *bnc_load(const void *buf, size_t len, uint64_t *now_ns,
 			   const char **why);
 
