@@ -46,6 +46,8 @@ module:
 	rm -rf $(STAGE)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(STAGE) INSTALL_MOD_DIR=extra \
 		INSTALL_MOD_STRIP=1 DEPMOD=/bin/true modules_install
+	cp /lib/modules/$(KVER)/modules.order /lib/modules/$(KVER)/modules.builtin /lib/modules/$(KVER)/modules.builtin.modinfo \
+		$(STAGE)/lib/modules/$(KVER)/
 	/sbin/depmod -b $(STAGE) $(KVER)
 
 # ---- userspace: physics core, unit tests, benchmarks, guest programs ------

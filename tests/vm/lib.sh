@@ -9,10 +9,11 @@ KVER=${KVER:-$("$top/scripts/kver.sh")}
 
 die() { echo "run-vm: $*" >&2; exit 2; }
 
-# Path of our QEMU (built and cached by scripts/build-qemu.sh).
+# Path of our QEMU (built and cached by scripts/build-qemu.sh); $QEMU
+# overrides it.
 vm_qemu() {
-	local q
-	q=$("$top/scripts/build-qemu.sh") || die "QEMU build failed"
+	local q=${QEMU:-}
+	[ -n "$q" ] || q=$("$top/scripts/build-qemu.sh") || die "QEMU build failed"
 	[ -x "$q" ] || die "no QEMU at '$q'"
 	echo "$q"
 }
@@ -24,7 +25,7 @@ vm_kernel() {
 	if [ ! -s "$out" ]; then
 		[ -r "$src" ] || die "$src missing: install linux-image-amd64"
 		mkdir -p "$CACHE"
-		off=$(grep -obUaP '\xfd7zXZ\x00' "$src" | head -n1 | cut -d: -f1)
+		off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$src" | head -n1 | cut -d: -f1)
 		[ -n "$off" ] || die "no XZ payload in $src"
 		tail -c +$((off + 1)) "$src" | unxz -c 2>/dev/null > "$out.tmp" || true
 		[ -s "$out.tmp" ] && head -c 4 "$out.tmp" | grep -q ELF ||

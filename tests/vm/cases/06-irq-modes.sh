@@ -3,10 +3,11 @@
 # MSI-X and MSI through its properties.
 . "$(dirname "$0")/common.sh"
 job='bnctl program 0 8 0 128 40 && bnctl read 0 8 0 128 4 &&
-	echo vectors=$(grep -c bnnacc /proc/interrupts) && grep bnnacc /proc/interrupts'
+	echo vectors=$(grep -c bnnacc /proc/interrupts) && grep bnnacc /proc/interrupts &&
+	dmesg | grep -i "bnnacc.*interrupt"'
 run_vm --card "seed=3" -- "$job"
-[ "$(log_value vectors)" = 2 ]; grep -aq 'MSIX\|MSI-X' "$WORK/vm.log"
+[ "$(log_value vectors)" = 2 ]; grep -aqi 'msi-x' "$WORK/vm.log"
 run_vm --card "seed=3,msix=off" -- "$job"
-[ "$(log_value vectors)" = 1 ]; grep -aq 'PCI-MSI' "$WORK/vm.log"
+[ "$(log_value vectors)" = 1 ]; grep -aq 'PCI-MSI.*bnnacc' "$WORK/vm.log"
 run_vm --card "seed=3,msix=off,msi=off" -- "$job"
-[ "$(log_value vectors)" = 1 ]; grep -aq 'IO-APIC' "$WORK/vm.log"
+[ "$(log_value vectors)" = 1 ]; grep -aq 'IO-APIC.*bnnacc' "$WORK/vm.log"

@@ -22,7 +22,7 @@ run_vm() {
 
 # The value of KEY=VALUE in the last line of the log that has it.
 log_value() {
-	grep -aoE "(^|[ ])$1=[^ ]+" "$WORK/vm.log" | tail -n1 | sed 's/.*=//'
+	tr -d '\r' < "$WORK/vm.log" | grep -aoE "(^|[ ])$1=[^ ]+" | tail -n1 | sed 's/.*=//'
 }
 
 # approx A B TOL: |A - B| <= TOL * |B|

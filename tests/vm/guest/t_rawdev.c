@@ -346,8 +346,11 @@ static int fatal_errors(struct raw *r)
 	printf("  unaligned SQ base: FATAL, RING_CONFIG\n");
 
 	rings_setup(r, r->sq_pa, r->cq_pa);
-	wr(r, BNNACC_REG_CQ_SIZE, 3);	/* after ENABLE: ignored or fatal */
-	CHECK(identify_ok(r) == 0 || (rd(r, BNNACC_REG_STATUS) & BNNACC_STS_FATAL));
+	CHECK(wait_status(r, BNNACC_STS_READY, 1000) == 0);
+	wr(r, BNNACC_REG_CQ_SIZE, 3);
+	CHECK(wait_status(r, BNNACC_STS_FATAL, 1000) == 0);
+	CHECK(rd(r, BNNACC_REG_ERR_STATUS) & BNNACC_ERR_REG_ACCESS);
+	printf("  ring register written while enabled: FATAL, REG_ACCESS\n");
 
 	rings_setup(r, r->sq_pa, r->cq_pa);
 	CHECK(wait_status(r, BNNACC_STS_READY, 1000) == 0);
@@ -379,13 +382,26 @@ static int fatal_errors(struct raw *r)
 	return 0;
 }
 
-/* A data address the card may write: our page, or one that faults. */
-static uint64_t safe_addr(struct raw *r)
+/*
+ * A data buffer the card may write: inside our page (the length clipped so
+ * that no write can leave it), or an address with no memory behind it.
+ */
+static void safe_dst(struct raw *r, struct bnnacc_sqe *e)
 {
+	unsigned off = rnd(r) % 4096;
+
 	switch (rnd(r) % 3) {
-	case 0: return r->data_pa + (rnd(r) % 4096);
-	case 1: return NO_MEMORY + (rnd(r) & 0xffff);
-	default: return rnd(r) | (1ull << 63);
+	case 0:
+		e->dst_addr = r->data_pa + off;
+		if (e->dst_len > 4096 - off)
+			e->dst_len = 4096 - off;
+		break;
+	case 1:
+		e->dst_addr = NO_MEMORY + (rnd(r) & 0xffff);
+		break;
+	default:
+		e->dst_addr = rnd(r) | (1ull << 63);
+		break;
 	}
 }
 
@@ -423,7 +439,7 @@ static int random_descriptors(struct raw *r, unsigned n)
 			e.cdw[3] = 0;
 		}
 		/* The card may read anywhere, but write only where we allow. */
-		e.dst_addr = safe_addr(r);
+		safe_dst(r, &e);
 		if (rnd(r) % 2)
 			e.src_addr = r->data_pa + (rnd(r) % 4096);
 		sc = submit(r, &e, &c);

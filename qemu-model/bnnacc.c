@@ -1,0 +1,1683 @@
+/*
+ * bnnacc - PCIe RRAM inference card (128 x 128 HfOx 1T1R array)
+ *
+ * The card's programming model is docs/hardware.md of the bnnacc project and
+ * its register and descriptor layout uapi/bnnacc.h (installed next to this
+ * file as bnnacc.h). The physics of the array lives in bnnacc_core.c, plain C
+ * shared with the project's unit tests: this file only moves descriptors and
+ * data between the guest and that core.
+ *
+ * Copyright (c) 2025 The bnnacc authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Properties (-device bnnacc,NAME=VALUE):
+ *   seed            uint64  1      seed of the array's random generator
+ *   serial          uint64  0      serial number; 0 derives it from seed
+ *   msix            bool    on     MSI-X capability (2 vectors, BAR2)
+ *   msi             bool    on     MSI capability (1 vector, 64-bit)
+ *   backing         string  -      file keeping the array across runs
+ *                                  (absent or empty: a new card from seed)
+ *   time-scale      uint32  1      device ns per virtual ns (0 freezes)
+ * Physics, in fixed units, defaults equal to bnc_params_default():
+ *   k-nS-per-uA     uint32  2000     SET slope, nS of G per uA of I_SET
+ *   iset-min-nA     uint32  5000     lowest SET compliance current
+ *   iset-max-nA     uint32  100000   highest SET compliance current
+ *   g-min-nS        uint32  100      lowest reported conductance
+ *   g-max-nS        uint32  200000   highest SET median
+ *   c2c-slope-ppm   int32   -9107    C2C sigma slope, 1e-6 nS/nS
+ *   c2c-icpt-nS     uint32  4782     C2C sigma intercept
+ *   c2c-floor-nS    uint32  500      C2C sigma floor
+ *   d2d-ratio-ppm   uint32  700000   D2D offset in C2C sigmas
+ *   reset-med-nS    uint32  2000     RESET median
+ *   reset-lsig-ppm  uint32  300000   RESET log-sigma
+ *   read-noise-ppm  uint32  20000    read noise sigma relative to G
+ *   drift-t-ref-ms  uint32  1000     relaxation reference time
+ *   drift-nu-ppm    uint32  5000     relaxation drift coefficient
+ *   drift-sig-ppm   uint32  2000     relaxation spread
+ *   stuck-ppm       uint32  1000     cells stuck at manufacture
+ *   stuck-high-nS   uint32  200000   conductance of a cell stuck high
+ *   stuck-low-nS    uint32  1000     conductance of a cell stuck low
+ *   dac-bits        uint32  8        input DAC bits, sign included
+ *   adc-bits        uint32  9        output ADC bits, sign included
+ *   read-mV         uint32  100      row voltage at input full scale
+ *   adc-fs-nA       uint32  2560000  ADC full scale at range shift 0
+ * With an existing backing file the physics stored in it win over these.
+ *
+ * Fault injection at run time (QMP qom-set / HMP qom-set; reads give what
+ * is left to inject):
+ *   fault-hang         the next N commands started never complete (the
+ *                      queue stalls behind them) until RESET or disable
+ *   fault-dma          the next N commands complete with DMA_ERROR
+ *   fault-corrupt-cqe  the next N completions carry cid ^ 0x8000
+ *   fault-stuck        writing N makes N more cells stuck now (reads 0)
+ *   clock-advance-s    writing N advances the device clock N s (reads 0)
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include "qemu/cutils.h"
+#include "qemu/log.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "qemu/module.h"
+#include "qemu/timer.h"
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pcie.h"
+#include "hw/pci/msi.h"
+#include "hw/pci/msix.h"
+#include "hw/qdev-properties.h"
+#include "migration/vmstate.h"
+#include "sysemu/dma.h"
+#include "sysemu/sysemu.h"
+#include "qom/object.h"
+
+#include "bnnacc.h"
+#include "bnnacc_core.h"
+
+#define TYPE_PCI_BNNACC "bnnacc"
+typedef struct BnnaccState BnnaccState;
+DECLARE_INSTANCE_CHECKER(BnnaccState, BNNACC, TYPE_PCI_BNNACC)
+
+#define BNNACC_MAX_XFER         (64 * MiB)   /* largest data transfer */
+#define BNNACC_BH_BUDGET_NS     (10 * SCALE_MS) /* compute per BH run */
+#define BNNACC_MVM_CHUNK        256          /* evaluations per core call */
+#define BNNACC_DMA_CHUNK        (1 * MiB)    /* data moved per DMA call */
+#define BNNACC_MAX_IMAGE        (64 * MiB)   /* largest backing file read */
+#define BNNACC_MODEL            "bnnacc-emu 128x128 HfOx"
+
+QEMU_BUILD_BUG_ON(sizeof(struct bnnacc_sqe) != 64);
+QEMU_BUILD_BUG_ON(sizeof(struct bnnacc_cqe) != 16);
+QEMU_BUILD_BUG_ON(sizeof(struct bnnacc_identify) != 256);
+QEMU_BUILD_BUG_ON(BNNACC_ROWS != BNC_ROWS || BNNACC_COLS != BNC_COLS);
+
+#define BNNACC_GUEST_ERR(fmt, ...) \
+    qemu_log_mask(LOG_GUEST_ERROR, "bnnacc: %s: " fmt "\n", __func__, \
+                  ## __VA_ARGS__)
+
+/* Physics properties, in the fixed units of their names. */
+typedef struct BnnaccPhysProps {
+    uint32_t k_ns_per_ua;
+    uint32_t iset_min_na;
+    uint32_t iset_max_na;
+    uint32_t g_min_ns;
+    uint32_t g_max_ns;
+    int32_t c2c_slope_ppm;
+    uint32_t c2c_icpt_ns;
+    uint32_t c2c_floor_ns;
+    uint32_t d2d_ratio_ppm;
+    uint32_t reset_med_ns;
+    uint32_t reset_lsig_ppm;
+    uint32_t read_noise_ppm;
+    uint32_t drift_t_ref_ms;
+    uint32_t drift_nu_ppm;
+    uint32_t drift_sig_ppm;
+    uint32_t stuck_ppm;
+    uint32_t stuck_high_ns;
+    uint32_t stuck_low_ns;
+    uint32_t dac_bits;
+    uint32_t adc_bits;
+    uint32_t read_mv;
+    uint32_t adc_fs_na;
+} BnnaccPhysProps;
+
+/* The command the card is executing (one at a time, in SQ order). */
+typedef struct BnnaccCmd {
+    bool active;
+    bool hung;              /* fault-hang: never completes */
+    uint16_t cid;
+    uint8_t opcode;
+    uint16_t sc;            /* BNNACC_SC_* once known */
+    struct bnc_region reg;
+    uint64_t src_addr;
+    uint64_t dst_addr;
+    uint64_t in_len;        /* MVM: bytes to read from src_addr */
+    uint64_t in_done;
+    uint64_t out_len;       /* bytes to write to dst_addr */
+    uint64_t out_done;
+    void *in;
+    void *out;
+    int32_t *tmp;           /* MVM: output of one core call */
+    uint32_t count;         /* MVM vectors */
+    uint32_t repeat;        /* MVM evaluations of each vector */
+    uint32_t shift;         /* MVM ADC range */
+    uint64_t unit;          /* next READ pass or MVM evaluation */
+    uint64_t units;
+    uint64_t now_ns;        /* device clock when the command started */
+    int64_t busy_ns;        /* host time spent on it so far */
+} BnnaccCmd;
+
+struct BnnaccState {
+    PCIDevice parent_obj;
+
+    MemoryRegion mmio;
+    QEMUBH *bh;
+    Notifier exit_notifier; /* saves the backing file when QEMU exits */
+
+    /* properties */
+    uint64_t seed;
+    uint64_t serial_prop;
+    bool msix;
+    bool msi;
+    char *backing;
+    uint32_t time_scale;
+    BnnaccPhysProps phys;
+
+    /* the array, its clock and what the read-only registers report */
+    struct bnc_array *arr;
+    uint64_t clock_base;    /* device ns at virt_base */
+    int64_t virt_base;      /* QEMU_CLOCK_VIRTUAL ns at clock_base */
+    uint64_t serial;
+    uint32_t iset_min_na;
+    uint32_t iset_max_na;
+    uint32_t adc_fs_na;
+    uint32_t read_mv;
+    uint32_t g_min_ns;
+    uint32_t g_max_ns;
+    uint32_t dac_bits;
+    uint32_t adc_bits;
+    uint32_t features;
+
+    /* registers */
+    uint32_t ctrl;
+    bool ready;
+    bool fatal;
+    uint32_t int_status;
+    uint32_t int_mask;
+    uint32_t err_status;
+    uint32_t err_info;
+    bool err_info_set;
+    uint64_t sq_base;
+    uint64_t cq_base;
+    uint32_t sq_size;
+    uint32_t cq_size;
+    uint32_t sq_head;
+    uint32_t sq_tail;
+    uint32_t cq_head;
+    uint32_t cq_tail;
+    bool phase;
+    uint64_t clock_latch;
+    uint64_t busy_latch;
+
+    /* lifetime counters: survive RESET */
+    uint64_t busy_ns;
+    uint32_t cmds_done;
+    uint32_t cmds_failed;
+
+    BnnaccCmd cmd;
+
+    /* fault injection: commands or completions still to spoil */
+    uint32_t fault_hang;
+    uint32_t fault_dma;
+    uint32_t fault_corrupt;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Clock and backing file                                                   */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t bnnacc_add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t bnnacc_clock_ns(BnnaccState *s)
+{
+    int64_t virt = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    uint64_t delta = virt > s->virt_base ? virt - s->virt_base : 0;
+
+    if (s->time_scale && delta > UINT64_MAX / s->time_scale) {
+        return UINT64_MAX;
+    }
+    return bnnacc_add_sat(s->clock_base, delta * s->time_scale);
+}
+
+static void bnnacc_clock_advance(BnnaccState *s, uint64_t ns)
+{
+    s->clock_base = bnnacc_add_sat(bnnacc_clock_ns(s), ns);
+    s->virt_base = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+}
+
+/* Write the array's state to the backing file: temp file, then rename. */
+static bool bnnacc_backing_save(BnnaccState *s, Error **errp)
+{
+    size_t len = bnc_state_size();
+    g_autofree uint8_t *buf = NULL;
+    g_autofree char *tmp = NULL;
+    int fd;
+
+    if (!s->backing || !s->arr) {
+        return true;
+    }
+    buf = g_try_malloc(len);
+    if (!buf) {
+        error_setg(errp, "bnnacc: no memory for the state of '%s'",
+                   s->backing);
+        return false;
+    }
+    if (bnc_save(s->arr, bnnacc_clock_ns(s), buf, len) < 0) {
+        error_setg(errp, "bnnacc: cannot serialise the array for '%s'",
+                   s->backing);
+        return false;
+    }
+    tmp = g_strdup_printf("%s.tmp.%d", s->backing, (int)getpid());
+    fd = qemu_create(tmp, O_WRONLY | O_TRUNC, 0644, errp);
+    if (fd < 0) {
+        error_prepend(errp, "bnnacc: backing file: ");
+        return false;
+    }
+    if (qemu_write_full(fd, buf, len) != len) {
+        error_setg_errno(errp, errno, "bnnacc: cannot write '%s'", tmp);
+        qemu_close(fd);
+        unlink(tmp);
+        return false;
+    }
+    if (qemu_close(fd) < 0 || rename(tmp, s->backing) < 0) {
+        error_setg_errno(errp, errno, "bnnacc: cannot replace '%s'",
+                         s->backing);
+        unlink(tmp);
+        return false;
+    }
+    return true;
+}
+
+/* Save after a change of the array; a failure is reported, not fatal. */
+static void bnnacc_backing_sync(BnnaccState *s)
+{
+    Error *err = NULL;
+
+    if (!bnnacc_backing_save(s, &err)) {
+        error_report_err(err);
+    }
+}
+
+/* Load the backing file: 1 loaded, 0 absent or empty (a new card), -1 error. */
+static int bnnacc_backing_load(BnnaccState *s, Error **errp)
+{
+    g_autofree gchar *buf = NULL;
+    GError *gerr = NULL;
+    const char *why = "unknown error";
+    uint64_t clock = 0;
+    struct stat st;
+    gsize len;
+
+    if (stat(s->backing, &st) < 0) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+        error_setg_errno(errp, errno, "bnnacc: backing file '%s'",
+                         s->backing);
+        return -1;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > BNNACC_MAX_IMAGE) {
+        error_setg(errp, "bnnacc: backing file '%s' is not a bnnacc image "
+                   "(not a regular file of at most %u bytes)", s->backing,
+                   (unsigned)BNNACC_MAX_IMAGE);
+        return -1;
+    }
+    if (!g_file_get_contents(s->backing, &buf, &len, &gerr)) {
+        error_setg(errp, "bnnacc: cannot read backing file '%s': %s",
+                   s->backing, gerr->message);
+        g_error_free(gerr);
+        return -1;
+    }
+    s->arr = bnc_load(buf, len, &clock, &why);
+    if (!s->arr) {
+        error_setg(errp, "bnnacc: backing file '%s' is not a valid bnnacc "
+                   "image: %s", s->backing, why ? why : "malformed");
+        return -1;
+    }
+    s->clock_base = clock;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Interrupts                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void bnnacc_update_intx(BnnaccState *s)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    bool level = (s->int_status & ~s->int_mask & BNNACC_INT_ALL) &&
+                 !msix_enabled(pdev) && !msi_enabled(pdev);
+
+    pci_set_irq(pdev, level);
+}
+
+/* Send the messages for @causes (already filtered by INT_MASK). */
+static void bnnacc_send_msg(BnnaccState *s, uint32_t causes)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    if (!causes) {
+        return;
+    }
+    if (msix_enabled(pdev)) {
+        if (causes & BNNACC_INT_CQ) {
+            msix_notify(pdev, BNNACC_MSIX_CQ);
+        }
+        if (causes & (BNNACC_INT_ERROR | BNNACC_INT_EVENT)) {
+            msix_notify(pdev, BNNACC_MSIX_ERROR);
+        }
+    } else if (msi_enabled(pdev)) {
+        msi_notify(pdev, 0);
+    }
+}
+
+static void bnnacc_raise(BnnaccState *s, uint32_t causes)
+{
+    s->int_status |= causes;
+    bnnacc_send_msg(s, causes & ~s->int_mask);
+    bnnacc_update_intx(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Card state                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void bnnacc_cmd_drop(BnnaccState *s)
+{
+    g_free(s->cmd.in);
+    g_free(s->cmd.out);
+    g_free(s->cmd.tmp);
+    memset(&s->cmd, 0, sizeof(s->cmd));
+}
+
+static void bnnacc_rings_forget(BnnaccState *s)
+{
+    bnnacc_cmd_drop(s);
+    s->sq_head = s->sq_tail = 0;
+    s->cq_head = s->cq_tail = 0;
+    s->phase = true;
+}
+
+/* A fatal error: record it, halt the card, raise INT.ERROR. */
+static void bnnacc_fatal(BnnaccState *s, uint32_t err, uint32_t info)
+{
+    if (!s->err_info_set) {
+        s->err_info = info;
+        s->err_info_set = true;
+    }
+    s->err_status |= err;
+    s->fatal = true;
+    s->ready = false;
+    bnnacc_cmd_drop(s);
+    bnnacc_raise(s, BNNACC_INT_ERROR);
+}
+
+/* RESET_KEY and device reset: registers to power-on values. */
+static void bnnacc_reset_card(BnnaccState *s)
+{
+    if (s->bh) {
+        qemu_bh_cancel(s->bh);
+    }
+    bnnacc_rings_forget(s);
+    s->ctrl = 0;
+    s->ready = false;
+    s->fatal = false;
+    s->int_status = 0;
+    s->int_mask = 0;
+    s->err_status = 0;
+    s->err_info = 0;
+    s->err_info_set = false;
+    s->sq_base = s->cq_base = 0;
+    s->sq_size = s->cq_size = 0;
+    s->clock_latch = s->busy_latch = 0;
+    bnnacc_update_intx(s);
+}
+
+static bool bnnacc_ring_size_ok(uint32_t size)
+{
+    return size >= BNNACC_RING_MIN && size <= BNNACC_RING_MAX &&
+           is_power_of_2(size);
+}
+
+/* The ring register at fault, or 0 if the configuration is good. */
+static uint32_t bnnacc_ring_config_error(BnnaccState *s)
+{
+    if (!s->sq_base || (s->sq_base & 63)) {
+        return BNNACC_REG_SQ_BASE_LO;
+    }
+    if (!bnnacc_ring_size_ok(s->sq_size)) {
+        return BNNACC_REG_SQ_SIZE;
+    }
+    if (!s->cq_base || (s->cq_base & 63)) {
+        return BNNACC_REG_CQ_BASE_LO;
+    }
+    if (!bnnacc_ring_size_ok(s->cq_size)) {
+        return BNNACC_REG_CQ_SIZE;
+    }
+    return 0;
+}
+
+static void bnnacc_write_ctrl(BnnaccState *s, uint32_t val)
+{
+    bool was = s->ctrl & BNNACC_CTRL_ENABLE;
+    bool on = val & BNNACC_CTRL_ENABLE;
+    uint32_t bad;
+
+    if (val & ~BNNACC_CTRL_ENABLE) {
+        BNNACC_GUEST_ERR("reserved CTRL bits 0x%x ignored",
+                         val & ~BNNACC_CTRL_ENABLE);
+    }
+    s->ctrl = val & BNNACC_CTRL_ENABLE;
+    if (on == was) {
+        return;
+    }
+    bnnacc_rings_forget(s);
+    s->ready = false;
+    if (!on || s->fatal) {
+        return;
+    }
+    bad = bnnacc_ring_config_error(s);
+    if (bad) {
+        BNNACC_GUEST_ERR("ENABLE with a bad ring configuration (reg 0x%x: "
+                         "sq 0x%" PRIx64 "/%u cq 0x%" PRIx64 "/%u)", bad,
+                         s->sq_base, s->sq_size, s->cq_base, s->cq_size);
+        bnnacc_fatal(s, BNNACC_ERR_RING_CONFIG, bad);
+        return;
+    }
+    s->ready = true;
+}
+
+static bool bnnacc_cq_full(BnnaccState *s)
+{
+    return ((s->cq_tail + 1) & (s->cq_size - 1)) == s->cq_head;
+}
+
+static void bnnacc_doorbell(BnnaccState *s, hwaddr reg, uint32_t val)
+{
+    const char *name = reg == BNNACC_REG_SQ_TAIL ? "SQ_TAIL" : "CQ_HEAD";
+    uint32_t size = reg == BNNACC_REG_SQ_TAIL ? s->sq_size : s->cq_size;
+
+    if (!(s->ctrl & BNNACC_CTRL_ENABLE)) {
+        BNNACC_GUEST_ERR("%s=%u while the card is disabled", name, val);
+        return;
+    }
+    if (!s->ready) {
+        BNNACC_GUEST_ERR("%s=%u while the card is not ready", name, val);
+        bnnacc_fatal(s, BNNACC_ERR_DOORBELL, val);
+        return;
+    }
+    if (val >= size) {
+        BNNACC_GUEST_ERR("%s=%u beyond the ring of %u", name, val, size);
+        bnnacc_fatal(s, BNNACC_ERR_DOORBELL, val);
+        return;
+    }
+    if (reg == BNNACC_REG_SQ_TAIL) {
+        s->sq_tail = val;
+    } else {
+        /* The host may consume only what the card has posted. */
+        uint32_t posted = (s->cq_tail - s->cq_head) & (size - 1);
+        uint32_t consumed = (val - s->cq_head) & (size - 1);
+
+        if (consumed > posted) {
+            BNNACC_GUEST_ERR("CQ_HEAD=%u passes the CQ tail %u", val,
+                             s->cq_tail);
+            bnnacc_fatal(s, BNNACC_ERR_DOORBELL, val);
+            return;
+        }
+        s->cq_head = val;
+    }
+    qemu_bh_schedule(s->bh);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Commands                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Unused cdw words of a command: those from @first on must be zero. */
+static bool bnnacc_cdw_clear(const struct bnnacc_sqe *e, unsigned first)
+{
+    unsigned i;
+
+    for (i = first; i < ARRAY_SIZE(e->cdw); i++) {
+        if (e->cdw[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool bnnacc_src_unused(const struct bnnacc_sqe *e)
+{
+    return !e->src_addr && !e->src_len;
+}
+
+static bool bnnacc_dst_unused(const struct bnnacc_sqe *e)
+{
+    return !e->dst_addr && !e->dst_len;
+}
+
+static uint16_t bnnacc_region_sc(BnnaccCmd *c, const struct bnnacc_sqe *e)
+{
+    c->reg.row = e->region.row;
+    c->reg.col = e->region.col;
+    c->reg.rows = e->region.rows;
+    c->reg.cols = e->region.cols;
+    if (bnc_region_check(&c->reg) < 0) {
+        BNNACC_GUEST_ERR("cid %u: region %u+%u x %u+%u leaves the array",
+                         e->cid, c->reg.row, c->reg.rows, c->reg.col,
+                         c->reg.cols);
+        return BNNACC_SC_INVALID_REGION;
+    }
+    return BNNACC_SC_SUCCESS;
+}
+
+/* Allocate @len bytes for the result. */
+static uint16_t bnnacc_alloc_out(BnnaccCmd *c, uint64_t len)
+{
+    c->out = g_try_malloc(len);
+    if (!c->out) {
+        return BNNACC_SC_INTERNAL;
+    }
+    c->out_len = len;
+    return BNNACC_SC_SUCCESS;
+}
+
+/* Fetch @len bytes of command input from guest memory. */
+static uint16_t bnnacc_fetch_in(BnnaccState *s, BnnaccCmd *c, uint64_t addr,
+                                uint64_t len)
+{
+    c->in = g_try_malloc(len);
+    if (!c->in) {
+        return BNNACC_SC_INTERNAL;
+    }
+    if (pci_dma_read(PCI_DEVICE(s), addr, c->in, len) != MEMTX_OK) {
+        BNNACC_GUEST_ERR("cid %u: cannot read %" PRIu64 " bytes at 0x%"
+                         PRIx64, c->cid, len, addr);
+        return BNNACC_SC_DMA_ERROR;
+    }
+    return BNNACC_SC_SUCCESS;
+}
+
+static uint16_t bnnacc_len_sc(BnnaccCmd *c, const char *what, uint64_t need,
+                              uint32_t have)
+{
+    if (need > BNNACC_MAX_XFER || have < need) {
+        BNNACC_GUEST_ERR("cid %u: %s needs %" PRIu64 " bytes, buffer has %u "
+                         "(limit %u)", c->cid, what, need, have,
+                         (unsigned)BNNACC_MAX_XFER);
+        return BNNACC_SC_LENGTH;
+    }
+    return BNNACC_SC_SUCCESS;
+}
+
+static void bnnacc_identify(BnnaccState *s, BnnaccCmd *c)
+{
+    struct bnnacc_identify *id = c->out;
+
+    memset(id, 0, sizeof(*id));
+    id->magic = cpu_to_le32(BNNACC_MAGIC);
+    id->hw_version = cpu_to_le32(BNNACC_HW_VERSION);
+    id->rows = cpu_to_le16(BNNACC_ROWS);
+    id->cols = cpu_to_le16(BNNACC_COLS);
+    id->max_ring = cpu_to_le16(BNNACC_RING_MAX);
+    id->dac_bits = s->dac_bits;
+    id->adc_bits = s->adc_bits;
+    id->features = cpu_to_le32(s->features);
+    id->iset_min_na = cpu_to_le32(s->iset_min_na);
+    id->iset_max_na = cpu_to_le32(s->iset_max_na);
+    id->adc_fs_na = cpu_to_le32(s->adc_fs_na);
+    id->read_mv = cpu_to_le32(s->read_mv);
+    id->g_min_ns = cpu_to_le32(s->g_min_ns);
+    id->g_max_ns = cpu_to_le32(s->g_max_ns);
+    id->stuck_cells = cpu_to_le32(bnc_stuck_count(s->arr));
+    id->serial = cpu_to_le64(s->serial);
+    id->clock_ns = cpu_to_le64(c->now_ns);
+    pstrcpy(id->model, sizeof(id->model), BNNACC_MODEL);
+}
+
+static uint16_t bnnacc_start_identify(BnnaccState *s, BnnaccCmd *c,
+                                      const struct bnnacc_sqe *e)
+{
+    const struct bnnacc_region *r = &e->region;
+    uint16_t sc;
+
+    if (r->row || r->col || r->rows || r->cols || !bnnacc_src_unused(e) ||
+        !bnnacc_cdw_clear(e, 0)) {
+        BNNACC_GUEST_ERR("cid %u: IDENTIFY with a region, source or cdw",
+                         e->cid);
+        return BNNACC_SC_INVALID_FIELD;
+    }
+    sc = bnnacc_len_sc(c, "IDENTIFY", sizeof(struct bnnacc_identify),
+                       e->dst_len);
+    if (sc == BNNACC_SC_SUCCESS) {
+        sc = bnnacc_alloc_out(c, sizeof(struct bnnacc_identify));
+    }
+    if (sc == BNNACC_SC_SUCCESS) {
+        bnnacc_identify(s, c);
+    }
+    return sc;
+}
+
+static uint16_t bnnacc_start_program(BnnaccState *s, BnnaccCmd *c,
+                                     const struct bnnacc_sqe *e)
+{
+    uint64_t cells, i;
+    uint32_t *words;
+    uint16_t sc;
+    int ret;
+
+    if (!bnnacc_dst_unused(e) || !bnnacc_cdw_clear(e, 0)) {
+        BNNACC_GUEST_ERR("cid %u: PROGRAM with a destination or cdw", e->cid);
+        return BNNACC_SC_INVALID_FIELD;
+    }
+    sc = bnnacc_region_sc(c, e);
+    if (sc != BNNACC_SC_SUCCESS) {
+        return sc;
+    }
+    cells = (uint64_t)c->reg.rows * c->reg.cols;
+    sc = bnnacc_len_sc(c, "PROGRAM", cells * 4, e->src_len);
+    if (sc == BNNACC_SC_SUCCESS) {
+        sc = bnnacc_fetch_in(s, c, e->src_addr, cells * 4);
+    }
+    if (sc != BNNACC_SC_SUCCESS) {
+        return sc;
+    }
+    words = c->in;
+    for (i = 0; i < cells; i++) {
+        le32_to_cpus(&words[i]);
+    }
+    ret = bnc_program(s->arr, &c->reg, words, c->now_ns);
+    if (ret == -BNC_EWORD) {
+        BNNACC_GUEST_ERR("cid %u: bad program word", e->cid);
+        return BNNACC_SC_INVALID_FIELD;
+    }
+    if (ret == -BNC_EREGION) {
+        return BNNACC_SC_INVALID_REGION;
+    }
+    if (ret < 0) {
+        return BNNACC_SC_INTERNAL;
+    }
+    bnnacc_backing_sync(s);
+    return BNNACC_SC_SUCCESS;
+}
+
+static uint16_t bnnacc_start_read(BnnaccState *s, BnnaccCmd *c,
+                                  const struct bnnacc_sqe *e)
+{
+    uint64_t reads = e->cdw[0] ? e->cdw[0] : 1;
+    uint64_t per_read;
+    uint16_t sc;
+
+    if (!bnnacc_src_unused(e) || !bnnacc_cdw_clear(e, 1)) {
+        BNNACC_GUEST_ERR("cid %u: READ with a source or cdw[1..3]", e->cid);
+        return BNNACC_SC_INVALID_FIELD;
+    }
+    sc = bnnacc_region_sc(c, e);
+    if (sc != BNNACC_SC_SUCCESS) {
+        return sc;
+    }
+    per_read = (uint64_t)c->reg.rows * c->reg.cols * 4;
+    sc = bnnacc_len_sc(c, "READ", reads * per_read, e->dst_len);
+    if (sc == BNNACC_SC_SUCCESS) {
+        sc = bnnacc_alloc_out(c, reads * per_read);
+    }
+    c->units = reads;
+    return sc;
+}
+
+static uint16_t bnnacc_start_mvm(BnnaccState *s, BnnaccCmd *c,
+                                 const struct bnnacc_sqe *e)
+{
+    uint64_t count = e->cdw[0];
+    uint64_t repeat = e->cdw[1] ? e->cdw[1] : 1;
+    uint64_t in_len, per_repeat;
+    uint16_t sc;
+
+    if (!count || e->cdw[2] > BNNACC_ADC_SHIFT_MAX ||
+        !bnnacc_cdw_clear(e, 3)) {
+        BNNACC_GUEST_ERR("cid %u: MVM count %u, shift %u, cdw[3] 0x%x",
+                         e->cid, e->cdw[0], e->cdw[2], e->cdw[3]);
+        return BNNACC_SC_INVALID_FIELD;
+    }
+    sc = bnnacc_region_sc(c, e);
+    if (sc != BNNACC_SC_SUCCESS) {
+        return sc;
+    }
+    in_len = count * c->reg.rows * 2;
+    per_repeat = count * c->reg.cols * 4;
+    sc = bnnacc_len_sc(c, "MVM input", in_len, e->src_len);
+    if (sc == BNNACC_SC_SUCCESS) {
+        /* per_repeat <= 2^41: the product below cannot overflow */
+        sc = bnnacc_len_sc(c, "MVM output",
+                           repeat > BNNACC_MAX_XFER / per_repeat ?
+                           UINT64_MAX : repeat * per_repeat, e->dst_len);
+    }
+    if (sc == BNNACC_SC_SUCCESS) {
+        sc = bnnacc_alloc_out(c, repeat * per_repeat);
+    }
+    if (sc == BNNACC_SC_SUCCESS) {
+        c->tmp = g_try_new(int32_t, BNNACC_MVM_CHUNK * BNNACC_COLS);
+        sc = c->tmp ? BNNACC_SC_SUCCESS : BNNACC_SC_INTERNAL;
+    }
+    if (sc == BNNACC_SC_SUCCESS) {
+        c->in = g_try_malloc(in_len);
+        sc = c->in ? BNNACC_SC_SUCCESS : BNNACC_SC_INTERNAL;
+    }
+    if (sc != BNNACC_SC_SUCCESS) {
+        return sc;
+    }
+    c->src_addr = e->src_addr;
+    c->in_len = in_len;
+    c->count = count;
+    c->repeat = repeat;
+    c->shift = e->cdw[2];
+    c->units = repeat * count;
+    return BNNACC_SC_SUCCESS;
+}
+
+/*
+ * Decode and check a fetched entry; do the quick commands at once, set up
+ * READ and MVM for bnnacc_cmd_step(). The status goes to c->sc.
+ */
+static void bnnacc_cmd_start(BnnaccState *s, struct bnnacc_sqe *e)
+{
+    BnnaccCmd *c = &s->cmd;
+
+    memset(c, 0, sizeof(*c));
+    c->active = true;
+    c->cid = le16_to_cpu(e->cid);
+    c->opcode = e->opcode;
+    c->now_ns = bnnacc_clock_ns(s);
+
+    e->cid = c->cid;
+    e->rsvd0 = le32_to_cpu(e->rsvd0);
+    e->region.row = le16_to_cpu(e->region.row);
+    e->region.col = le16_to_cpu(e->region.col);
+    e->region.rows = le16_to_cpu(e->region.rows);
+    e->region.cols = le16_to_cpu(e->region.cols);
+    e->src_addr = le64_to_cpu(e->src_addr);
+    e->dst_addr = le64_to_cpu(e->dst_addr);
+    e->src_len = le32_to_cpu(e->src_len);
+    e->dst_len = le32_to_cpu(e->dst_len);
+    le32_to_cpus(&e->cdw[0]);
+    le32_to_cpus(&e->cdw[1]);
+    le32_to_cpus(&e->cdw[2]);
+    le32_to_cpus(&e->cdw[3]);
+    e->rsvd1 = le64_to_cpu(e->rsvd1);
+    c->dst_addr = e->dst_addr;
+
+    if (s->fault_hang) {
+        s->fault_hang--;
+        c->hung = true;
+        info_report("bnnacc: fault-hang: cid %u hangs (%u more to hang)",
+                    c->cid, s->fault_hang);
+        return;
+    }
+    if (s->fault_dma) {
+        s->fault_dma--;
+        c->sc = BNNACC_SC_DMA_ERROR;
+        info_report("bnnacc: fault-dma: cid %u fails (%u more to fail)",
+                    c->cid, s->fault_dma);
+        return;
+    }
+
+    switch (e->opcode) {
+    case BNNACC_OP_IDENTIFY:
+    case BNNACC_OP_PROGRAM:
+    case BNNACC_OP_READ:
+    case BNNACC_OP_MVM:
+        break;
+    default:
+        BNNACC_GUEST_ERR("cid %u: unsupported opcode 0x%x", c->cid,
+                         e->opcode);
+        c->sc = BNNACC_SC_INVALID_OPCODE;
+        return;
+    }
+    if (e->flags || e->rsvd0 || e->rsvd1) {
+        BNNACC_GUEST_ERR("cid %u: flags 0x%x rsvd0 0x%x rsvd1 0x%" PRIx64,
+                         c->cid, e->flags, e->rsvd0, (uint64_t)e->rsvd1);
+        c->sc = BNNACC_SC_INVALID_FIELD;
+        return;
+    }
+    switch (e->opcode) {
+    case BNNACC_OP_IDENTIFY:
+        c->sc = bnnacc_start_identify(s, c, e);
+        break;
+    case BNNACC_OP_PROGRAM:
+        c->sc = bnnacc_start_program(s, c, e);
+        break;
+    case BNNACC_OP_READ:
+        c->sc = bnnacc_start_read(s, c, e);
+        break;
+    default:
+        c->sc = bnnacc_start_mvm(s, c, e);
+        break;
+    }
+}
+
+/*
+ * One core call's worth of MVM. The units are the command's count * repeat
+ * vector evaluations in the order the core draws their noise (vector-major:
+ * u = vector * repeat + k), so any split gives the same codes as a single
+ * call would. The core lays a call's output out [repeat][vector][col] for
+ * that call's vectors; it is copied into the command's layout.
+ */
+static int bnnacc_mvm_chunk(BnnaccState *s, BnnaccCmd *c)
+{
+    uint64_t j = c->unit / c->repeat, k = c->unit % c->repeat;
+    unsigned cols = c->reg.cols, n, rep, a, b;
+    int32_t *out = c->out;
+    int ret;
+
+    if (k == 0 && c->repeat <= BNNACC_MVM_CHUNK) {
+        n = MIN(c->count - j, MAX(1, BNNACC_MVM_CHUNK / c->repeat));
+        rep = c->repeat;
+    } else {
+        n = 1;
+        rep = MIN(c->repeat - k, BNNACC_MVM_CHUNK);
+    }
+    ret = bnc_mvm(s->arr, &c->reg, (int16_t *)c->in + j * c->reg.rows, n,
+                  rep, c->shift, c->tmp, c->now_ns);
+    for (a = 0; a < rep; a++) {
+        for (b = 0; b < n; b++) {
+            memcpy(out + ((k + a) * c->count + j + b) * cols,
+                   c->tmp + ((uint64_t)a * n + b) * cols, cols * 4);
+        }
+    }
+    c->unit += (uint64_t)n * rep;
+    return ret;
+}
+
+/* Move the next piece of MVM input from the guest. */
+static void bnnacc_cmd_read_in(BnnaccState *s, BnnaccCmd *c)
+{
+    uint64_t len = MIN(c->in_len - c->in_done, BNNACC_DMA_CHUNK);
+    uint16_t *in = c->in;
+    uint64_t i;
+
+    if (pci_dma_read(PCI_DEVICE(s), c->src_addr + c->in_done,
+                     (uint8_t *)c->in + c->in_done, len) != MEMTX_OK) {
+        BNNACC_GUEST_ERR("cid %u: cannot read %" PRIu64 " bytes at 0x%"
+                         PRIx64, c->cid, c->in_len, c->src_addr);
+        c->sc = BNNACC_SC_DMA_ERROR;
+        return;
+    }
+    c->in_done += len;
+    if (c->in_done == c->in_len) {
+        for (i = 0; i < c->in_len / 2; i++) {
+            le16_to_cpus(&in[i]);
+        }
+    }
+}
+
+/* Move the next piece of the result to the guest. */
+static void bnnacc_cmd_write_out(BnnaccState *s, BnnaccCmd *c)
+{
+    uint64_t len = MIN(c->out_len - c->out_done, BNNACC_DMA_CHUNK);
+    uint8_t *out = (uint8_t *)c->out + c->out_done;
+    uint64_t i;
+
+    if (c->opcode == BNNACC_OP_READ || c->opcode == BNNACC_OP_MVM) {
+        for (i = 0; i < len / 4; i++) {
+            cpu_to_le32s((uint32_t *)out + i);
+        }
+    }
+    if (pci_dma_write(PCI_DEVICE(s), c->dst_addr + c->out_done, out, len) !=
+        MEMTX_OK) {
+        BNNACC_GUEST_ERR("cid %u: cannot write %" PRIu64 " bytes at 0x%"
+                         PRIx64, c->cid, c->out_len, c->dst_addr);
+        c->sc = BNNACC_SC_DMA_ERROR;
+        return;
+    }
+    c->out_done += len;
+}
+
+/*
+ * Work on the current command until it is done or @deadline has passed:
+ * read its input, compute READ passes or MVM chunks, write its output, a
+ * piece at a time. True when it is done (c->sc says how).
+ */
+static bool bnnacc_cmd_step(BnnaccState *s, int64_t deadline)
+{
+    BnnaccCmd *c = &s->cmd;
+    uint64_t cells = (uint64_t)c->reg.rows * c->reg.cols;
+
+    while (c->sc == BNNACC_SC_SUCCESS) {
+        if (c->in_done < c->in_len) {
+            bnnacc_cmd_read_in(s, c);
+        } else if (c->unit < c->units && c->opcode == BNNACC_OP_READ) {
+            if (bnc_read(s->arr, &c->reg,
+                         (uint32_t *)c->out + c->unit * cells,
+                         c->now_ns) < 0) {
+                c->sc = BNNACC_SC_INTERNAL;
+            }
+            c->unit++;
+        } else if (c->unit < c->units) {
+            if (bnnacc_mvm_chunk(s, c) < 0) {
+                c->sc = BNNACC_SC_INTERNAL;
+            }
+        } else if (c->out_done < c->out_len) {
+            bnnacc_cmd_write_out(s, c);
+        } else {
+            return true;
+        }
+        if (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) >= deadline) {
+            return c->sc != BNNACC_SC_SUCCESS;
+        }
+    }
+    return true;
+}
+
+/* Post the completion of the current command; false on a fatal error. */
+static bool bnnacc_cmd_complete(BnnaccState *s)
+{
+    BnnaccCmd *c = &s->cmd;
+    uint16_t sc = c->sc;
+    uint64_t busy = c->busy_ns;
+    struct bnnacc_cqe cqe = {
+        .cid = cpu_to_le16(c->cid),
+        .status = cpu_to_le16(sc << 1 | s->phase),
+        .sq_head = cpu_to_le16(s->sq_head),
+        .result = cpu_to_le32(sc == BNNACC_SC_SUCCESS ? c->out_len : 0),
+        .busy_ns = cpu_to_le32(MIN(busy, UINT32_MAX)),
+    };
+    uint32_t slot = s->cq_tail;
+
+    if (s->fault_corrupt) {
+        s->fault_corrupt--;
+        cqe.cid = cpu_to_le16(c->cid ^ 0x8000);
+        info_report("bnnacc: fault-corrupt-cqe: cid %u posted as %u "
+                    "(%u more to corrupt)", c->cid, c->cid ^ 0x8000,
+                    s->fault_corrupt);
+    }
+    bnnacc_cmd_drop(s);
+    s->busy_ns = bnnacc_add_sat(s->busy_ns, busy);
+    if (pci_dma_write(PCI_DEVICE(s), s->cq_base + (uint64_t)slot * sizeof(cqe),
+                      &cqe, sizeof(cqe)) != MEMTX_OK) {
+        BNNACC_GUEST_ERR("cannot post CQ entry %u at 0x%" PRIx64, slot,
+                         s->cq_base + (uint64_t)slot * sizeof(cqe));
+        bnnacc_fatal(s, BNNACC_ERR_CQ_POST, slot);
+        return false;
+    }
+    s->cq_tail = (slot + 1) & (s->cq_size - 1);
+    if (!s->cq_tail) {
+        s->phase = !s->phase;
+    }
+    s->cmds_done++;
+    if (sc != BNNACC_SC_SUCCESS) {
+        s->cmds_failed++;
+    }
+    return true;
+}
+
+/* Fetch the entry at the SQ head and start it; false on a fatal error. */
+static bool bnnacc_cmd_fetch(BnnaccState *s)
+{
+    struct bnnacc_sqe e;
+    uint32_t slot = s->sq_head;
+    uint64_t addr = s->sq_base + (uint64_t)slot * sizeof(e);
+
+    if (pci_dma_read(PCI_DEVICE(s), addr, &e, sizeof(e)) != MEMTX_OK) {
+        BNNACC_GUEST_ERR("cannot fetch SQ entry %u at 0x%" PRIx64, slot,
+                         addr);
+        bnnacc_fatal(s, BNNACC_ERR_SQ_FETCH, slot);
+        return false;
+    }
+    s->sq_head = (slot + 1) & (s->sq_size - 1);
+    bnnacc_cmd_start(s, &e);
+    return true;
+}
+
+/*
+ * The card's engine, run from the main loop: fetch, execute and complete
+ * commands in order until the SQ is empty, the CQ is full, a command hangs
+ * or BNNACC_BH_BUDGET_NS of host time has passed (then run again later).
+ */
+static void bnnacc_bh(void *opaque)
+{
+    BnnaccState *s = opaque;
+    int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    int64_t deadline = start + BNNACC_BH_BUDGET_NS;
+    unsigned posted = 0;
+    bool again = false;
+
+    while (s->ready && !s->cmd.hung) {
+        int64_t t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+        if (!s->cmd.active) {
+            if (s->sq_head == s->sq_tail || bnnacc_cq_full(s)) {
+                break;
+            }
+            if (!bnnacc_cmd_fetch(s) || s->cmd.hung) {
+                break;
+            }
+        }
+        if (!bnnacc_cmd_step(s, deadline)) {
+            s->cmd.busy_ns += qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - t0;
+            again = true;
+            break;
+        }
+        s->cmd.busy_ns += qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - t0;
+        if (!bnnacc_cmd_complete(s)) {
+            break;
+        }
+        posted++;
+        if (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) >= deadline) {
+            again = true;
+            break;
+        }
+    }
+    if (posted) {
+        bnnacc_raise(s, BNNACC_INT_CQ);
+    }
+    if (again && s->ready) {
+        qemu_bh_schedule(s->bh);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Registers                                                                */
+/* ------------------------------------------------------------------------ */
+
+static uint32_t bnnacc_status(BnnaccState *s)
+{
+    return (s->ready ? BNNACC_STS_READY : 0) |
+           (s->fatal ? BNNACC_STS_FATAL : 0) |
+           (s->cmd.active ? BNNACC_STS_BUSY : 0);
+}
+
+static uint64_t bnnacc_mmio_read(void *opaque, hwaddr addr, unsigned size)
+{
+    BnnaccState *s = opaque;
+
+    switch (addr) {
+    case BNNACC_REG_MAGIC:
+        return BNNACC_MAGIC;
+    case BNNACC_REG_VERSION:
+        return BNNACC_HW_VERSION;
+    case BNNACC_REG_GEOMETRY:
+        return BNNACC_ROWS | BNNACC_COLS << 16;
+    case BNNACC_REG_QCAP:
+        return BNNACC_RING_MAX | s->dac_bits << 16 | s->adc_bits << 24;
+    case BNNACC_REG_ISET_MIN:
+        return s->iset_min_na;
+    case BNNACC_REG_ISET_MAX:
+        return s->iset_max_na;
+    case BNNACC_REG_ADC_FS:
+        return s->adc_fs_na;
+    case BNNACC_REG_FEATURES:
+        return s->features;
+    case BNNACC_REG_CTRL:
+        return s->ctrl;
+    case BNNACC_REG_STATUS:
+        return bnnacc_status(s);
+    case BNNACC_REG_INT_STATUS:
+        return s->int_status;
+    case BNNACC_REG_INT_MASK:
+        return s->int_mask;
+    case BNNACC_REG_ERR_STATUS:
+        return s->err_status;
+    case BNNACC_REG_ERR_INFO:
+        return s->err_info;
+    case BNNACC_REG_SQ_BASE_LO:
+        return (uint32_t)s->sq_base;
+    case BNNACC_REG_SQ_BASE_HI:
+        return s->sq_base >> 32;
+    case BNNACC_REG_SQ_SIZE:
+        return s->sq_size;
+    case BNNACC_REG_CQ_BASE_LO:
+        return (uint32_t)s->cq_base;
+    case BNNACC_REG_CQ_BASE_HI:
+        return s->cq_base >> 32;
+    case BNNACC_REG_CQ_SIZE:
+        return s->cq_size;
+    case BNNACC_REG_SQ_HEAD:
+        return s->sq_head;
+    case BNNACC_REG_CLOCK_LO:
+        s->clock_latch = bnnacc_clock_ns(s);
+        return (uint32_t)s->clock_latch;
+    case BNNACC_REG_CLOCK_HI:
+        return s->clock_latch >> 32;
+    case BNNACC_REG_BUSY_LO:
+        s->busy_latch = s->busy_ns;
+        return (uint32_t)s->busy_latch;
+    case BNNACC_REG_BUSY_HI:
+        return s->busy_latch >> 32;
+    case BNNACC_REG_CMDS_DONE:
+        return s->cmds_done;
+    case BNNACC_REG_CMDS_FAILED:
+        return s->cmds_failed;
+    case BNNACC_REG_SERIAL_LO:
+        return (uint32_t)s->serial;
+    case BNNACC_REG_SERIAL_HI:
+        return s->serial >> 32;
+    default:
+        BNNACC_GUEST_ERR("read of 0x%" HWADDR_PRIx " (no such register or "
+                         "write-only)", addr);
+        return 0;
+    }
+}
+
+/* Ring registers may change only while the card is disabled. */
+static bool bnnacc_ring_reg_writable(BnnaccState *s, hwaddr addr)
+{
+    if (!(s->ctrl & BNNACC_CTRL_ENABLE)) {
+        return true;
+    }
+    BNNACC_GUEST_ERR("write to ring register 0x%" HWADDR_PRIx " while "
+                     "enabled", addr);
+    bnnacc_fatal(s, BNNACC_ERR_REG_ACCESS, addr);
+    return false;
+}
+
+static void bnnacc_write_ring_reg(BnnaccState *s, hwaddr addr, uint32_t val)
+{
+    if (!bnnacc_ring_reg_writable(s, addr)) {
+        return;
+    }
+    switch (addr) {
+    case BNNACC_REG_SQ_BASE_LO:
+        s->sq_base = deposit64(s->sq_base, 0, 32, val);
+        break;
+    case BNNACC_REG_SQ_BASE_HI:
+        s->sq_base = deposit64(s->sq_base, 32, 32, val);
+        break;
+    case BNNACC_REG_SQ_SIZE:
+        s->sq_size = val;
+        break;
+    case BNNACC_REG_CQ_BASE_LO:
+        s->cq_base = deposit64(s->cq_base, 0, 32, val);
+        break;
+    case BNNACC_REG_CQ_BASE_HI:
+        s->cq_base = deposit64(s->cq_base, 32, 32, val);
+        break;
+    case BNNACC_REG_CQ_SIZE:
+        s->cq_size = val;
+        break;
+    }
+}
+
+static void bnnacc_write_int_mask(BnnaccState *s, uint32_t val)
+{
+    uint32_t unmasked = s->int_status & s->int_mask & ~val;
+
+    if (val & ~BNNACC_INT_ALL) {
+        BNNACC_GUEST_ERR("reserved INT_MASK bits 0x%x ignored",
+                         val & ~BNNACC_INT_ALL);
+    }
+    s->int_mask = val & BNNACC_INT_ALL;
+    /* a pending cause that is unmasked signals now */
+    bnnacc_send_msg(s, unmasked);
+    bnnacc_update_intx(s);
+}
+
+static void bnnacc_mmio_write(void *opaque, hwaddr addr, uint64_t val64,
+                              unsigned size)
+{
+    BnnaccState *s = opaque;
+    uint32_t val = val64;
+
+    switch (addr) {
+    case BNNACC_REG_CTRL:
+        bnnacc_write_ctrl(s, val);
+        break;
+    case BNNACC_REG_RESET:
+        if (val != BNNACC_RESET_KEY) {
+            BNNACC_GUEST_ERR("RESET with 0x%x, not the key", val);
+            break;
+        }
+        bnnacc_reset_card(s);
+        break;
+    case BNNACC_REG_INT_STATUS:
+        s->int_status &= ~val;
+        bnnacc_update_intx(s);
+        break;
+    case BNNACC_REG_INT_MASK:
+        bnnacc_write_int_mask(s, val);
+        break;
+    case BNNACC_REG_ERR_STATUS:
+        s->err_status &= ~val;
+        break;
+    case BNNACC_REG_SQ_BASE_LO:
+    case BNNACC_REG_SQ_BASE_HI:
+    case BNNACC_REG_SQ_SIZE:
+    case BNNACC_REG_CQ_BASE_LO:
+    case BNNACC_REG_CQ_BASE_HI:
+    case BNNACC_REG_CQ_SIZE:
+        bnnacc_write_ring_reg(s, addr, val);
+        break;
+    case BNNACC_REG_SQ_TAIL:
+    case BNNACC_REG_CQ_HEAD:
+        bnnacc_doorbell(s, addr, val);
+        break;
+    default:
+        BNNACC_GUEST_ERR("write 0x%x to 0x%" HWADDR_PRIx " (no such register "
+                         "or read-only)", val, addr);
+        break;
+    }
+}
+
+static const MemoryRegionOps bnnacc_mmio_ops = {
+    .read = bnnacc_mmio_read,
+    .write = bnnacc_mmio_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 4,
+        .max_access_size = 4,
+    },
+    .impl = {
+        .min_access_size = 4,
+        .max_access_size = 4,
+    },
+};
+
+/* ------------------------------------------------------------------------ */
+/* Fault injection (run-time QOM properties)                                */
+/* ------------------------------------------------------------------------ */
+
+static void bnnacc_get_fault(Object *obj, Visitor *v, const char *name,
+                             void *opaque, Error **errp)
+{
+    uint32_t *field = opaque;
+    uint32_t value = field ? *field : 0;
+
+    visit_type_uint32(v, name, &value, errp);
+}
+
+static void bnnacc_set_fault(Object *obj, Visitor *v, const char *name,
+                             void *opaque, Error **errp)
+{
+    uint32_t *field = opaque;
+    uint32_t value;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    *field = value;
+    info_report("bnnacc: %s=%u", name, value);
+}
+
+static void bnnacc_set_stuck(Object *obj, Visitor *v, const char *name,
+                             void *opaque, Error **errp)
+{
+    BnnaccState *s = BNNACC(obj);
+    uint32_t value;
+    unsigned added;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (!s->arr) {
+        error_setg(errp, "bnnacc: %s needs a realized device", name);
+        return;
+    }
+    added = bnc_add_stuck(s->arr, value);
+    info_report("bnnacc: %s=%u: %u cells newly stuck, %u in all", name,
+                value, added, bnc_stuck_count(s->arr));
+    bnnacc_backing_sync(s);
+}
+
+static void bnnacc_set_advance(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
+{
+    BnnaccState *s = BNNACC(obj);
+    uint32_t value;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (!s->arr) {
+        error_setg(errp, "bnnacc: %s needs a realized device", name);
+        return;
+    }
+    bnnacc_clock_advance(s, (uint64_t)value * NANOSECONDS_PER_SECOND);
+    info_report("bnnacc: %s=%u: device clock now %" PRIu64 " ns", name,
+                value, bnnacc_clock_ns(s));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Realize, exit, reset                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void bnnacc_phys_to_params(const BnnaccPhysProps *ph,
+                                  struct bnc_params *p)
+{
+    bnc_params_default(p);
+    p->k_us_per_ua = ph->k_ns_per_ua / 1000.0;
+    p->iset_min_ua = ph->iset_min_na / 1000.0;
+    p->iset_max_ua = ph->iset_max_na / 1000.0;
+    p->g_min_us = ph->g_min_ns / 1000.0;
+    p->g_max_us = ph->g_max_ns / 1000.0;
+    p->c2c_slope = ph->c2c_slope_ppm / 1e6;
+    p->c2c_icpt_us = ph->c2c_icpt_ns / 1000.0;
+    p->c2c_floor_us = ph->c2c_floor_ns / 1000.0;
+    p->d2d_ratio = ph->d2d_ratio_ppm / 1e6;
+    p->reset_med_us = ph->reset_med_ns / 1000.0;
+    p->reset_lsig = ph->reset_lsig_ppm / 1e6;
+    p->read_noise_rel = ph->read_noise_ppm / 1e6;
+    p->drift_t_ref_s = ph->drift_t_ref_ms / 1000.0;
+    p->drift_nu = ph->drift_nu_ppm / 1e6;
+    p->drift_sig = ph->drift_sig_ppm / 1e6;
+    p->stuck_frac = ph->stuck_ppm / 1e6;
+    p->stuck_high_us = ph->stuck_high_ns / 1000.0;
+    p->stuck_low_us = ph->stuck_low_ns / 1000.0;
+    p->dac_bits = ph->dac_bits;
+    p->adc_bits = ph->adc_bits;
+    p->read_v = ph->read_mv / 1000.0;
+    p->adc_fs_ua = ph->adc_fs_na / 1000.0;
+}
+
+/* A physical quantity in milli-units, rounded, as a 32-bit register. */
+static uint32_t bnnacc_milli(double v)
+{
+    v = v * 1000.0 + 0.5;
+    if (!(v > 0)) {
+        return 0;
+    }
+    return v >= UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* What the read-only registers and IDENTIFY report, from the array. */
+static void bnnacc_fill_ro(BnnaccState *s)
+{
+    const struct bnc_params *p = bnc_params(s->arr);
+
+    s->iset_min_na = bnnacc_milli(p->iset_min_ua);
+    s->iset_max_na = bnnacc_milli(p->iset_max_ua);
+    s->adc_fs_na = bnnacc_milli(p->adc_fs_ua);
+    s->read_mv = bnnacc_milli(p->read_v);
+    s->g_min_ns = bnnacc_milli(p->g_min_us);
+    s->g_max_ns = bnnacc_milli(p->g_max_us);
+    s->dac_bits = p->dac_bits;
+    s->adc_bits = p->adc_bits;
+    s->features = BNNACC_FEAT_MVM_REPEAT |
+                  (s->backing ? BNNACC_FEAT_NONVOLATILE : 0);
+}
+
+/* A serial number from the seed (a 64-bit mixing function). */
+static uint64_t bnnacc_serial_from_seed(uint64_t seed)
+{
+    uint64_t x = seed + 0x9e3779b97f4a7c15ULL;
+
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static bool bnnacc_array_init(BnnaccState *s, Error **errp)
+{
+    struct bnc_params p;
+    const char *why = NULL;
+    int ret = 0;
+
+    bnnacc_phys_to_params(&s->phys, &p);
+    if (bnc_params_check(&p, &why) < 0) {
+        error_setg(errp, "bnnacc: bad physics property: %s",
+                   why ? why : "invalid parameters");
+        return false;
+    }
+    s->clock_base = 0;
+    s->virt_base = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    if (s->backing) {
+        ret = bnnacc_backing_load(s, errp);
+        if (ret < 0) {
+            return false;
+        }
+        /* both are fully assigned structs of doubles and unsigneds */
+        if (ret > 0 && memcmp(bnc_params(s->arr), &p, sizeof(p))) {
+            warn_report("bnnacc: '%s' holds a card made with other physics "
+                        "properties; the card's own are used", s->backing);
+        }
+    }
+    if (!s->arr) {
+        s->arr = bnc_create(&p, s->seed);
+        if (!s->arr) {
+            error_setg(errp, "bnnacc: cannot create the array");
+            return false;
+        }
+        if (!bnnacc_backing_save(s, errp)) {
+            return false;
+        }
+    }
+    s->serial = s->serial_prop ? s->serial_prop :
+                bnnacc_serial_from_seed(s->seed);
+    bnnacc_fill_ro(s);
+    return true;
+}
+
+static bool bnnacc_init_irqs(BnnaccState *s, Error **errp)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    Error *err = NULL;
+    int ret;
+
+    pci_config_set_interrupt_pin(pdev->config, 1);
+    if (pci_is_express(pdev) && pcie_endpoint_cap_init(pdev, 0) < 0) {
+        error_setg(errp, "bnnacc: cannot add the PCIe capability");
+        return false;
+    }
+    if (s->msi) {
+        ret = msi_init(pdev, 0, 1, true, false, &err);
+        if (ret == -ENOTSUP) {
+            warn_report_err(err);       /* board without MSI: INTx only */
+        } else if (ret < 0) {
+            error_propagate(errp, err);
+            return false;
+        }
+    }
+    if (s->msix) {
+        if (msix_init_exclusive_bar(pdev, BNNACC_MSIX_VECTORS,
+                                    BNNACC_BAR_MSIX, errp) < 0) {
+            return false;
+        }
+        msix_vector_use(pdev, BNNACC_MSIX_CQ);
+        msix_vector_use(pdev, BNNACC_MSIX_ERROR);
+    }
+    return true;
+}
+
+static void bnnacc_free(BnnaccState *s)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    if (s->bh) {
+        qemu_bh_delete(s->bh);
+        s->bh = NULL;
+    }
+    bnnacc_cmd_drop(s);
+    if (msix_present(pdev)) {
+        msix_uninit_exclusive_bar(pdev);
+    }
+    msi_uninit(pdev);
+    if (pci_is_express(pdev) && pdev->exp.exp_cap) {
+        pcie_cap_exit(pdev);
+    }
+    bnc_destroy(s->arr);
+    s->arr = NULL;
+}
+
+static void bnnacc_exit_notify(Notifier *n, void *data)
+{
+    BnnaccState *s = container_of(n, BnnaccState, exit_notifier);
+
+    bnnacc_backing_sync(s);
+}
+
+static void pci_bnnacc_realize(PCIDevice *pdev, Error **errp)
+{
+    BnnaccState *s = BNNACC(pdev);
+
+    if (!pci_bus_is_express(pci_get_bus(pdev))) {
+        pdev->cap_present &= ~QEMU_PCI_CAP_EXPRESS;
+    }
+    if (!bnnacc_array_init(s, errp) || !bnnacc_init_irqs(s, errp)) {
+        bnnacc_free(s);
+        return;
+    }
+    memory_region_init_io(&s->mmio, OBJECT(s), &bnnacc_mmio_ops, s,
+                          "bnnacc-regs", BNNACC_REGS_SIZE);
+    pci_register_bar(pdev, BNNACC_BAR_REGS, PCI_BASE_ADDRESS_SPACE_MEMORY,
+                     &s->mmio);
+    s->bh = qemu_bh_new_guarded(bnnacc_bh, s,
+                                &DEVICE(pdev)->mem_reentrancy_guard);
+    s->exit_notifier.notify = bnnacc_exit_notify;
+    qemu_add_exit_notifier(&s->exit_notifier);
+    bnnacc_reset_card(s);
+}
+
+static void pci_bnnacc_exit(PCIDevice *pdev)
+{
+    BnnaccState *s = BNNACC(pdev);
+
+    qemu_remove_exit_notifier(&s->exit_notifier);
+    bnnacc_backing_sync(s);
+    bnnacc_free(s);
+}
+
+static void bnnacc_qdev_reset(DeviceState *dev)
+{
+    bnnacc_reset_card(BNNACC(dev));
+}
+
+static void bnnacc_instance_init(Object *obj)
+{
+    BnnaccState *s = BNNACC(obj);
+
+    /* a PCIe endpoint on PCIe buses, conventional elsewhere (see realize) */
+    PCI_DEVICE(obj)->cap_present |= QEMU_PCI_CAP_EXPRESS;
+
+    object_property_add(obj, "fault-hang", "uint32", bnnacc_get_fault,
+                        bnnacc_set_fault, NULL, &s->fault_hang);
+    object_property_set_description(obj, "fault-hang",
+        "the next N commands hang until RESET");
+    object_property_add(obj, "fault-dma", "uint32", bnnacc_get_fault,
+                        bnnacc_set_fault, NULL, &s->fault_dma);
+    object_property_set_description(obj, "fault-dma",
+        "the next N commands complete with DMA_ERROR");
+    object_property_add(obj, "fault-corrupt-cqe", "uint32", bnnacc_get_fault,
+                        bnnacc_set_fault, NULL, &s->fault_corrupt);
+    object_property_set_description(obj, "fault-corrupt-cqe",
+        "the next N completions carry cid ^ 0x8000");
+    object_property_add(obj, "fault-stuck", "uint32", bnnacc_get_fault,
+                        bnnacc_set_stuck, NULL, NULL);
+    object_property_set_description(obj, "fault-stuck",
+        "make N more cells stuck now (run time only)");
+    object_property_add(obj, "clock-advance-s", "uint32", bnnacc_get_fault,
+                        bnnacc_set_advance, NULL, NULL);
+    object_property_set_description(obj, "clock-advance-s",
+        "advance the device clock by N s (run time only)");
+}
+
+static const VMStateDescription vmstate_bnnacc = {
+    .name = "bnnacc",
+    .unmigratable = 1,
+};
+
+#define BNNACC_PHYS_U32(name, field, def) \
+    DEFINE_PROP_UINT32(name, BnnaccState, phys.field, def)
+
+static Property bnnacc_properties[] = {
+    DEFINE_PROP_UINT64("seed", BnnaccState, seed, 1),
+    DEFINE_PROP_UINT64("serial", BnnaccState, serial_prop, 0),
+    DEFINE_PROP_BOOL("msix", BnnaccState, msix, true),
+    DEFINE_PROP_BOOL("msi", BnnaccState, msi, true),
+    DEFINE_PROP_STRING("backing", BnnaccState, backing),
+    DEFINE_PROP_UINT32("time-scale", BnnaccState, time_scale, 1),
+    BNNACC_PHYS_U32("k-nS-per-uA", k_ns_per_ua, 2000),
+    BNNACC_PHYS_U32("iset-min-nA", iset_min_na, 5000),
+    BNNACC_PHYS_U32("iset-max-nA", iset_max_na, 100000),
+    BNNACC_PHYS_U32("g-min-nS", g_min_ns, 100),
+    BNNACC_PHYS_U32("g-max-nS", g_max_ns, 200000),
+    DEFINE_PROP_INT32("c2c-slope-ppm", BnnaccState, phys.c2c_slope_ppm,
+                      -9107),
+    BNNACC_PHYS_U32("c2c-icpt-nS", c2c_icpt_ns, 4782),
+    BNNACC_PHYS_U32("c2c-floor-nS", c2c_floor_ns, 500),
+    BNNACC_PHYS_U32("d2d-ratio-ppm", d2d_ratio_ppm, 700000),
+    BNNACC_PHYS_U32("reset-med-nS", reset_med_ns, 2000),
+    BNNACC_PHYS_U32("reset-lsig-ppm", reset_lsig_ppm, 300000),
+    BNNACC_PHYS_U32("read-noise-ppm", read_noise_ppm, 20000),
+    BNNACC_PHYS_U32("drift-t-ref-ms", drift_t_ref_ms, 1000),
+    BNNACC_PHYS_U32("drift-nu-ppm", drift_nu_ppm, 5000),
+    BNNACC_PHYS_U32("drift-sig-ppm", drift_sig_ppm, 2000),
+    BNNACC_PHYS_U32("stuck-ppm", stuck_ppm, 1000),
+    BNNACC_PHYS_U32("stuck-high-nS", stuck_high_ns, 200000),
+    BNNACC_PHYS_U32("stuck-low-nS", stuck_low_ns, 1000),
+    BNNACC_PHYS_U32("dac-bits", dac_bits, 8),
+    BNNACC_PHYS_U32("adc-bits", adc_bits, 9),
+    BNNACC_PHYS_U32("read-mV", read_mv, 100),
+    BNNACC_PHYS_U32("adc-fs-nA", adc_fs_na, 2560000),
+    DEFINE_PROP_END_OF_LIST(),
+};
+
+static const char *const bnnacc_prop_desc[][2] = {
+    { "seed", "seed of the array's random generator" },
+    { "serial", "serial number (0: derived from seed)" },
+    { "msix", "MSI-X capability, 2 vectors in BAR2" },
+    { "msi", "MSI capability, 1 vector" },
+    { "backing", "file keeping the array across runs" },
+    { "time-scale", "device clock ns per virtual ns (0 freezes it)" },
+    { "k-nS-per-uA", "SET median slope, nS per uA of compliance" },
+    { "iset-min-nA", "lowest SET compliance current, nA" },
+    { "iset-max-nA", "highest SET compliance current, nA" },
+    { "g-min-nS", "lowest reported conductance, nS" },
+    { "g-max-nS", "highest SET median conductance, nS" },
+    { "c2c-slope-ppm", "C2C sigma slope, ppm (nS per 1e6 nS)" },
+    { "c2c-icpt-nS", "C2C sigma intercept, nS" },
+    { "c2c-floor-nS", "C2C sigma floor, nS" },
+    { "d2d-ratio-ppm", "D2D offset in C2C sigmas, ppm" },
+    { "reset-med-nS", "RESET median conductance, nS" },
+    { "reset-lsig-ppm", "RESET log-normal sigma, ppm" },
+    { "read-noise-ppm", "read noise sigma relative to G, ppm" },
+    { "drift-t-ref-ms", "relaxation reference time, ms" },
+    { "drift-nu-ppm", "relaxation drift per unit ln(t/t_ref), ppm" },
+    { "drift-sig-ppm", "relaxation spread per unit ln(t/t_ref), ppm" },
+    { "stuck-ppm", "cells stuck at manufacture, ppm" },
+    { "stuck-high-nS", "conductance of a cell stuck high, nS" },
+    { "stuck-low-nS", "conductance of a cell stuck low, nS" },
+    { "dac-bits", "input DAC bits, sign included" },
+    { "adc-bits", "output ADC bits, sign included" },
+    { "read-mV", "row voltage at input full scale, mV" },
+    { "adc-fs-nA", "ADC full scale at range shift 0, nA" },
+};
+
+static void bnnacc_class_init(ObjectClass *class, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(class);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(class);
+    size_t i;
+
+    k->realize = pci_bnnacc_realize;
+    k->exit = pci_bnnacc_exit;
+    k->vendor_id = BNNACC_PCI_VENDOR_ID;
+    k->device_id = BNNACC_PCI_DEVICE_ID;
+    k->revision = 0x01;
+    k->class_id = BNNACC_PCI_CLASS >> 8;
+    dc->desc = "bnnacc RRAM inference card";
+    dc->reset = bnnacc_qdev_reset;
+    dc->vmsd = &vmstate_bnnacc;
+    device_class_set_props(dc, bnnacc_properties);
+    for (i = 0; i < ARRAY_SIZE(bnnacc_prop_desc); i++) {
+        object_class_property_set_description(class, bnnacc_prop_desc[i][0],
+                                              bnnacc_prop_desc[i][1]);
+    }
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+}
+
+static void pci_bnnacc_register_types(void)
+{
+    static InterfaceInfo interfaces[] = {
+        { INTERFACE_PCIE_DEVICE },
+        { INTERFACE_CONVENTIONAL_PCI_DEVICE },
+        { },
+    };
+    static const TypeInfo bnnacc_info = {
+        .name          = TYPE_PCI_BNNACC,
+        .parent        = TYPE_PCI_DEVICE,
+        .instance_size = sizeof(BnnaccState),
+        .instance_init = bnnacc_instance_init,
+        .class_init    = bnnacc_class_init,
+        .interfaces    = interfaces,
+    };
+
+    type_register_static(&bnnacc_info);
+}
+
+type_init(pci_bnnacc_register_types)
