@@ -39,11 +39,11 @@ awk -v out="$out" '
 # The model's promise (docs/hardware.md defaults): median k*I with k = 2 uS/uA,
 # spread sqrt(1 + 0.7^2) * sigma_c2c(G) combined with 2 % read noise.
 {
-	printf '%-8s %10s %10s %9s %9s\n' "I_SET" "model_med" "card_med" "model_sd" "card_sd"
+	printf '%-8s %10s %10s %9s %9s\n' "I_SET" "model_med" "card_med" "model_sd" "card_rsd"
 	for b in "${isets[@]}"; do
 		line=$(awk -v b="$b" '$1 == b' "$out/stats.txt")
 		med=$(echo "$line" | grep -o 'median=[0-9.]*' | cut -d= -f2)
-		sd=$(echo "$line" | grep -o 'sd=[0-9.]*' | cut -d= -f2)
+		sd=$(echo "$line" | grep -o 'rsd=[0-9.]*' | cut -d= -f2)
 		awk -v b="$b" -v med="$med" -v sd="$sd" 'BEGIN {
 			if (b == "reset") { g = 2.0; s = "-" }
 			else { g = 2 * b; c = -0.009107 * g + 4.782; if (c < 0.5) c = 0.5;
@@ -54,26 +54,32 @@ awk -v out="$out" '
 } > "$out/table.txt"
 
 if command -v gnuplot >/dev/null; then
+	arrows=
+	for b in 10 25 50 90; do
+		arrows="$arrows
+set arrow from $((2 * b)), graph 0 to $((2 * b)), graph 1 nohead dt 2 lc rgb 'black'"
+	done
 	gnuplot <<EOF
-set terminal pngcairo size 1000,560 noenhanced
+set terminal pngcairo size 1000,600 noenhanced
 set output "$out/histogram.png"
-set title "bnnacc card: conductance after one programming step (16 x 128 cells per band, read once)"
+set title "bnnacc emulated card: conductance after one programming step (24 x 128 cells per band)\ndashed: model median 2 uS/uA x I_SET"
+set xrange [0:220]
 set xlabel "conductance (uS)"
 set ylabel "cells per 2 uS bin"
 set key top right
 set grid
 set style fill solid 0.5
-plot for [b in "reset 10 25 50 90"] "$out/hist.dat" using (\$1 == b ? \$2 + 1 : 1/0):3 \
-	with boxes title (b eq "reset" ? "RESET" : "SET ".b." uA"), \
-	for [i in "10 25 50 90"] "+" using (2 * i):(0) with impulses lw 2 lc rgb "black" \
-	notitle
+$arrows
+plot for [b in "reset 10 25 50 90"] "$out/hist.dat" using (strcol(1) eq b ? \$2 + 1 : 1/0):3 \
+	with boxes title (b eq "reset" ? "RESET" : "SET ".b." uA")
 EOF
 fi
 
 echo
 cat "$out/identify.txt"
 echo
-echo "Programmed bands (conductance in uS; model = docs/hardware.md defaults):"
+echo "Programmed bands (conductance in uS; model = docs/hardware.md defaults;"
+echo "rsd = 1.4826 x median absolute deviation, robust to the few stuck cells):"
 cat "$out/table.txt"
 echo
 awk '{ if ($1 != last) { if (last != "") print ""; print ($1 == "reset" ? "RESET" : "SET " $1 " uA"); last = $1 }

@@ -102,25 +102,36 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * Statistics in uS. rsd is the robust spread 1.4826 * MAD, which a few stuck
+ * cells do not move (sd is the plain standard deviation).
+ */
 static void stats(const uint32_t *g, size_t n)
 {
-	double s = 0, s2 = 0, mean;
-	uint32_t *sorted = malloc(n * 4);
+	double s = 0, s2 = 0, mean, med, rsd = NAN;
+	uint32_t *v = malloc(n * 4);
 
 	for (size_t i = 0; i < n; i++) {
 		s += g[i] / 1e3;
 		s2 += (g[i] / 1e3) * (g[i] / 1e3);
 	}
 	mean = s / n;
-	if (sorted) {
-		memcpy(sorted, g, n * 4);
-		qsort(sorted, n, 4, cmp_u32);
+	if (!v) {
+		printf("n=%zu mean=%.3f\n", n, mean);
+		return;
 	}
-	printf("n=%zu median=%.3f mean=%.3f sd=%.3f min=%.3f max=%.3f\n", n,
-	       sorted ? sorted[n / 2] / 1e3 : NAN, mean,
-	       sqrt(fmax(s2 / n - mean * mean, 0)),
-	       sorted ? sorted[0] / 1e3 : NAN, sorted ? sorted[n - 1] / 1e3 : NAN);
-	free(sorted);
+	memcpy(v, g, n * 4);
+	qsort(v, n, 4, cmp_u32);
+	med = v[n / 2] / 1e3;
+	printf("n=%zu median=%.3f mean=%.3f sd=%.3f", n, med, mean,
+	       sqrt(fmax(s2 / n - mean * mean, 0)));
+	printf(" min=%.3f max=%.3f", v[0] / 1e3, v[n - 1] / 1e3);
+	for (size_t i = 0; i < n; i++)
+		v[i] = (uint32_t)fabs(g[i] - med * 1e3);
+	qsort(v, n, 4, cmp_u32);
+	rsd = 1.4826 * v[n / 2] / 1e3;
+	printf(" rsd=%.3f\n", rsd);
+	free(v);
 }
 
 static void hist(const uint32_t *g, size_t n, double lo, double hi, int bins)
