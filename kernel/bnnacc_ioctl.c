@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bnnacc - file operations of /dev/bnnaccN and the ioctls of uapi/bnnacc.h.
+ *
+ * Every ioctl copies its argument structure, checks it completely (size,
+ * flags, reserved fields, region, lengths) and only then touches the card:
+ * data moves through a coherent bounce buffer sized to the request, one
+ * command at a time per card.
+ */
+
+#include <linux/compat.h>
+#include <linux/fs.h>
+#include <linux/uaccess.h>
+
+#include "bnnacc.h"
+
+static_assert(sizeof(struct bnnacc_identify) == 256);
+static_assert(sizeof(struct bnnacc_identify_args) ==
+	      BNNACC_IDENTIFY_SIZE_VER0);
+static_assert(sizeof(struct bnnacc_program_args) ==
+	      BNNACC_PROGRAM_SIZE_VER0);
+static_assert(sizeof(struct bnnacc_read_args) == BNNACC_READ_SIZE_VER0);
+
+/**
+ * struct bnnacc_xfer - one command of an ioctl
+ * @opcode: BNNACC_OP_*
+ * @region: cells it acts on
+ * @cdw0: command word 0
+ * @src: user data the card reads, @src_len bytes
+ * @src_len: bytes; 0 for none
+ * @dst: user buffer receiving what the card writes, @dst_len bytes
+ * @dst_len: bytes; 0 for none
+ */
+struct bnnacc_xfer {
+	u8 opcode;
+	struct bnnacc_region region;
+	u32 cdw0;
+	const void __user *src;
+	size_t src_len;
+	void __user *dst;
+	size_t dst_len;
+};
+
+static int bnnacc_check_region(const struct bnnacc_dev *bdev,
+			       const struct bnnacc_region *r)
+{
+	if (!r->rows || !r->cols)
+		return -EINVAL;
+	if ((u32)r->row + r->rows > bdev->rows ||
+	    (u32)r->col + r->cols > bdev->cols)
+		return -EINVAL;
+	return 0;
+}
+
+/* Allocate the bounce buffers, run the command, copy the answer out. */
+static int bnnacc_xfer_run(struct bnnacc_dev *bdev,
+			   const struct bnnacc_xfer *x)
+{
+	struct bnnacc_cmd *cmd;
+	int ret;
+
+	cmd = bnnacc_cmd_alloc(&bdev->pdev->dev, x->src_len, x->dst_len);
+	if (!cmd)
+		return -ENOMEM;
+	cmd->sqe.opcode = x->opcode;
+	cmd->sqe.region = x->region;
+	cmd->sqe.cdw[0] = x->cdw0;
+	ret = -EFAULT;
+	if (x->src_len && copy_from_user(cmd->src.cpu, x->src, x->src_len))
+		goto out;
+	ret = bnnacc_ring_exec(&bdev->ring, cmd,
+			       max(READ_ONCE(bnnacc_cmd_timeout_ms), 1U));
+	if (ret)
+		goto out;
+	if (cmd->result < x->dst_len) {
+		dev_err_ratelimited(&bdev->pdev->dev,
+				    "opcode %u wrote %u of %zu bytes\n",
+				    x->opcode, cmd->result, x->dst_len);
+		ret = -EIO;
+		goto out;
+	}
+	if (x->dst_len && copy_to_user(x->dst, cmd->dst.cpu, x->dst_len))
+		ret = -EFAULT;
+out:
+	bnnacc_cmd_put(cmd);
+	return ret;
+}
+
+static int bnnacc_xfer(struct bnnacc_dev *bdev, const struct bnnacc_xfer *x)
+{
+	int ret;
+
+	if (mutex_lock_killable(&bdev->cmd_lock))
+		return -EINTR;
+	ret = bdev->gone ? -ENODEV : bnnacc_xfer_run(bdev, x);
+	mutex_unlock(&bdev->cmd_lock);
+	return ret;
+}
+
+static long bnnacc_ioc_identify(struct bnnacc_dev *bdev,
+				struct bnnacc_identify_args __user *uargs)
+{
+	struct bnnacc_xfer x = { .opcode = BNNACC_OP_IDENTIFY };
+	struct bnnacc_identify_args args;
+	int ret;
+
+	if (copy_from_user(&args, uargs, sizeof(args)))
+		return -EFAULT;
+	if (args.size != BNNACC_IDENTIFY_SIZE_VER0 || args.flags || args.rsvd)
+		return -EINVAL;
+	x.dst = &uargs->id;
+	x.dst_len = sizeof(uargs->id);
+	ret = bnnacc_xfer(bdev, &x);
+	if (ret)
+		return ret;
+	if (put_user(BNNACC_ABI_VERSION, &uargs->drv_version))
+		return -EFAULT;
+	return 0;
+}
+
+static long bnnacc_ioc_program(struct bnnacc_dev *bdev,
+			       struct bnnacc_program_args __user *uargs)
+{
+	struct bnnacc_xfer x = { .opcode = BNNACC_OP_PROGRAM };
+	struct bnnacc_program_args args;
+	size_t need;
+
+	if (copy_from_user(&args, uargs, sizeof(args)))
+		return -EFAULT;
+	if (args.size != BNNACC_PROGRAM_SIZE_VER0 || args.flags ||
+	    args.rsvd[0] || args.rsvd[1] || args.rsvd[2])
+		return -EINVAL;
+	if (bnnacc_check_region(bdev, &args.region))
+		return -EINVAL;
+	need = (size_t)args.region.rows * args.region.cols * sizeof(u32);
+	if (need > BNNACC_IO_MAX_BYTES || args.words_len < need ||
+	    args.words_len > BNNACC_IO_MAX_BYTES)
+		return -EINVAL;
+	x.region = args.region;
+	x.src = u64_to_user_ptr(args.words);
+	x.src_len = need;
+	return bnnacc_xfer(bdev, &x);
+}
+
+static long bnnacc_ioc_read(struct bnnacc_dev *bdev,
+			    struct bnnacc_read_args __user *uargs)
+{
+	struct bnnacc_xfer x = { .opcode = BNNACC_OP_READ };
+	struct bnnacc_read_args args;
+	u64 need;
+
+	if (copy_from_user(&args, uargs, sizeof(args)))
+		return -EFAULT;
+	if (args.size != BNNACC_READ_SIZE_VER0 || args.flags ||
+	    args.rsvd[0] || args.rsvd[1])
+		return -EINVAL;
+	if (bnnacc_check_region(bdev, &args.region))
+		return -EINVAL;
+	need = (u64)max(args.reads, 1U) * args.region.rows *
+	       args.region.cols * sizeof(u32);
+	if (need > BNNACC_IO_MAX_BYTES || args.buf_len < need ||
+	    args.buf_len > BNNACC_IO_MAX_BYTES)
+		return -EINVAL;
+	x.dst = u64_to_user_ptr(args.buf);
+	if (!access_ok(x.dst, need))
+		return -EFAULT;
+	x.region = args.region;
+	x.cdw0 = args.reads;
+	x.dst_len = need;
+	return bnnacc_xfer(bdev, &x);
+}
+
+static long bnnacc_ioctl(struct file *file, unsigned int cmd,
+			 unsigned long arg)
+{
+	struct bnnacc_dev *bdev = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case BNNACC_IOC_IDENTIFY:
+		return bnnacc_ioc_identify(bdev, uarg);
+	case BNNACC_IOC_PROGRAM:
+		return bnnacc_ioc_program(bdev, uarg);
+	case BNNACC_IOC_READ:
+		return bnnacc_ioc_read(bdev, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int bnnacc_open(struct inode *inode, struct file *file)
+{
+	struct bnnacc_dev *bdev = container_of(inode->i_cdev,
+					       struct bnnacc_dev, cdev);
+
+	get_device(&bdev->dev);
+	file->private_data = bdev;
+	return nonseekable_open(inode, file);
+}
+
+static int bnnacc_release(struct inode *inode, struct file *file)
+{
+	struct bnnacc_dev *bdev = file->private_data;
+
+	put_device(&bdev->dev);
+	return 0;
+}
+
+const struct file_operations bnnacc_fops = {
+	.owner = THIS_MODULE,
+	.open = bnnacc_open,
+	.release = bnnacc_release,
+	.unlocked_ioctl = bnnacc_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = no_llseek,
+};

@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bnnacc - submission and completion rings.
+ *
+ * One SQ and one CQ of the same depth live in coherent DMA memory. A
+ * command's id (cid) is its tag: the index of the ring slot that holds it
+ * until its completion has been consumed. Tags are independent of SQ
+ * positions, so a completion that never comes (a lost or corrupted CQE)
+ * costs one tag, not the ring. The SQ never holds more than depth - 1
+ * unfetched entries (a full SQ would have tail == head); the card's head
+ * comes with every completion (and from SQ_HEAD when the SQ looks full).
+ * Completions are matched to commands by cid, so the ring does not rely on
+ * the card completing in order.
+ *
+ * A command is reference counted: the submitter holds one reference, the
+ * ring another while the command holds a tag. A submitter that gives up
+ * (timeout, fatal signal, halted card) marks its command abandoned and drops
+ * only its own reference; the bounce buffers stay allocated until the card
+ * completes the command or is reset, so a late DMA never lands in freed
+ * memory.
+ */
+
+#include <linux/iopoll.h>
+#include <linux/jiffies.h>
+#include <linux/slab.h>
+
+#include "bnnacc.h"
+
+static_assert(sizeof(struct bnnacc_sqe) == 64);
+static_assert(sizeof(struct bnnacc_cqe) == 16);
+
+/* The card's descriptors are little-endian; the uAPI types them as __uN. */
+#define bnnacc_le16(v)	((__force u16)cpu_to_le16(v))
+#define bnnacc_le32(v)	((__force u32)cpu_to_le32(v))
+#define bnnacc_le64(v)	((__force u64)cpu_to_le64(v))
+#define bnnacc_cpu16(v)	le16_to_cpu((__force __le16)(v))
+#define bnnacc_cpu32(v)	le32_to_cpu((__force __le32)(v))
+
+#define BNNACC_READY_TIMEOUT_US	(100 * USEC_PER_MSEC)
+
+/**
+ * bnnacc_sc_to_errno() - map a completion status code to an errno
+ * @sc: BNNACC_SC_* code
+ *
+ * Return: 0 for success, else a negative errno.
+ */
+int bnnacc_sc_to_errno(u16 sc)
+{
+	switch (sc) {
+	case BNNACC_SC_SUCCESS:
+		return 0;
+	case BNNACC_SC_INVALID_OPCODE:
+	case BNNACC_SC_INVALID_FIELD:
+	case BNNACC_SC_INVALID_REGION:
+	case BNNACC_SC_LENGTH:
+		return -EINVAL;
+	case BNNACC_SC_ABORTED:
+		return -ECANCELED;
+	case BNNACC_SC_DMA_ERROR:
+	case BNNACC_SC_INTERNAL:
+	default:
+		return -EIO;
+	}
+}
+
+static int bnnacc_buf_alloc(struct device *dev, struct bnnacc_buf *buf,
+			    size_t len)
+{
+	if (!len)
+		return 0;
+	buf->cpu = dma_alloc_coherent(dev, len, &buf->dma, GFP_KERNEL);
+	if (!buf->cpu)
+		return -ENOMEM;
+	buf->len = len;
+	return 0;
+}
+
+static void bnnacc_buf_free(struct device *dev, struct bnnacc_buf *buf)
+{
+	if (buf->cpu)
+		dma_free_coherent(dev, buf->len, buf->cpu, buf->dma);
+	buf->cpu = NULL;
+}
+
+static void bnnacc_cmd_release(struct kref *kref)
+{
+	struct bnnacc_cmd *cmd = container_of(kref, struct bnnacc_cmd, kref);
+
+	bnnacc_buf_free(cmd->dev, &cmd->src);
+	bnnacc_buf_free(cmd->dev, &cmd->dst);
+	kfree(cmd);
+}
+
+/**
+ * bnnacc_cmd_put() - drop a reference to a command
+ * @cmd: the command, or NULL
+ *
+ * The last reference frees the command and its bounce buffers; call it in
+ * process context, without the ring lock.
+ */
+void bnnacc_cmd_put(struct bnnacc_cmd *cmd)
+{
+	if (cmd)
+		kref_put(&cmd->kref, bnnacc_cmd_release);
+}
+
+/**
+ * bnnacc_cmd_alloc() - allocate a command with zeroed bounce buffers
+ * @dev: device the card is
+ * @src_len: bytes the card will read, 0 for none
+ * @dst_len: bytes the card will write, 0 for none
+ *
+ * The descriptor's buffer addresses and lengths are filled in; the caller
+ * sets the opcode, region and cdw.
+ *
+ * Return: the command, holding one reference, or NULL.
+ */
+struct bnnacc_cmd *bnnacc_cmd_alloc(struct device *dev, size_t src_len,
+				    size_t dst_len)
+{
+	struct bnnacc_cmd *cmd;
+
+	if (src_len > U32_MAX || dst_len > U32_MAX)
+		return NULL;
+	cmd = kzalloc(sizeof(*cmd), GFP_KERNEL);
+	if (!cmd)
+		return NULL;
+	kref_init(&cmd->kref);
+	init_completion(&cmd->done);
+	INIT_LIST_HEAD(&cmd->link);
+	cmd->dev = dev;
+	if (bnnacc_buf_alloc(dev, &cmd->src, src_len) ||
+	    bnnacc_buf_alloc(dev, &cmd->dst, dst_len)) {
+		bnnacc_cmd_put(cmd);
+		return NULL;
+	}
+	cmd->sqe.src_addr = cmd->src.dma;
+	cmd->sqe.src_len = src_len;
+	cmd->sqe.dst_addr = cmd->dst.dma;
+	cmd->sqe.dst_len = dst_len;
+	return cmd;
+}
+
+static void bnnacc_put_list(struct list_head *list)
+{
+	struct bnnacc_cmd *cmd, *tmp;
+
+	list_for_each_entry_safe(cmd, tmp, list, link) {
+		list_del_init(&cmd->link);
+		bnnacc_cmd_put(cmd);
+	}
+}
+
+/**
+ * bnnacc_ring_init() - allocate a card's rings
+ * @ring: ring to set up
+ * @dev: the PCI device; the memory is device-managed
+ * @regs: BAR0
+ * @depth: entries per ring, a power of two in BNNACC_RING_MIN..MAX
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int bnnacc_ring_init(struct bnnacc_ring *ring, struct device *dev,
+		     void __iomem *regs, u32 depth)
+{
+	spin_lock_init(&ring->lock);
+	ring->dev = dev;
+	ring->regs = regs;
+	ring->depth = depth;
+	/* Coherent memory is page aligned, more than the 64 bytes required. */
+	ring->sq = dmam_alloc_coherent(dev, depth * sizeof(*ring->sq),
+				       &ring->sq_dma, GFP_KERNEL);
+	ring->cq = dmam_alloc_coherent(dev, depth * sizeof(*ring->cq),
+				       &ring->cq_dma, GFP_KERNEL);
+	ring->slots = devm_kcalloc(dev, depth, sizeof(*ring->slots),
+				   GFP_KERNEL);
+	if (!ring->sq || !ring->cq || !ring->slots)
+		return -ENOMEM;
+	return 0;
+}
+
+/**
+ * bnnacc_ring_enable() - program the rings and enable the card
+ * @ring: the rings, with no command outstanding
+ *
+ * Context: process; sleeps while waiting for STATUS.READY.
+ * Return: 0, or -EIO if the card refuses the rings.
+ */
+int bnnacc_ring_enable(struct bnnacc_ring *ring)
+{
+	void __iomem *regs = ring->regs;
+	u32 sts;
+	int ret;
+
+	memset(ring->sq, 0, ring->depth * sizeof(*ring->sq));
+	/* Phase 0 everywhere: no entry looks new until the card writes it. */
+	memset(ring->cq, 0, ring->depth * sizeof(*ring->cq));
+	ring->sq_tail = 0;
+	ring->sq_head = 0;
+	ring->cq_head = 0;
+	ring->cq_phase = 1;
+
+	bnnacc_wr(regs, BNNACC_REG_SQ_BASE_LO, lower_32_bits(ring->sq_dma));
+	bnnacc_wr(regs, BNNACC_REG_SQ_BASE_HI, upper_32_bits(ring->sq_dma));
+	bnnacc_wr(regs, BNNACC_REG_SQ_SIZE, ring->depth);
+	bnnacc_wr(regs, BNNACC_REG_CQ_BASE_LO, lower_32_bits(ring->cq_dma));
+	bnnacc_wr(regs, BNNACC_REG_CQ_BASE_HI, upper_32_bits(ring->cq_dma));
+	bnnacc_wr(regs, BNNACC_REG_CQ_SIZE, ring->depth);
+	/*
+	 * writel() orders the zeroed rings above before ENABLE; pairs with
+	 * the card starting to fetch and post only once it is enabled.
+	 */
+	bnnacc_wr(regs, BNNACC_REG_CTRL, BNNACC_CTRL_ENABLE);
+
+	ret = readl_poll_timeout(regs + BNNACC_REG_STATUS, sts,
+				 sts & (BNNACC_STS_READY | BNNACC_STS_FATAL),
+				 10, BNNACC_READY_TIMEOUT_US);
+	if (ret || !(sts & BNNACC_STS_READY) || (sts & BNNACC_STS_FATAL)) {
+		dev_err(ring->dev,
+			"card refused the rings: STATUS %#x ERR_STATUS %#x ERR_INFO %#x\n",
+			sts, bnnacc_rd(regs, BNNACC_REG_ERR_STATUS),
+			bnnacc_rd(regs, BNNACC_REG_ERR_INFO));
+		bnnacc_wr(regs, BNNACC_REG_CTRL, 0);
+		return -EIO;
+	}
+
+	spin_lock_irq(&ring->lock);
+	ring->enabled = true;
+	ring->halted = 0;
+	spin_unlock_irq(&ring->lock);
+	return 0;
+}
+
+/**
+ * bnnacc_ring_disable() - stop the card fetching commands
+ * @ring: the rings
+ *
+ * The card forgets its ring state and drops what it has not completed; the
+ * caller then resets it and calls bnnacc_ring_cancel().
+ */
+void bnnacc_ring_disable(struct bnnacc_ring *ring)
+{
+	spin_lock_irq(&ring->lock);
+	ring->enabled = false;
+	spin_unlock_irq(&ring->lock);
+	bnnacc_wr(ring->regs, BNNACC_REG_CTRL, 0);
+}
+
+/**
+ * bnnacc_ring_halt() - fail new submissions and release the waiters
+ * @ring: the rings
+ * @err: -errno for new submissions and for the commands in flight
+ *
+ * The commands in flight keep their tags and buffers (the card may still
+ * own them) until they complete or bnnacc_ring_cancel() runs after a reset.
+ */
+void bnnacc_ring_halt(struct bnnacc_ring *ring, int err)
+{
+	struct bnnacc_cmd *cmd;
+	unsigned long flags;
+	u32 i;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	ring->halted = err;
+	for (i = 0; i < ring->depth; i++) {
+		cmd = ring->slots[i];
+		if (!cmd || cmd->state != BNNACC_CMD_INFLIGHT)
+			continue;
+		cmd->err = err;
+		cmd->state = BNNACC_CMD_ABANDONED;
+		complete(&cmd->done);
+	}
+	spin_unlock_irqrestore(&ring->lock, flags);
+}
+
+/**
+ * bnnacc_ring_cancel() - complete every outstanding command with an error
+ * @ring: the rings of a card that was reset or disabled, so that it no
+ *	longer owns any command or buffer
+ * @err: -errno for the commands still waited for
+ *
+ * Frees the tags and the abandoned commands and rewinds the ring indices.
+ */
+void bnnacc_ring_cancel(struct bnnacc_ring *ring, int err)
+{
+	struct bnnacc_cmd *cmd;
+	unsigned long flags;
+	LIST_HEAD(put);
+	u32 i;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	for (i = 0; i < ring->depth; i++) {
+		cmd = ring->slots[i];
+		if (!cmd)
+			continue;
+		ring->slots[i] = NULL;
+		if (cmd->state == BNNACC_CMD_INFLIGHT) {
+			cmd->err = err;
+			complete(&cmd->done);
+		}
+		cmd->state = BNNACC_CMD_DONE;
+		list_add_tail(&cmd->link, &put);
+	}
+	ring->inflight = 0;
+	ring->sq_tail = 0;
+	ring->sq_head = 0;
+	ring->cq_head = 0;
+	ring->cq_phase = 1;
+	spin_unlock_irqrestore(&ring->lock, flags);
+	bnnacc_put_list(&put);
+}
+
+static void bnnacc_sqe_write(struct bnnacc_sqe *dst,
+			     const struct bnnacc_sqe *src)
+{
+	unsigned int i;
+
+	dst->opcode = src->opcode;
+	dst->flags = src->flags;
+	dst->cid = bnnacc_le16(src->cid);
+	dst->rsvd0 = 0;
+	dst->region.row = bnnacc_le16(src->region.row);
+	dst->region.col = bnnacc_le16(src->region.col);
+	dst->region.rows = bnnacc_le16(src->region.rows);
+	dst->region.cols = bnnacc_le16(src->region.cols);
+	dst->src_addr = bnnacc_le64(src->src_addr);
+	dst->dst_addr = bnnacc_le64(src->dst_addr);
+	dst->src_len = bnnacc_le32(src->src_len);
+	dst->dst_len = bnnacc_le32(src->dst_len);
+	for (i = 0; i < ARRAY_SIZE(dst->cdw); i++)
+		dst->cdw[i] = bnnacc_le32(src->cdw[i]);
+	dst->rsvd1 = 0;
+}
+
+static u32 bnnacc_sq_space(const struct bnnacc_ring *ring)
+{
+	return ring->depth - 1 -
+	       ((ring->sq_tail - ring->sq_head) & (ring->depth - 1));
+}
+
+static int bnnacc_ring_room(struct bnnacc_ring *ring, unsigned int n)
+{
+	u32 head;
+
+	if (ring->halted)
+		return ring->halted;
+	if (!ring->enabled)
+		return -EIO;
+	if (n > ring->depth - ring->inflight)
+		return -EBUSY;
+	if (n <= bnnacc_sq_space(ring))
+		return 0;
+	/* The last completion's head may be stale: ask the card. */
+	head = bnnacc_rd(ring->regs, BNNACC_REG_SQ_HEAD);
+	if (head < ring->depth)
+		ring->sq_head = head;
+	return n <= bnnacc_sq_space(ring) ? 0 : -EBUSY;
+}
+
+/* A free tag; the caller made sure there is one. */
+static u16 bnnacc_tag_get(struct bnnacc_ring *ring)
+{
+	u32 tag = ring->tag_hint;
+
+	while (ring->slots[tag])
+		tag = (tag + 1) & (ring->depth - 1);
+	ring->tag_hint = (tag + 1) & (ring->depth - 1);
+	return tag;
+}
+
+/**
+ * bnnacc_ring_submit() - queue a batch of commands with one doorbell
+ * @ring: the rings
+ * @cmds: commands with their descriptors filled in, except the cid
+ * @n: number of commands, at least 1
+ *
+ * Either the whole batch is queued or none of it. Each queued command gets
+ * a tag (its cid) and a reference, both held by the ring until its
+ * completion is consumed.
+ *
+ * Context: any; takes the ring lock.
+ * Return: 0, -EBUSY if the SQ or the tags are exhausted, -EIO if the card
+ * is not running, or the -errno the ring was halted with.
+ */
+int bnnacc_ring_submit(struct bnnacc_ring *ring, struct bnnacc_cmd **cmds,
+		       unsigned int n)
+{
+	u32 mask = ring->depth - 1;
+	struct bnnacc_cmd *cmd;
+	unsigned long flags;
+	unsigned int i;
+	int ret;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	ret = bnnacc_ring_room(ring, n);
+	if (ret)
+		goto out;
+	for (i = 0; i < n; i++) {
+		cmd = cmds[i];
+		kref_get(&cmd->kref);
+		cmd->state = BNNACC_CMD_INFLIGHT;
+		cmd->sqe.cid = bnnacc_tag_get(ring);
+		ring->slots[cmd->sqe.cid] = cmd;
+		bnnacc_sqe_write(&ring->sq[ring->sq_tail], &cmd->sqe);
+		ring->sq_tail = (ring->sq_tail + 1) & mask;
+	}
+	ring->inflight += n;
+	/*
+	 * writel() orders the SQE stores above before the doorbell
+	 * (memory-barriers.txt, "writeX()"); pairs with the card fetching
+	 * entries only up to the SQ_TAIL value it has been given.
+	 */
+	bnnacc_wr(ring->regs, BNNACC_REG_SQ_TAIL, ring->sq_tail);
+out:
+	spin_unlock_irqrestore(&ring->lock, flags);
+	return ret;
+}
+
+/* Consume one CQ entry; a command done with goes on @put. */
+static void bnnacc_cqe_handle(struct bnnacc_ring *ring,
+			      const struct bnnacc_cqe *cqe, u16 status,
+			      struct list_head *put)
+{
+	u16 sq_head = bnnacc_cpu16(cqe->sq_head);
+	u16 cid = bnnacc_cpu16(cqe->cid);
+	struct bnnacc_cmd *cmd = NULL;
+
+	if (sq_head < ring->depth)
+		ring->sq_head = sq_head;
+	if (cid < ring->depth)
+		cmd = ring->slots[cid];
+	if (!cmd) {
+		dev_err_ratelimited(ring->dev,
+				    "completion for unknown cid %u (status %#x), ignored\n",
+				    cid, status);
+		return;
+	}
+	ring->slots[cid] = NULL;
+	ring->inflight--;
+	list_add_tail(&cmd->link, put);
+	if (cmd->state == BNNACC_CMD_ABANDONED) {
+		dev_info_ratelimited(ring->dev,
+				     "late completion of abandoned cid %u\n",
+				     cid);
+		cmd->state = BNNACC_CMD_DONE;
+		return;
+	}
+	cmd->sc = BNNACC_CQE_SC(status);
+	cmd->err = bnnacc_sc_to_errno(cmd->sc);
+	cmd->result = bnnacc_cpu32(cqe->result);
+	cmd->busy_ns = bnnacc_cpu32(cqe->busy_ns);
+	cmd->state = BNNACC_CMD_DONE;
+	complete(&cmd->done);
+}
+
+/**
+ * bnnacc_ring_drain() - consume the new completions
+ * @ring: the rings
+ *
+ * Matches every new CQ entry to its command, wakes the waiters and frees
+ * the tags, then tells the card with one CQ_HEAD write.
+ *
+ * Context: process (threaded interrupt or a waiter); the last reference of
+ * an abandoned command may be dropped here.
+ * Return: number of entries consumed.
+ */
+unsigned int bnnacc_ring_drain(struct bnnacc_ring *ring)
+{
+	const struct bnnacc_cqe *cqe;
+	unsigned int n = 0;
+	unsigned long flags;
+	LIST_HEAD(put);
+	u16 status;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	while (ring->enabled) {
+		cqe = &ring->cq[ring->cq_head];
+		status = bnnacc_cpu16(READ_ONCE(cqe->status));
+		if (BNNACC_CQE_PHASE(status) != ring->cq_phase)
+			break;
+		/*
+		 * Read the rest of the entry (and the command's data) only
+		 * after its phase tag: pairs with the card's write barrier
+		 * between the data and the entry (the model's pci_dma_write()
+		 * issues smp_mb() before each DMA) and between the entry's
+		 * body and its status word.
+		 */
+		dma_rmb();
+		bnnacc_cqe_handle(ring, cqe, status, &put);
+		if (++ring->cq_head == ring->depth) {
+			ring->cq_head = 0;
+			ring->cq_phase ^= 1;
+		}
+		n++;
+	}
+	/* A card that is not READY (fatal) takes a doorbell as an error. */
+	if (n && !ring->halted) {
+		/*
+		 * Finish reading the consumed entries before the card may
+		 * reuse them; pairs with the card posting into a slot only
+		 * after CQ_HEAD has moved past it.
+		 */
+		mb();
+		bnnacc_wr(ring->regs, BNNACC_REG_CQ_HEAD, ring->cq_head);
+	}
+	spin_unlock_irqrestore(&ring->lock, flags);
+	bnnacc_put_list(&put);
+	return n;
+}
+
+static void bnnacc_ring_timed_out(struct bnnacc_ring *ring,
+				  const struct bnnacc_cmd *cmd,
+				  unsigned int timeout_ms)
+{
+	u32 sts = bnnacc_rd(ring->regs, BNNACC_REG_STATUS);
+
+	dev_err(ring->dev,
+		"cid %u (opcode %u) timed out after %u ms (STATUS %#x SQ_HEAD %u); abandoned\n",
+		cmd->sqe.cid, cmd->sqe.opcode, timeout_ms, sts,
+		bnnacc_rd(ring->regs, BNNACC_REG_SQ_HEAD));
+	/* A fatal card whose error interrupt got lost: fail fast from now. */
+	if (sts != U32_MAX && (sts & BNNACC_STS_FATAL))
+		bnnacc_ring_halt(ring, -EIO);
+}
+
+/**
+ * bnnacc_ring_wait() - wait for a submitted command
+ * @ring: the rings it was submitted to
+ * @cmd: the command
+ * @timeout_ms: how long to wait
+ *
+ * On timeout or a fatal signal the command is abandoned: its tag and bounce
+ * buffers stay with the ring until the card completes it or is reset.
+ *
+ * Context: process; sleeps.
+ * Return: the command's status as 0 or -errno, -ETIMEDOUT or -EINTR.
+ */
+int bnnacc_ring_wait(struct bnnacc_ring *ring, struct bnnacc_cmd *cmd,
+		     unsigned int timeout_ms)
+{
+	unsigned long flags;
+	long left;
+	int err;
+
+	left = wait_for_completion_killable_timeout(&cmd->done,
+						    msecs_to_jiffies(timeout_ms));
+	if (left > 0)
+		return cmd->err;
+
+	/* A lost interrupt should not cost the command: look once more. */
+	bnnacc_ring_drain(ring);
+
+	spin_lock_irqsave(&ring->lock, flags);
+	if (completion_done(&cmd->done)) {
+		err = cmd->err;
+	} else {
+		err = left ? -EINTR : -ETIMEDOUT;
+		cmd->err = err;
+		cmd->state = BNNACC_CMD_ABANDONED;
+	}
+	spin_unlock_irqrestore(&ring->lock, flags);
+
+	if (err == -ETIMEDOUT)
+		bnnacc_ring_timed_out(ring, cmd, timeout_ms);
+	return err;
+}
+
+/**
+ * bnnacc_ring_exec() - submit one command and wait for it
+ * @ring: the rings
+ * @cmd: the command
+ * @timeout_ms: how long to wait
+ *
+ * Context: process; sleeps.
+ * Return: as bnnacc_ring_submit() and bnnacc_ring_wait().
+ */
+int bnnacc_ring_exec(struct bnnacc_ring *ring, struct bnnacc_cmd *cmd,
+		     unsigned int timeout_ms)
+{
+	int ret;
+
+	ret = bnnacc_ring_submit(ring, &cmd, 1);
+	if (ret)
+		return ret;
+	return bnnacc_ring_wait(ring, cmd, timeout_ms);
+}
