@@ -212,6 +212,7 @@ struct BnnaccState {
     uint32_t fault_hang;
     uint32_t fault_dma;
     uint32_t fault_corrupt;
+    uint32_t event_info;        /* BNNACC_EVT_* behind INT_STATUS.EVENT */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -425,6 +426,7 @@ static void bnnacc_reset_card(BnnaccState *s)
     s->err_status = 0;
     s->err_info = 0;
     s->err_info_set = false;
+    s->event_info = BNNACC_EVT_NONE;
     s->sq_base = s->cq_base = 0;
     s->sq_size = s->cq_size = 0;
     s->clock_latch = s->busy_latch = 0;
@@ -980,6 +982,7 @@ static bool bnnacc_cmd_complete(BnnaccState *s)
         .busy_ns = cpu_to_le32(MIN(busy, UINT32_MAX)),
     };
     uint32_t slot = s->cq_tail;
+    uint64_t addr;
 
     if (s->fault_corrupt) {
         s->fault_corrupt--;
@@ -990,10 +993,18 @@ static bool bnnacc_cmd_complete(BnnaccState *s)
     }
     bnnacc_cmd_drop(s);
     s->busy_ns = bnnacc_add_sat(s->busy_ns, busy);
-    if (pci_dma_write(PCI_DEVICE(s), s->cq_base + (uint64_t)slot * sizeof(cqe),
-                      &cqe, sizeof(cqe)) != MEMTX_OK) {
-        BNNACC_GUEST_ERR("cannot post CQ entry %u at 0x%" PRIx64, slot,
-                         s->cq_base + (uint64_t)slot * sizeof(cqe));
+    /*
+     * The phase tag is what the host polls: write the rest of the entry
+     * first and the status word last, each pci_dma_write ordered after the
+     * previous one (pairs with the driver's dma_rmb() after seeing the
+     * phase).
+     */
+    addr = s->cq_base + (uint64_t)slot * sizeof(cqe);
+    if (pci_dma_write(PCI_DEVICE(s), addr, &cqe, 2) != MEMTX_OK ||
+        pci_dma_write(PCI_DEVICE(s), addr + 4, (uint8_t *)&cqe + 4,
+                      sizeof(cqe) - 4) != MEMTX_OK ||
+        pci_dma_write(PCI_DEVICE(s), addr + 2, &cqe.status, 2) != MEMTX_OK) {
+        BNNACC_GUEST_ERR("cannot post CQ entry %u at 0x%" PRIx64, slot, addr);
         bnnacc_fatal(s, BNNACC_ERR_CQ_POST, slot);
         return false;
     }
@@ -1149,6 +1160,12 @@ static uint64_t bnnacc_mmio_read(void *opaque, hwaddr addr, unsigned size)
         return (uint32_t)s->serial;
     case BNNACC_REG_SERIAL_HI:
         return s->serial >> 32;
+    case BNNACC_REG_EVENT_INFO: {
+        uint32_t evt = s->event_info;
+
+        s->event_info = BNNACC_EVT_NONE;
+        return evt;
+    }
     default:
         BNNACC_GUEST_ERR("read of 0x%" HWADDR_PRIx " (no such register or "
                          "write-only)", addr);
@@ -1331,6 +1348,25 @@ static void bnnacc_set_advance(Object *obj, Visitor *v, const char *name,
     bnnacc_clock_advance(s, (uint64_t)value * NANOSECONDS_PER_SECOND);
     info_report("bnnacc: %s=%u: device clock now %" PRIu64 " ns", name,
                 value, bnnacc_clock_ns(s));
+}
+
+static void bnnacc_set_event(Object *obj, Visitor *v, const char *name,
+                             void *opaque, Error **errp)
+{
+    BnnaccState *s = BNNACC(obj);
+    uint32_t value;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (value != BNNACC_EVT_DRIFT && value != BNNACC_EVT_THERMAL) {
+        error_setg(errp, "bnnacc: %s must be %u (drift) or %u (thermal)",
+                   name, BNNACC_EVT_DRIFT, BNNACC_EVT_THERMAL);
+        return;
+    }
+    s->event_info = value;
+    info_report("bnnacc: %s=%u: raising an EVENT interrupt", name, value);
+    bnnacc_raise(s, BNNACC_INT_EVENT);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1564,6 +1600,10 @@ static void bnnacc_instance_init(Object *obj)
                         bnnacc_set_advance, NULL, NULL);
     object_property_set_description(obj, "clock-advance-s",
         "advance the device clock by N s (run time only)");
+    object_property_add(obj, "inject-event", "uint32", bnnacc_get_fault,
+                        bnnacc_set_event, NULL, NULL);
+    object_property_set_description(obj, "inject-event",
+        "raise an EVENT interrupt: 1 drift alert, 2 thermal alert");
 }
 
 static const VMStateDescription vmstate_bnnacc = {

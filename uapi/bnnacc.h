@@ -77,6 +77,13 @@
 #define BNNACC_REG_CMDS_FAILED	0x084	/* RO: of which with an error */
 #define BNNACC_REG_SERIAL_LO	0x088	/* RO: card serial number */
 #define BNNACC_REG_SERIAL_HI	0x08c
+#define BNNACC_REG_EVENT_INFO	0x090	/* RC: BNNACC_EVT_* of the last EVENT
+					 * cause; reading clears it */
+
+/* BNNACC_REG_EVENT_INFO */
+#define BNNACC_EVT_NONE		0
+#define BNNACC_EVT_DRIFT	1	/* conductances relaxed past the alert level */
+#define BNNACC_EVT_THERMAL	2	/* array temperature out of range */
 
 #define BNNACC_GEOM_ROWS(v)	((v) & 0xffff)
 #define BNNACC_GEOM_COLS(v)	((v) >> 16)
@@ -245,7 +252,8 @@ struct bnnacc_cqe {
 #define BNNACC_SC_INVALID_REGION 0x03
 #define BNNACC_SC_LENGTH	0x04	/* buffer too small or too large */
 #define BNNACC_SC_DMA_ERROR	0x05	/* data buffer not accessible */
-#define BNNACC_SC_ABORTED	0x06	/* card reset while queued */
+#define BNNACC_SC_ABORTED	0x06	/* never posted: the driver's code for a
+					 * command dropped by a reset */
 #define BNNACC_SC_INTERNAL	0x07
 
 /**
@@ -365,10 +373,164 @@ struct bnnacc_read_args {
 	__u32 rsvd[2];
 };
 
-#define BNNACC_ABI_VERSION		1
+/* ---- asynchronous MVM jobs (ABI version 2) ---- */
+
+#define BNNACC_SUBMIT_MAX_JOBS	64	/* jobs in one batch */
+#define BNNACC_JOB_MAX_BYTES	(4u << 20)	/* input or output of one job */
+#define BNNACC_MAX_PENDING	256	/* unreaped batches per open file */
+
+/**
+ * struct bnnacc_job - one MVM sample job of a batch
+ * @region: cells the inputs are applied to
+ * @in: user address of @count input vectors of region rows __s16 each
+ *	(full scale +-BNNACC_INPUT_FS)
+ * @out: user address receiving @repeat * @count * region cols __s32 ADC
+ *	codes, laid out [repeat][vector][column]
+ * @in_len: bytes at @in; at least @count * rows * 2
+ * @out_len: bytes at @out; at least @repeat * @count * cols * 4
+ * @count: input vectors, >= 1
+ * @repeat: samples of each vector, 0 means 1
+ * @adc_shift: ADC range: full scale is ADC_FS >> @adc_shift, at most
+ *	BNNACC_ADC_SHIFT_MAX
+ * @flags: must be 0
+ * @rsvd: must be 0
+ */
+struct bnnacc_job {
+	struct bnnacc_region region;
+	__u64 in;
+	__u64 out;
+	__u32 in_len;
+	__u32 out_len;
+	__u32 count;
+	__u32 repeat;
+	__u32 adc_shift;
+	__u32 flags;
+	__u64 rsvd;
+};
+
+/**
+ * struct bnnacc_submit_args - BNNACC_IOC_SUBMIT
+ * @size: sizeof(struct bnnacc_submit_args)
+ * @flags: must be 0
+ * @jobs: user address of @njobs &struct bnnacc_job
+ * @njobs: jobs in the batch, 1..BNNACC_SUBMIT_MAX_JOBS
+ * @job_size: sizeof(struct bnnacc_job) as the caller was built
+ * @timeout_ms: deadline of the batch from the moment it reaches the card;
+ *	0 takes the driver's default (module parameter timeout_ms)
+ * @rsvd0: must be 0
+ * @user_data: opaque, returned in the batch's completion
+ * @handle: out: the batch's handle, unique within the open file, never 0
+ * @rsvd: must be 0
+ *
+ * Queues a batch and returns at once. The inputs are copied before the
+ * call returns; the outputs are written to the jobs' @out buffers when the
+ * batch is reaped (BNNACC_IOC_WAIT or read()) by the submitting process.
+ * The jobs of a batch run in order; the batch reaches the card with one
+ * doorbell. Batches of different open files share the card round-robin.
+ * Fails with -EAGAIN when the file has BNNACC_MAX_PENDING unreaped batches.
+ */
+struct bnnacc_submit_args {
+	__u32 size;
+	__u32 flags;
+	__u64 jobs;
+	__u32 njobs;
+	__u32 job_size;
+	__u32 timeout_ms;
+	__u32 rsvd0;
+	__u64 user_data;
+	__u64 handle;
+	__u64 rsvd[2];
+};
+
+/**
+ * struct bnnacc_completion - how a batch ended; what read() returns
+ * @handle: the batch
+ * @user_data: as submitted
+ * @status: 0, or the -errno of the batch: -ETIMEDOUT (its deadline passed
+ *	and the card was reset), -EIO (card error, or a reset caused by
+ *	another batch), -ECANCELED (cancelled before it started), -ENODEV
+ *	(card removed), -EINVAL (the card refused a descriptor), -EFAULT (an
+ *	output buffer could not be written)
+ * @jobs_done: jobs that completed successfully (the first ones)
+ * @busy_ns: time the card spent executing the batch
+ * @latency_ns: time from submission to completion
+ * @rsvd: zero
+ */
+struct bnnacc_completion {
+	__u64 handle;
+	__u64 user_data;
+	__s32 status;
+	__u32 jobs_done;
+	__u64 busy_ns;
+	__u64 latency_ns;
+	__u64 rsvd;
+};
+
+/**
+ * struct bnnacc_wait_args - BNNACC_IOC_WAIT
+ * @size: sizeof(struct bnnacc_wait_args)
+ * @flags: must be 0
+ * @handle: batch to wait for; 0 waits for any batch of this file
+ * @timeout_ns: longest wait; 0 only checks; negative waits forever
+ * @rsvd: must be 0
+ * @comp: out: the batch's completion; the batch is reaped
+ *
+ * Returns 0 with @comp filled, -ETIMEDOUT when nothing completed in time,
+ * -ENOENT when @handle is no unreaped batch of this file (or, with 0, the
+ * file has none), -EINTR on a signal (the batch stays), -ENODEV once the card
+ * is gone and every batch has been reaped.
+ */
+struct bnnacc_wait_args {
+	__u32 size;
+	__u32 flags;
+	__u64 handle;
+	__s64 timeout_ns;
+	__u64 rsvd;
+	struct bnnacc_completion comp;
+};
+
+/**
+ * struct bnnacc_cancel_args - BNNACC_IOC_CANCEL
+ * @size: sizeof(struct bnnacc_cancel_args)
+ * @flags: must be 0
+ * @handle: batch to cancel
+ * @rsvd: must be 0
+ *
+ * Returns 0 when the batch had not reached the card: it completes with
+ * -ECANCELED and must still be reaped. -EBUSY when it already reached the
+ * card, -EALREADY when it has completed, -ENOENT when it is unknown.
+ */
+struct bnnacc_cancel_args {
+	__u32 size;
+	__u32 flags;
+	__u64 handle;
+	__u64 rsvd;
+};
+
+/**
+ * struct bnnacc_reset_args - BNNACC_IOC_RESET (needs CAP_SYS_ADMIN)
+ * @size: sizeof(struct bnnacc_reset_args)
+ * @flags: must be 0
+ * @rsvd: must be 0
+ *
+ * Resets the card as after a timeout: batches on the card complete with
+ * -EIO, queued ones run afterwards; the array keeps its conductances.
+ */
+struct bnnacc_reset_args {
+	__u32 size;
+	__u32 flags;
+	__u64 rsvd;
+};
+
+#define BNNACC_ABI_VERSION		2
 #define BNNACC_IDENTIFY_SIZE_VER0	272
 #define BNNACC_PROGRAM_SIZE_VER0	40
 #define BNNACC_READ_SIZE_VER0		40
+#define BNNACC_JOB_SIZE_VER0		56
+#define BNNACC_SUBMIT_SIZE_VER0		64
+#define BNNACC_WAIT_SIZE_VER0		80
+#define BNNACC_CANCEL_SIZE_VER0		24
+#define BNNACC_RESET_SIZE_VER0		16
 
 #define BNNACC_IOC_IDENTIFY \
 	_IOWR(BNNACC_IOC_MAGIC, 0x00, struct bnnacc_identify_args)
@@ -376,5 +538,96 @@ struct bnnacc_read_args {
 	_IOW(BNNACC_IOC_MAGIC, 0x01, struct bnnacc_program_args)
 #define BNNACC_IOC_READ \
 	_IOW(BNNACC_IOC_MAGIC, 0x02, struct bnnacc_read_args)
+#define BNNACC_IOC_SUBMIT \
+	_IOWR(BNNACC_IOC_MAGIC, 0x03, struct bnnacc_submit_args)
+#define BNNACC_IOC_WAIT \
+	_IOWR(BNNACC_IOC_MAGIC, 0x04, struct bnnacc_wait_args)
+#define BNNACC_IOC_CANCEL \
+	_IOW(BNNACC_IOC_MAGIC, 0x05, struct bnnacc_cancel_args)
+#define BNNACC_IOC_RESET \
+	_IOW(BNNACC_IOC_MAGIC, 0x06, struct bnnacc_reset_args)
+
+/* ------------------------------------------------------------------------ */
+/* 4. Generic netlink family "bnnacc" (docs/netlink/bnnacc.yaml)            */
+/* ------------------------------------------------------------------------ */
+
+#define BNNACC_GENL_NAME		"bnnacc"
+#define BNNACC_GENL_VERSION		1
+#define BNNACC_GENL_MCGRP_EVENTS	"events"
+
+/**
+ * enum bnnacc_genl_cmd - commands of the bnnacc family
+ * @BNNACC_CMD_UNSPEC: unused
+ * @BNNACC_CMD_GET_CARD: with BNNACC_A_CARD_INDEX, one card; as a dump,
+ *	every card: identity and counters
+ * @BNNACC_CMD_EVENT: notification on the "events" group
+ * @__BNNACC_CMD_MAX: number of commands
+ */
+enum bnnacc_genl_cmd {
+	BNNACC_CMD_UNSPEC,
+	BNNACC_CMD_GET_CARD,
+	BNNACC_CMD_EVENT,
+	__BNNACC_CMD_MAX,
+};
+#define BNNACC_CMD_MAX (__BNNACC_CMD_MAX - 1)
+
+/**
+ * enum bnnacc_genl_attr - attributes of the bnnacc family
+ * @BNNACC_A_UNSPEC: unused
+ * @BNNACC_A_CARD_INDEX: u32, N of /dev/bnnaccN
+ * @BNNACC_A_CARD_NAME: string, "bnnaccN"
+ * @BNNACC_A_PCI_ADDR: string, PCI address of the card
+ * @BNNACC_A_SERIAL: u64, card serial number
+ * @BNNACC_A_HW_VERSION: u32, hardware version
+ * @BNNACC_A_ROWS: u32, array rows
+ * @BNNACC_A_COLS: u32, array columns
+ * @BNNACC_A_JOBS_COMPLETED: u64, jobs completed successfully
+ * @BNNACC_A_JOBS_FAILED: u64, jobs completed with an error
+ * @BNNACC_A_RESETS: u64, card resets
+ * @BNNACC_A_BUSY_NS: u64, the card's busy-time counter
+ * @BNNACC_A_QUEUE_DEPTH: u32, batches queued or on the card
+ * @BNNACC_A_EVENT: u32, enum bnnacc_event
+ * @BNNACC_A_REASON: string, human-readable cause of the event
+ * @BNNACC_A_PAD: padding for 64-bit attributes
+ * @__BNNACC_A_MAX: number of attributes
+ */
+enum bnnacc_genl_attr {
+	BNNACC_A_UNSPEC,
+	BNNACC_A_CARD_INDEX,
+	BNNACC_A_CARD_NAME,
+	BNNACC_A_PCI_ADDR,
+	BNNACC_A_SERIAL,
+	BNNACC_A_HW_VERSION,
+	BNNACC_A_ROWS,
+	BNNACC_A_COLS,
+	BNNACC_A_JOBS_COMPLETED,
+	BNNACC_A_JOBS_FAILED,
+	BNNACC_A_RESETS,
+	BNNACC_A_BUSY_NS,
+	BNNACC_A_QUEUE_DEPTH,
+	BNNACC_A_EVENT,
+	BNNACC_A_REASON,
+	BNNACC_A_PAD,
+	__BNNACC_A_MAX,
+};
+#define BNNACC_A_MAX (__BNNACC_A_MAX - 1)
+
+/**
+ * enum bnnacc_event - what a BNNACC_CMD_EVENT notification reports
+ * @BNNACC_EVENT_CARD_ADDED: a card was bound; its node exists
+ * @BNNACC_EVENT_CARD_REMOVED: a card was unbound or unplugged
+ * @BNNACC_EVENT_RESET: the card was reset (timeout, error or ioctl)
+ * @BNNACC_EVENT_ERROR: the card reported an error
+ * @BNNACC_EVENT_DRIFT: the card raised a drift alert
+ * @BNNACC_EVENT_THERMAL: the card raised a thermal alert
+ */
+enum bnnacc_event {
+	BNNACC_EVENT_CARD_ADDED = 1,
+	BNNACC_EVENT_CARD_REMOVED,
+	BNNACC_EVENT_RESET,
+	BNNACC_EVENT_ERROR,
+	BNNACC_EVENT_DRIFT,
+	BNNACC_EVENT_THERMAL,
+};
 
 #endif /* _UAPI_LINUX_BNNACC_H */
