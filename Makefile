@@ -92,6 +92,7 @@ vm-check: all
 
 check: deps
 	$(MAKE) all
+	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) vm-check
 
