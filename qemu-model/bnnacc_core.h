@@ -26,87 +26,87 @@
  * documented defaults (see docs/hardware.md for sources).
  */
 struct bnc_params {
-	/*
-	 * SET: median G = k_us_per_ua * I_SET, clipped to [g_min_us,
-	 * g_max_us]. The programmed G0 = median + D2D + C2C draw is clipped
-	 * below at g_min_us only: g_max_us bounds the median, and a draw
-	 * may exceed it by its spread (the distribution stays normal).
-	 */
-	double k_us_per_ua;	/* 2.0 */
-	double iset_min_ua;	/* 5.0: lowest accepted SET current */
-	double iset_max_ua;	/* 100.0: highest accepted SET current */
-	double g_min_us;	/* 0.1: no reported conductance is lower */
-	double g_max_us;	/* 200.0: no SET median is higher */
-	/*
-	 * Cycle-to-cycle sigma of a SET, a function of the median G:
-	 * sigma = max(c2c_slope * G + c2c_icpt, c2c_floor_us). Defaults from
-	 * CrossSim's RRAM_Milo fit: slope -0.009107, intercept 4.782 uS,
-	 * floor 0.5 uS (the line is continued below 50 uS).
-	 */
-	double c2c_slope;
-	double c2c_icpt_us;
-	double c2c_floor_us;
-	/*
-	 * Device-to-device: every cell has a fixed standard normal z_d drawn
-	 * at manufacture; its SET median is offset by d2d_ratio * sigma_c2c *
-	 * z_d. 0.7 (assumed: "of similar size").
-	 */
-	double d2d_ratio;
-	/*
-	 * RESET: log-normal, median reset_med_us (2.0), log-sigma reset_lsig
-	 * (0.3), clipped below at g_min_us.
-	 */
-	double reset_med_us;
-	double reset_lsig;
-	/* Read noise: normal, sigma = read_noise_rel * G, fresh every read (0.02) */
-	double read_noise_rel;
-	/*
-	 * Relaxation after programming, with L = ln(t / t_ref) for t > t_ref
-	 * (0 before): G(t) = G0 * (1 - drift_nu * L) + G0 * drift_sig * L * z
-	 * with z a standard normal drawn when the cell was programmed (SET or
-	 * RESET; both states relax), clipped below at g_min_us. t is the
-	 * device clock since the cell's last programming. Stuck cells do not
-	 * relax. t_ref 1 s, drift_nu 0.005, drift_sig 0.002 (assumed, scaled
-	 * from aihwkit's HfOx CMO model).
-	 */
-	double drift_t_ref_s;
-	double drift_nu;
-	double drift_sig;
-	/*
-	 * Stuck cells at manufacture: exactly round(stuck_frac * BNC_CELLS)
-	 * cells (0.001), chosen uniformly; each is stuck high or low with
-	 * probability 1/2. Stuck cells ignore programming and do not relax,
-	 * but are read with read noise like any cell.
-	 */
-	double stuck_frac;
-	double stuck_high_us;	/* 200.0: conductance of a cell stuck high */
-	double stuck_low_us;	/* 1.0: conductance of a cell stuck low */
-	/* Periphery */
-	unsigned dac_bits;	/* 8: input codes -(2^(b-1)-1) .. 2^(b-1)-1 */
-	unsigned adc_bits;	/* 9: output codes likewise */
-	double read_v;		/* 0.1 V: row voltage at input full scale */
-	double adc_fs_ua;	/* 2560 uA: ADC full scale at range shift 0 */
+    /*
+     * SET: median G = k_us_per_ua * I_SET, clipped to [g_min_us,
+     * g_max_us]. The programmed G0 = median + D2D + C2C draw is clipped
+     * below at g_min_us only: g_max_us bounds the median, and a draw
+     * may exceed it by its spread (the distribution stays normal).
+     */
+    double k_us_per_ua; /* 2.0 */
+    double iset_min_ua; /* 5.0: lowest accepted SET current */
+    double iset_max_ua; /* 100.0: highest accepted SET current */
+    double g_min_us;    /* 0.1: no reported conductance is lower */
+    double g_max_us;    /* 200.0: no SET median is higher */
+    /*
+     * Cycle-to-cycle sigma of a SET, a function of the median G:
+     * sigma = max(c2c_slope * G + c2c_icpt, c2c_floor_us). Defaults from
+     * CrossSim's RRAM_Milo fit: slope -0.009107, intercept 4.782 uS,
+     * floor 0.5 uS (the line is continued below 50 uS).
+     */
+    double c2c_slope;
+    double c2c_icpt_us;
+    double c2c_floor_us;
+    /*
+     * Device-to-device: every cell has a fixed standard normal z_d drawn
+     * at manufacture; its SET median is offset by d2d_ratio * sigma_c2c *
+     * z_d. 0.7 (assumed: "of similar size").
+     */
+    double d2d_ratio;
+    /*
+     * RESET: log-normal, median reset_med_us (2.0), log-sigma reset_lsig
+     * (0.3), clipped below at g_min_us.
+     */
+    double reset_med_us;
+    double reset_lsig;
+    /* Read noise: normal, sigma = read_noise_rel * G, fresh each read (0.02) */
+    double read_noise_rel;
+    /*
+     * Relaxation after programming, with L = ln(t / t_ref) for t > t_ref
+     * (0 before): G(t) = G0 * (1 - drift_nu * L) + G0 * drift_sig * L * z
+     * with z a standard normal drawn when the cell was programmed (SET or
+     * RESET; both states relax), clipped below at g_min_us. t is the
+     * device clock since the cell's last programming. Stuck cells do not
+     * relax. t_ref 1 s, drift_nu 0.005, drift_sig 0.002 (assumed, scaled
+     * from aihwkit's HfOx CMO model).
+     */
+    double drift_t_ref_s;
+    double drift_nu;
+    double drift_sig;
+    /*
+     * Stuck cells at manufacture: exactly round(stuck_frac * BNC_CELLS)
+     * cells (0.001), chosen uniformly; each is stuck high or low with
+     * probability 1/2. Stuck cells ignore programming and do not relax,
+     * but are read with read noise like any cell.
+     */
+    double stuck_frac;
+    double stuck_high_us;       /* 200.0: conductance of a cell stuck high */
+    double stuck_low_us;        /* 1.0: conductance of a cell stuck low */
+    /* Periphery */
+    unsigned dac_bits;  /* 8: input codes -(2^(b-1)-1) .. 2^(b-1)-1 */
+    unsigned adc_bits;  /* 9: output codes likewise */
+    double read_v;              /* 0.1 V: row voltage at input full scale */
+    double adc_fs_ua;   /* 2560 uA: ADC full scale at range shift 0 */
 };
 
 struct bnc_region {
-	unsigned row, col, rows, cols;
+    unsigned row, col, rows, cols;
 };
 
 /* Per-cell program operation (matches BNNACC_PROG_* of uapi/bnnacc.h). */
 enum bnc_prog_op {
-	BNC_PROG_SKIP = 0,
-	BNC_PROG_SET = 1,
-	BNC_PROG_RESET = 2,
+    BNC_PROG_SKIP = 0,
+    BNC_PROG_SET = 1,
+    BNC_PROG_RESET = 2,
 };
 
 /* Error codes returned (negated) by the functions below. */
 enum bnc_err {
-	BNC_OK = 0,
-	BNC_EREGION = 1,	/* region outside the array or empty */
-	BNC_EWORD = 2,		/* bad program word (op or current) */
-	BNC_EARG = 3,		/* other bad argument */
-	BNC_ENOMEM = 4,
-	BNC_EFORMAT = 5,	/* state image malformed */
+    BNC_OK = 0,
+    BNC_EREGION = 1,    /* region outside the array or empty */
+    BNC_EWORD = 2,              /* bad program word (op or current) */
+    BNC_EARG = 3,               /* other bad argument */
+    BNC_ENOMEM = 4,
+    BNC_EFORMAT = 5,    /* state image malformed */
 };
 
 struct bnc_array;
@@ -120,9 +120,11 @@ void bnc_params_default(struct bnc_params *p);
  */
 int bnc_params_check(const struct bnc_params *p, const char **why);
 
-/* Manufacture an array: D2D offsets and stuck cells drawn from @seed.
+/*
+ * Manufacture an array: D2D offsets and stuck cells drawn from @seed.
  * All cells start in the RESET state, programmed at time 0. NULL on ENOMEM
- * or invalid params. */
+ * or invalid params.
+ */
 struct bnc_array *bnc_create(const struct bnc_params *p, uint64_t seed);
 void bnc_destroy(struct bnc_array *a);
 const struct bnc_params *bnc_params(const struct bnc_array *a);
@@ -141,17 +143,21 @@ double bnc_c2c_sigma_us(const struct bnc_params *p, double g_med_us);
  * Stuck cells keep their conductance.
  */
 int bnc_program(struct bnc_array *a, const struct bnc_region *r,
-		const uint32_t *words, uint64_t now_ns);
+                const uint32_t *words, uint64_t now_ns);
 
-/* The cell's conductance now without read noise (uS), computed exactly
- * (not from the MVM cache); for tests. NaN for a cell outside the array. */
+/*
+ * The cell's conductance now without read noise (uS), computed exactly
+ * (not from the MVM cache); for tests. NaN for a cell outside the array.
+ */
 double bnc_cell_g_us(struct bnc_array *a, unsigned row, unsigned col,
-		     uint64_t now_ns);
+                     uint64_t now_ns);
 
-/* Read every cell of the region once with fresh read noise, in nS,
- * clipped to [g_min, 2^32-1]. */
+/*
+ * Read every cell of the region once with fresh read noise, in nS,
+ * clipped to [g_min, 2^32-1].
+ */
 int bnc_read(struct bnc_array *a, const struct bnc_region *r, uint32_t *out_ns,
-	     uint64_t now_ns);
+             uint64_t now_ns);
 
 /*
  * Noisy MVM: for each of @count input vectors (region rows int16 values,
@@ -182,18 +188,20 @@ int bnc_read(struct bnc_array *a, const struct bnc_region *r, uint32_t *out_ns,
  * are bit-identical to those of the array that was saved.
  */
 int bnc_mvm(struct bnc_array *a, const struct bnc_region *r,
-	    const int16_t *in, unsigned count, unsigned repeat,
-	    unsigned adc_shift, int32_t *out, uint64_t now_ns);
+            const int16_t *in, unsigned count, unsigned repeat,
+        unsigned adc_shift, int32_t *out, uint64_t now_ns);
 
 /* Periphery helpers (pure functions, exposed for the tests and library). */
-int bnc_dac(const struct bnc_params *p, int16_t in);	/* -> DAC code */
+int bnc_dac(const struct bnc_params *p, int16_t in);    /* -> DAC code */
 double bnc_dac_volts(const struct bnc_params *p, int16_t in);
 int32_t bnc_adc(const struct bnc_params *p, double current_ua,
-		unsigned adc_shift);
+                unsigned adc_shift);
 
-/* Make @n more cells stuck (chosen uniformly among the cells not yet stuck
+/*
+ * Make @n more cells stuck (chosen uniformly among the cells not yet stuck
  * by the generator, each high or low with probability 1/2); returns how
- * many were newly stuck (fewer than @n only when all cells are stuck). */
+ * many were newly stuck (fewer than @n only when all cells are stuck).
+ */
 unsigned bnc_add_stuck(struct bnc_array *a, unsigned n);
 unsigned bnc_stuck_count(const struct bnc_array *a);
 /* 1 if the cell is stuck (high or low), 0 if not or outside the array */
@@ -226,14 +234,18 @@ int bnc_is_stuck(const struct bnc_array *a, unsigned row, unsigned col);
 #define BNC_STATE_VERSION 1u
 
 size_t bnc_state_size(void);
-/* @now_ns, the device clock at power-off, is stored in the image; returns
- * 0 or -BNC_EARG if @len < bnc_state_size(). */
+/*
+ * @now_ns, the device clock at power-off, is stored in the image; returns
+ * 0 or -BNC_EARG if @len < bnc_state_size().
+ */
 int bnc_save(const struct bnc_array *a, uint64_t now_ns, void *buf,
-	     size_t len);
-/* @len must be exactly bnc_state_size(). On success *now_ns (if not NULL)
+             size_t len);
+/*
+ * @len must be exactly bnc_state_size(). On success *now_ns (if not NULL)
  * gets the stored device clock; on failure *why (if not NULL) gets a static
- * message and *now_ns is left alone. */
+ * message and *now_ns is left alone.
+ */
 struct bnc_array *bnc_load(const void *buf, size_t len, uint64_t *now_ns,
-			   const char **why);
+                           const char **why);
 
 #endif /* BNNACC_CORE_H */
