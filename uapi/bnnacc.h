@@ -77,8 +77,7 @@
 #define BNNACC_REG_CMDS_FAILED	0x084	/* RO: of which with an error */
 #define BNNACC_REG_SERIAL_LO	0x088	/* RO: card serial number */
 #define BNNACC_REG_SERIAL_HI	0x08c
-#define BNNACC_REG_EVENT_INFO	0x090	/* RC: BNNACC_EVT_* of the last EVENT
-					 * cause; reading clears it */
+#define BNNACC_REG_EVENT_INFO	0x090	/* RC: last event, read clears */
 
 /* BNNACC_REG_EVENT_INFO */
 #define BNNACC_EVT_NONE		0
@@ -252,8 +251,7 @@ struct bnnacc_cqe {
 #define BNNACC_SC_INVALID_REGION 0x03
 #define BNNACC_SC_LENGTH	0x04	/* buffer too small or too large */
 #define BNNACC_SC_DMA_ERROR	0x05	/* data buffer not accessible */
-#define BNNACC_SC_ABORTED	0x06	/* never posted: the driver's code for a
-					 * command dropped by a reset */
+#define BNNACC_SC_ABORTED	0x06	/* driver only: dropped by a reset */
 #define BNNACC_SC_INTERNAL	0x07
 
 /**
@@ -569,6 +567,7 @@ enum bnnacc_genl_cmd {
 	BNNACC_CMD_EVENT,
 	__BNNACC_CMD_MAX,
 };
+
 #define BNNACC_CMD_MAX (__BNNACC_CMD_MAX - 1)
 
 /**
@@ -610,6 +609,7 @@ enum bnnacc_genl_attr {
 	BNNACC_A_PAD,
 	__BNNACC_A_MAX,
 };
+
 #define BNNACC_A_MAX (__BNNACC_A_MAX - 1)
 
 /**
