@@ -17,10 +17,16 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 export CACHE BUILD
 
+# Components add themselves here from their own build.mk: EXTRA_ALL (built
+# by `make`), EXTRA_UNIT_TESTS (test programs run by `make unit`).
+EXTRA_ALL :=
+EXTRA_UNIT_TESTS :=
+-include libbnnacc/build.mk
+
 .PHONY: all help deps qemu module module-install guest unit-bin unit vm-check check \
 	bench demo clean lint
 
-all: qemu module guest unit-bin
+all: qemu module guest unit-bin $(EXTRA_ALL)
 
 help:
 	@echo "make            build everything (QEMU from cache, module, tests)"
@@ -64,10 +70,10 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/core/libbnccore.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< -o $@ $(BUILD)/core/libbnccore.a $(CHECK_LIBS) -lm
 
-unit-bin: $(UNIT_TESTS)
+unit-bin: $(UNIT_TESTS) $(EXTRA_UNIT_TESTS)
 
 unit: unit-bin
-	@rc=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || rc=1; done; exit $$rc
+	@rc=0; for t in $(UNIT_TESTS) $(EXTRA_UNIT_TESTS); do echo "== $$t"; $$t || rc=1; done; exit $$rc
 
 GUEST_PROGS := $(patsubst tests/vm/guest/%.c,$(BUILD)/guest/%,$(wildcard tests/vm/guest/*.c))
 
