@@ -37,6 +37,7 @@ help:
 	@echo "make qemu       build QEMU with the bnnacc device (cached)"
 	@echo "make bench      benchmarks, as BENCH <name> <value> [unit] lines"
 	@echo "make lint       checkpatch --strict, W=1 and sparse on the driver"
+	@echo "make install    install module, udev rule, DKMS sources (DESTDIR, KVER)"
 
 deps:
 	@scripts/install-deps.sh
@@ -51,7 +52,7 @@ module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 	rm -rf $(STAGE)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(STAGE) INSTALL_MOD_DIR=extra \
-		INSTALL_MOD_STRIP=1 DEPMOD=/bin/true modules_install
+		INSTALL_MOD_STRIP=1 DEPMOD=/bin/true CONFIG_MODULE_SIG_ALL= modules_install
 	cp /lib/modules/$(KVER)/modules.order /lib/modules/$(KVER)/modules.builtin /lib/modules/$(KVER)/modules.builtin.modinfo \
 		$(STAGE)/lib/modules/$(KVER)/
 	/sbin/depmod -b $(STAGE) $(KVER)
@@ -81,7 +82,12 @@ $(BUILD)/guest/%: tests/vm/guest/%.c $(wildcard tests/vm/guest/*.h) uapi/bnnacc.
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/vm/guest $(WARN) $(CFLAGS) -static $< -o $@ -lm
 
-guest: $(GUEST_PROGS)
+# The ioctl ABI from a 32-bit process (compat_ioctl path of the driver).
+$(BUILD)/guest/t_compat32: tests/vm/guest/t_compat.c $(wildcard tests/vm/guest/*.h) uapi/bnnacc.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/vm/guest $(WARN) $(CFLAGS) -m32 -static $< -o $@
+
+guest: $(GUEST_PROGS) $(BUILD)/guest/t_compat32
 
 BENCH_PROGS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
@@ -91,6 +97,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/core/libbnccore.a
 
 bench: $(BENCH_PROGS)
 	@for b in $(BENCH_PROGS); do $$b || exit 1; done
+	@tests/bench/vm_bench.sh
 
 # ---- VM tests --------------------------------------------------------------
 vm-check: all
@@ -108,6 +115,11 @@ demo: deps
 
 lint:
 	scripts/lint-kernel.sh
+
+# ---- install like a packaged driver (DESTDIR= to stage it) ----------------
+.PHONY: install
+install: module
+	DESTDIR="$(DESTDIR)" KVER="$(KVER)" KDIR="$(KDIR)" scripts/install.sh
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null

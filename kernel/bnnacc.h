@@ -5,10 +5,24 @@
  * bnnacc_drv.c   PCI probe/remove, interrupts, the character device
  * bnnacc_ring.c  submission/completion rings and commands
  * bnnacc_ioctl.c file operations and the ioctl ABI of uapi/bnnacc.h
+ * bnnacc_job.c   asynchronous MVM batches, the dispatcher, the watchdog and
+ *                recovery (reset)
  *
- * Locking: bnnacc_dev.cmd_lock (a mutex) serialises the ioctls of a card and
- * is taken before bnnacc_ring.lock (a spinlock), which protects the ring
- * indices and the command slots. Nothing sleeps under the ring lock.
+ * Locking, outermost first:
+ *
+ *   bnnacc_dev.cmd_lock   rw_semaphore; the synchronous ioctls (IDENTIFY,
+ *                         PROGRAM, READ) hold it shared while they use the
+ *                         card, remove() takes it exclusive to set @gone
+ *   bnnacc_dev.job_lock   spinlock, never taken in hard interrupt context;
+ *                         the per-file contexts, their batches and lists,
+ *                         the dispatcher's state and the recovery flags
+ *   bnnacc_ring.lock      spinlock, irq-safe; the ring indices and slots
+ *
+ * Nothing sleeps under a spinlock. The ring lock is never held while a
+ * command's @end callback runs: completions are collected under it and
+ * handed to their owners after it is dropped, so the completion path takes
+ * job_lock without nesting it inside the ring lock. Bounce buffers are
+ * freed (dma_free_coherent) only in process context with no spinlock held.
  */
 #ifndef _BNNACC_DRV_H
 #define _BNNACC_DRV_H
@@ -23,10 +37,16 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/poll.h>
+#include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
 
 #include <bnnacc.h>	/* uapi/bnnacc.h, found through -I$(src)/uapi */
+
+#include "bnnacc_obs.h"
 
 #define BNNACC_NAME		"bnnacc"
 #define BNNACC_MAX_CARDS	256	/* minors of the char device region */
@@ -78,6 +98,11 @@ enum bnnacc_cmd_state {
  * @result: bytes the card wrote to @dst
  * @busy_ns: time the card spent on the command
  * @link: entry on a list of commands to put once the ring lock is dropped
+ * @end: NULL for a synchronous command; else called once, in process
+ *	context without the ring lock, when the command has completed or
+ *	been cancelled by a reset (@err is final), before the ring drops its
+ *	reference
+ * @priv: owner of the command, for @end
  */
 struct bnnacc_cmd {
 	struct kref kref;
@@ -92,6 +117,8 @@ struct bnnacc_cmd {
 	u32 result;
 	u32 busy_ns;
 	struct list_head link;
+	void (*end)(struct bnnacc_cmd *cmd);
+	void *priv;
 };
 
 /**
@@ -172,7 +199,8 @@ struct bnnacc_vec {
  * @pdev: the PCI device (a reference is held)
  * @regs: BAR0
  * @minor: minor number, from an IDA
- * @cmd_lock: serialises commands; protects @gone
+ * @cmd_lock: held shared by a synchronous command while it uses the card,
+ *	exclusive by remove(); protects @gone
  * @gone: the card was removed: every ioctl fails with -ENODEV
  * @rows: array word lines (GEOMETRY)
  * @cols: array bit lines (GEOMETRY)
@@ -183,6 +211,27 @@ struct bnnacc_vec {
  * @int_mask: last value written to INT_MASK
  * @vec: per-vector state
  * @ring: the SQ/CQ pair
+ * @stats: software counters (bnnacc_obs.h)
+ * @job_lock: protects the fields below down to @reset_done, the contexts'
+ *	lists and every batch's state and list links
+ * @ctxs: every open file's &struct bnnacc_ctx
+ * @rr: contexts with queued batches, in round-robin order
+ * @oncard: batches on the card, in dispatch (and so execution) order
+ * @nqueued: batches queued, not yet on the card
+ * @noncard: batches on the card
+ * @seq: dispatch sequence number of the last batch put on the card
+ * @dead: the card is being removed: no more submissions or recovery
+ * @broken: a reset failed: new batches fail with -EIO
+ * @recovering: a recovery is running: dispatch is halted
+ * @sync_waiting: synchronous commands waiting for ring room: the
+ *	dispatcher holds back batches until they are in
+ * @reset_req: recoveries requested
+ * @reset_done: @reset_req as of the last finished recovery
+ * @reset_reason: why the next recovery runs
+ * @room_wq: synchronous commands waiting for ring room
+ * @reset_wq: BNNACC_IOC_RESET callers waiting for their recovery
+ * @watchdog: notices a batch past its deadline
+ * @recover_work: the recovery (reset) worker
  */
 struct bnnacc_dev {
 	struct device dev;
@@ -190,7 +239,7 @@ struct bnnacc_dev {
 	struct pci_dev *pdev;
 	void __iomem *regs;
 	int minor;
-	struct mutex cmd_lock;	/* one command at a time; @gone */
+	struct rw_semaphore cmd_lock;	/* commands using the card; @gone */
 	bool gone;
 	u16 rows;
 	u16 cols;
@@ -201,6 +250,51 @@ struct bnnacc_dev {
 	u32 int_mask;
 	struct bnnacc_vec vec[BNNACC_MSIX_VECTORS];
 	struct bnnacc_ring ring;
+	struct bnnacc_stats stats;
+	spinlock_t job_lock;	/* contexts, batches, dispatch, recovery */
+	struct list_head ctxs;
+	struct list_head rr;
+	struct list_head oncard;
+	u32 nqueued;
+	u32 noncard;
+	u64 seq;
+	bool dead;
+	bool broken;
+	bool recovering;
+	u32 sync_waiting;
+	u64 reset_req;
+	u64 reset_done;
+	char reset_reason[80];
+	wait_queue_head_t room_wq;
+	wait_queue_head_t reset_wq;
+	struct delayed_work watchdog;
+	struct work_struct recover_work;
+};
+
+/**
+ * struct bnnacc_ctx - the jobs of one open file
+ * @bdev: its card
+ * @node: entry in &bnnacc_dev.ctxs
+ * @rr: entry in &bnnacc_dev.rr while @queued is not empty
+ * @queued: batches waiting for the ring, in submission order
+ * @done: completed batches waiting to be reaped
+ * @all: every unreaped batch of the file (through &bnnacc_batch.cnode)
+ * @pending: unreaped batches
+ * @next_handle: handle of the next batch
+ * @wq: woken when a batch completes or the card goes away
+ *
+ * Every field but @bdev and @wq is protected by &bnnacc_dev.job_lock.
+ */
+struct bnnacc_ctx {
+	struct bnnacc_dev *bdev;
+	struct list_head node;
+	struct list_head rr;
+	struct list_head queued;
+	struct list_head done;
+	struct list_head all;
+	u32 pending;
+	u64 next_handle;
+	wait_queue_head_t wq;
 };
 
 static inline u32 bnnacc_rd(void __iomem *regs, u32 reg)
@@ -231,5 +325,37 @@ struct bnnacc_cmd *bnnacc_cmd_alloc(struct device *dev, size_t src_len,
 				    size_t dst_len);
 void bnnacc_cmd_put(struct bnnacc_cmd *cmd);
 int bnnacc_sc_to_errno(u16 sc);
+
+/* bnnacc_drv.c */
+void bnnacc_set_int_mask(struct bnnacc_dev *bdev, u32 mask);
+int bnnacc_hw_reset(struct bnnacc_dev *bdev);
+void bnnacc_irq_sync(struct bnnacc_dev *bdev);
+
+/* bnnacc_ioctl.c */
+int bnnacc_check_region(const struct bnnacc_dev *bdev,
+			const struct bnnacc_region *r);
+
+/* bnnacc_job.c */
+void bnnacc_jobs_init(struct bnnacc_dev *bdev);
+void bnnacc_jobs_kill(struct bnnacc_dev *bdev);
+void bnnacc_jobs_fail(struct bnnacc_dev *bdev);
+void bnnacc_job_kick(struct bnnacc_dev *bdev);
+void bnnacc_recover_request(struct bnnacc_dev *bdev, const char *reason);
+int bnnacc_sync_exec(struct bnnacc_dev *bdev, struct bnnacc_cmd *cmd,
+		     unsigned int timeout_ms);
+struct bnnacc_ctx *bnnacc_ctx_create(struct bnnacc_dev *bdev);
+void bnnacc_ctx_destroy(struct bnnacc_ctx *ctx);
+long bnnacc_ioc_submit(struct bnnacc_ctx *ctx,
+		       struct bnnacc_submit_args __user *uargs);
+long bnnacc_ioc_wait(struct bnnacc_ctx *ctx,
+		     struct bnnacc_wait_args __user *uargs);
+long bnnacc_ioc_cancel(struct bnnacc_ctx *ctx,
+		       struct bnnacc_cancel_args __user *uargs);
+long bnnacc_ioc_reset(struct bnnacc_ctx *ctx,
+		      struct bnnacc_reset_args __user *uargs);
+ssize_t bnnacc_ctx_read(struct bnnacc_ctx *ctx, char __user *buf,
+			size_t count, bool nonblock);
+__poll_t bnnacc_ctx_poll(struct bnnacc_ctx *ctx, struct file *file,
+			 poll_table *wait);
 
 #endif /* _BNNACC_DRV_H */

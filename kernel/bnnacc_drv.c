@@ -18,9 +18,10 @@
 
 #define BNNACC_RESET_TIMEOUT_US	(100 * USEC_PER_MSEC)
 
-unsigned int bnnacc_cmd_timeout_ms = 10000;
+unsigned int bnnacc_cmd_timeout_ms = 5000;
 module_param_named(timeout_ms, bnnacc_cmd_timeout_ms, uint, 0644);
-MODULE_PARM_DESC(timeout_ms, "Command timeout in milliseconds (default 10000)");
+MODULE_PARM_DESC(timeout_ms,
+		 "Command and default batch timeout in milliseconds (default 5000)");
 
 static struct class *bnnacc_class;
 static dev_t bnnacc_devt;
@@ -33,7 +34,12 @@ static const char * const bnnacc_irq_mode_name[] = {
 	[BNNACC_IRQ_MSIX] = "MSI-X",
 };
 
-static void bnnacc_set_int_mask(struct bnnacc_dev *bdev, u32 mask)
+/**
+ * bnnacc_set_int_mask() - mask interrupt causes
+ * @bdev: the card
+ * @mask: BNNACC_INT_* causes to mask; the others are enabled
+ */
+void bnnacc_set_int_mask(struct bnnacc_dev *bdev, u32 mask)
 {
 	WRITE_ONCE(bdev->int_mask, mask);
 	bnnacc_wr(bdev->regs, BNNACC_REG_INT_MASK, mask);
@@ -65,21 +71,50 @@ static irqreturn_t bnnacc_irq(int irq, void *data)
 	return IRQ_WAKE_THREAD;
 }
 
+/* Thread context: report the error and, if the card halted, reset it. */
 static void bnnacc_card_error(struct bnnacc_dev *bdev)
 {
 	void __iomem *regs = bdev->regs;
 	u32 sts = bnnacc_rd(regs, BNNACC_REG_STATUS);
+	u32 err = bnnacc_rd(regs, BNNACC_REG_ERR_STATUS);
+	u32 info = bnnacc_rd(regs, BNNACC_REG_ERR_INFO);
+	char reason[80];
 
-	dev_err_ratelimited(&bdev->pdev->dev,
-			    "card error: ERR_STATUS %#x ERR_INFO %#x STATUS %#x\n",
-			    bnnacc_rd(regs, BNNACC_REG_ERR_STATUS),
-			    bnnacc_rd(regs, BNNACC_REG_ERR_INFO), sts);
+	if (sts == U32_MAX)
+		return;		/* surprise removal: remove() is coming */
+	atomic64_inc(&bdev->stats.errors);
+	snprintf(reason, sizeof(reason),
+		 "ERR_STATUS %#x ERR_INFO %#x STATUS %#x", err, info, sts);
+	dev_err_ratelimited(&bdev->pdev->dev, "card error: %s\n", reason);
+	bnnacc_nl_event(bdev, BNNACC_EVENT_ERROR, reason);
 	if (!(sts & BNNACC_STS_FATAL))
 		return;
-	/* Recovery (reset and re-enable) is not implemented yet. */
-	dev_err_ratelimited(&bdev->pdev->dev,
-			    "card halted: commands fail until it is reset\n");
+	/* Fail the synchronous commands now; the reset ends the rest. */
 	bnnacc_ring_halt(&bdev->ring, -EIO);
+	bnnacc_recover_request(bdev, reason);
+}
+
+static void bnnacc_card_event(struct bnnacc_dev *bdev)
+{
+	u32 evt = bnnacc_rd(bdev->regs, BNNACC_REG_EVENT_INFO);
+
+	switch (evt) {
+	case BNNACC_EVT_DRIFT:
+		dev_warn_ratelimited(&bdev->pdev->dev, "drift alert\n");
+		bnnacc_nl_event(bdev, BNNACC_EVENT_DRIFT,
+				"conductances relaxed past the alert level");
+		break;
+	case BNNACC_EVT_THERMAL:
+		dev_warn_ratelimited(&bdev->pdev->dev, "thermal alert\n");
+		bnnacc_nl_event(bdev, BNNACC_EVENT_THERMAL,
+				"array temperature out of range");
+		break;
+	default:
+		dev_warn_ratelimited(&bdev->pdev->dev,
+				     "EVENT interrupt with EVENT_INFO %#x\n",
+				     evt);
+		break;
+	}
 }
 
 static irqreturn_t bnnacc_irq_thread(int irq, void *data)
@@ -88,13 +123,15 @@ static irqreturn_t bnnacc_irq_thread(int irq, void *data)
 	struct bnnacc_dev *bdev = vec->bdev;
 	u32 causes = atomic_xchg(&vec->pending, 0);
 
-	if (causes & BNNACC_INT_CQ)
+	if (causes & BNNACC_INT_CQ) {
 		bnnacc_ring_drain(&bdev->ring);
+		/* Ring room for a waiting synchronous command or a batch. */
+		bnnacc_job_kick(bdev);
+	}
 	if (causes & BNNACC_INT_ERROR)
 		bnnacc_card_error(bdev);
 	if (causes & BNNACC_INT_EVENT)
-		dev_warn_ratelimited(&bdev->pdev->dev,
-				     "drift or thermal alert\n");
+		bnnacc_card_event(bdev);
 	return IRQ_HANDLED;
 }
 
@@ -125,6 +162,20 @@ static int bnnacc_irq_alloc(struct bnnacc_dev *bdev)
 	}
 	bdev->vec[0].causes = BNNACC_INT_ALL;
 	return nvec;
+}
+
+/**
+ * bnnacc_irq_sync() - wait for the interrupt handlers in progress
+ * @bdev: the card, its causes masked
+ *
+ * Context: process; sleeps until the threaded handlers have returned.
+ */
+void bnnacc_irq_sync(struct bnnacc_dev *bdev)
+{
+	unsigned int i;
+
+	for (i = 0; i < bdev->nvec; i++)
+		synchronize_irq(pci_irq_vector(bdev->pdev, i));
 }
 
 static void bnnacc_irq_teardown(struct bnnacc_dev *bdev)
@@ -205,8 +256,17 @@ static int bnnacc_hw_check(struct bnnacc_dev *bdev)
 	return 0;
 }
 
-/* Back to power-on state: rings off, every register cleared. */
-static int bnnacc_hw_reset(struct bnnacc_dev *bdev)
+/**
+ * bnnacc_hw_reset() - reset the card to its power-on state
+ * @bdev: the card
+ *
+ * Rings off, every register cleared (INT_MASK included); the card drops
+ * every command it has not completed.
+ *
+ * Context: process; sleeps up to 100 ms.
+ * Return: 0, or -ETIMEDOUT if the card does not come out of reset.
+ */
+int bnnacc_hw_reset(struct bnnacc_dev *bdev)
 {
 	u32 sts;
 	int ret;
@@ -237,7 +297,6 @@ static void bnnacc_dev_release(struct device *dev)
 
 	ida_free(&bnnacc_ida, bdev->minor);
 	pci_dev_put(bdev->pdev);
-	mutex_destroy(&bdev->cmd_lock);
 	kfree(bdev);
 }
 
@@ -260,9 +319,11 @@ static struct bnnacc_dev *bnnacc_dev_create(struct pci_dev *pdev)
 	}
 	bdev->minor = minor;
 	bdev->pdev = pci_dev_get(pdev);
-	mutex_init(&bdev->cmd_lock);
+	init_rwsem(&bdev->cmd_lock);
+	bnnacc_jobs_init(bdev);
 	device_initialize(&bdev->dev);
 	bdev->dev.class = bnnacc_class;
+	bdev->dev.groups = bnnacc_dev_groups;
 	bdev->dev.parent = &pdev->dev;
 	bdev->dev.devt = MKDEV(MAJOR(bnnacc_devt), minor);
 	bdev->dev.release = bnnacc_dev_release;
@@ -340,6 +401,8 @@ static int bnnacc_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 dev_name(&bdev->dev), bdev->rows, bdev->cols,
 		 bdev->hw_version >> 16, bdev->hw_version & 0xffff,
 		 bdev->ring.depth);
+	bnnacc_debugfs_add(bdev);
+	bnnacc_nl_card_add(bdev);
 	return 0;
 
 err_stop:
@@ -354,17 +417,23 @@ static void bnnacc_remove(struct pci_dev *pdev)
 {
 	struct bnnacc_dev *bdev = pci_get_drvdata(pdev);
 
+	bnnacc_nl_card_remove(bdev);
+	bnnacc_debugfs_remove(bdev);
+	/* No new batch, dispatch or recovery; the watchdog and reset stop. */
+	bnnacc_jobs_kill(bdev);
 	cdev_device_del(&bdev->cdev, &bdev->dev);
 	/* Fail new commands and wake the waiters... */
 	bnnacc_ring_halt(&bdev->ring, -ENODEV);
 	/* ...make the card let go of every buffer... */
 	bnnacc_hw_stop(bdev);
 	bnnacc_irq_teardown(bdev);
+	/* ...end the batches on the card and the queued ones with -ENODEV... */
 	bnnacc_ring_cancel(&bdev->ring, -ENODEV);
+	bnnacc_jobs_fail(bdev);
 	/* ...and wait for the ioctl in progress, which frees its buffers. */
-	mutex_lock(&bdev->cmd_lock);
+	down_write(&bdev->cmd_lock);
 	bdev->gone = true;
-	mutex_unlock(&bdev->cmd_lock);
+	up_write(&bdev->cmd_lock);
 	put_device(&bdev->dev);
 }
 
@@ -373,6 +442,7 @@ static void bnnacc_shutdown(struct pci_dev *pdev)
 	struct bnnacc_dev *bdev = pci_get_drvdata(pdev);
 
 	/* No DMA may survive into a kexec'd kernel. */
+	bnnacc_jobs_kill(bdev);
 	bnnacc_ring_halt(&bdev->ring, -ENODEV);
 	bnnacc_hw_stop(bdev);
 }
@@ -395,10 +465,14 @@ static int __init bnnacc_init(void)
 {
 	int ret;
 
+	bnnacc_debugfs_init();
+	ret = bnnacc_nl_init();
+	if (ret)
+		goto err_debugfs;
 	ret = alloc_chrdev_region(&bnnacc_devt, 0, BNNACC_MAX_CARDS,
 				  BNNACC_NAME);
 	if (ret)
-		return ret;
+		goto err_nl;
 	bnnacc_class = class_create(THIS_MODULE, BNNACC_NAME);
 	if (IS_ERR(bnnacc_class)) {
 		ret = PTR_ERR(bnnacc_class);
@@ -413,6 +487,10 @@ err_class:
 	class_destroy(bnnacc_class);
 err_region:
 	unregister_chrdev_region(bnnacc_devt, BNNACC_MAX_CARDS);
+err_nl:
+	bnnacc_nl_exit();
+err_debugfs:
+	bnnacc_debugfs_exit();
 	return ret;
 }
 module_init(bnnacc_init);
@@ -422,6 +500,8 @@ static void __exit bnnacc_exit(void)
 	pci_unregister_driver(&bnnacc_driver);
 	class_destroy(bnnacc_class);
 	unregister_chrdev_region(bnnacc_devt, BNNACC_MAX_CARDS);
+	bnnacc_nl_exit();
+	bnnacc_debugfs_exit();
 	ida_destroy(&bnnacc_ida);
 }
 module_exit(bnnacc_exit);

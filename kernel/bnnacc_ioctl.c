@@ -5,7 +5,9 @@
  * Every ioctl copies its argument structure, checks it completely (size,
  * flags, reserved fields, region, lengths) and only then touches the card:
  * data moves through a coherent bounce buffer sized to the request, one
- * command at a time per card.
+ * synchronous command at a time per caller; several callers share the
+ * ring. The asynchronous job ioctls, read()
+ * and poll() are in bnnacc_job.c; each open file has its own job context.
  */
 
 #include <linux/compat.h>
@@ -41,8 +43,15 @@ struct bnnacc_xfer {
 	size_t dst_len;
 };
 
-static int bnnacc_check_region(const struct bnnacc_dev *bdev,
-			       const struct bnnacc_region *r)
+/**
+ * bnnacc_check_region() - check that a region is inside the array
+ * @bdev: the card
+ * @r: the region
+ *
+ * Return: 0, or -EINVAL for an empty region or one that leaves the array.
+ */
+int bnnacc_check_region(const struct bnnacc_dev *bdev,
+			const struct bnnacc_region *r)
 {
 	if (!r->rows || !r->cols)
 		return -EINVAL;
@@ -68,7 +77,7 @@ static int bnnacc_xfer_run(struct bnnacc_dev *bdev,
 	ret = -EFAULT;
 	if (x->src_len && copy_from_user(cmd->src.cpu, x->src, x->src_len))
 		goto out;
-	ret = bnnacc_ring_exec(&bdev->ring, cmd,
+	ret = bnnacc_sync_exec(bdev, cmd,
 			       max(READ_ONCE(bnnacc_cmd_timeout_ms), 1U));
 	if (ret)
 		goto out;
@@ -90,10 +99,10 @@ static int bnnacc_xfer(struct bnnacc_dev *bdev, const struct bnnacc_xfer *x)
 {
 	int ret;
 
-	if (mutex_lock_killable(&bdev->cmd_lock))
+	if (down_read_killable(&bdev->cmd_lock))
 		return -EINTR;
 	ret = bdev->gone ? -ENODEV : bnnacc_xfer_run(bdev, x);
-	mutex_unlock(&bdev->cmd_lock);
+	up_read(&bdev->cmd_lock);
 	return ret;
 }
 
@@ -173,7 +182,8 @@ static long bnnacc_ioc_read(struct bnnacc_dev *bdev,
 static long bnnacc_ioctl(struct file *file, unsigned int cmd,
 			 unsigned long arg)
 {
-	struct bnnacc_dev *bdev = file->private_data;
+	struct bnnacc_ctx *ctx = file->private_data;
+	struct bnnacc_dev *bdev = ctx->bdev;
 	void __user *uarg = (void __user *)arg;
 
 	switch (cmd) {
@@ -183,26 +193,48 @@ static long bnnacc_ioctl(struct file *file, unsigned int cmd,
 		return bnnacc_ioc_program(bdev, uarg);
 	case BNNACC_IOC_READ:
 		return bnnacc_ioc_read(bdev, uarg);
+	case BNNACC_IOC_SUBMIT:
+		return bnnacc_ioc_submit(ctx, uarg);
+	case BNNACC_IOC_WAIT:
+		return bnnacc_ioc_wait(ctx, uarg);
+	case BNNACC_IOC_CANCEL:
+		return bnnacc_ioc_cancel(ctx, uarg);
+	case BNNACC_IOC_RESET:
+		return bnnacc_ioc_reset(ctx, uarg);
 	default:
 		return -ENOTTY;
 	}
 }
 
+static ssize_t bnnacc_read(struct file *file, char __user *buf, size_t count,
+			   loff_t *ppos)
+{
+	return bnnacc_ctx_read(file->private_data, buf, count,
+			       file->f_flags & O_NONBLOCK);
+}
+
+static __poll_t bnnacc_poll(struct file *file, poll_table *wait)
+{
+	return bnnacc_ctx_poll(file->private_data, file, wait);
+}
+
+/* Every open file gets its own job context; it holds the card structure. */
 static int bnnacc_open(struct inode *inode, struct file *file)
 {
 	struct bnnacc_dev *bdev = container_of(inode->i_cdev,
 					       struct bnnacc_dev, cdev);
+	struct bnnacc_ctx *ctx;
 
-	get_device(&bdev->dev);
-	file->private_data = bdev;
+	ctx = bnnacc_ctx_create(bdev);
+	if (IS_ERR(ctx))
+		return PTR_ERR(ctx);
+	file->private_data = ctx;
 	return nonseekable_open(inode, file);
 }
 
 static int bnnacc_release(struct inode *inode, struct file *file)
 {
-	struct bnnacc_dev *bdev = file->private_data;
-
-	put_device(&bdev->dev);
+	bnnacc_ctx_destroy(file->private_data);
 	return 0;
 }
 
@@ -210,6 +242,8 @@ const struct file_operations bnnacc_fops = {
 	.owner = THIS_MODULE,
 	.open = bnnacc_open,
 	.release = bnnacc_release,
+	.read = bnnacc_read,
+	.poll = bnnacc_poll,
 	.unlocked_ioctl = bnnacc_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = no_llseek,

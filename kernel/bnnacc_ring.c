@@ -141,12 +141,15 @@ struct bnnacc_cmd *bnnacc_cmd_alloc(struct device *dev, size_t src_len,
 	return cmd;
 }
 
+/* Hand the commands the ring is done with to their owners, then put them. */
 static void bnnacc_put_list(struct list_head *list)
 {
 	struct bnnacc_cmd *cmd, *tmp;
 
 	list_for_each_entry_safe(cmd, tmp, list, link) {
 		list_del_init(&cmd->link);
+		if (cmd->end)
+			cmd->end(cmd);
 		bnnacc_cmd_put(cmd);
 	}
 }
@@ -253,6 +256,8 @@ void bnnacc_ring_disable(struct bnnacc_ring *ring)
  *
  * The commands in flight keep their tags and buffers (the card may still
  * own them) until they complete or bnnacc_ring_cancel() runs after a reset.
+ * Commands with an @end callback (batch jobs) are left as they are: they
+ * end when they complete or are cancelled.
  */
 void bnnacc_ring_halt(struct bnnacc_ring *ring, int err)
 {
@@ -264,7 +269,7 @@ void bnnacc_ring_halt(struct bnnacc_ring *ring, int err)
 	ring->halted = err;
 	for (i = 0; i < ring->depth; i++) {
 		cmd = ring->slots[i];
-		if (!cmd || cmd->state != BNNACC_CMD_INFLIGHT)
+		if (!cmd || cmd->state != BNNACC_CMD_INFLIGHT || cmd->end)
 			continue;
 		cmd->err = err;
 		cmd->state = BNNACC_CMD_ABANDONED;

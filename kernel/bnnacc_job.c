@@ -1,0 +1,1144 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bnnacc - asynchronous MVM batches: submission, the dispatcher, completion,
+ * reaping, the watchdog and recovery (card reset).
+ *
+ * A batch is BNNACC_IOC_SUBMIT's array of MVM jobs. Its inputs are copied
+ * into one coherent bounce buffer per job at submission (the card takes one
+ * contiguous buffer per descriptor and has no scatter-gather), so the
+ * submitter's memory is never touched while the card works; the outputs
+ * are copied out when the batch is reaped, in the submitter's process.
+ *
+ * A batch lives on exactly one list, always under bnnacc_dev.job_lock:
+ *
+ *   ctx->queued   submitted, waiting for the ring (state QUEUED)
+ *   bdev->oncard  every job is in a ring slot (state ONCARD), in the order
+ *                 the card executes them
+ *   ctx->done     completed, waiting for BNNACC_IOC_WAIT or read()
+ *
+ * and, while its file is open and it is unreaped, on ctx->all. A file that
+ * is closed frees its queued and completed batches and detaches the ones
+ * on the card (ctx = NULL): those are freed when their last job ends, which
+ * happens when the card completes it or a reset (or remove) cancels it. A
+ * job ends exactly once, through bnnacc_job_end(), called by the ring
+ * without its lock; the ring keeps its own reference to the job's command,
+ * so the bounce buffers outlive any DMA the card may still do.
+ *
+ * The dispatcher moves whole batches from the files' queues to the ring,
+ * taking files round-robin, one batch per turn and one doorbell per batch,
+ * for as long as the ring has room. A synchronous command (IDENTIFY,
+ * PROGRAM, READ) that finds the ring full holds the dispatcher back until
+ * it is in, so jobs cannot starve it.
+ *
+ * The card executes in order, so only the oldest batch on the card (the
+ * head of bdev->oncard) can be running: its deadline runs from when it
+ * became the head. The watchdog checks the head; a head past its deadline
+ * triggers the recovery worker, which halts dispatch, masks interrupts,
+ * drains the CQ once, resets the card, ends every batch still on the card
+ * (-ETIMEDOUT for the expired one, -EIO for the others), re-enables the
+ * rings and resumes dispatching what is still queued.
+ */
+
+#include <linux/capability.h>
+#include <linux/jiffies.h>
+#include <linux/ktime.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "bnnacc.h"
+
+static_assert(sizeof(struct bnnacc_job) == BNNACC_JOB_SIZE_VER0);
+static_assert(sizeof(struct bnnacc_submit_args) == BNNACC_SUBMIT_SIZE_VER0);
+static_assert(sizeof(struct bnnacc_wait_args) == BNNACC_WAIT_SIZE_VER0);
+static_assert(sizeof(struct bnnacc_cancel_args) == BNNACC_CANCEL_SIZE_VER0);
+static_assert(sizeof(struct bnnacc_reset_args) == BNNACC_RESET_SIZE_VER0);
+static_assert(BNNACC_SUBMIT_MAX_JOBS <= 64);	/* bnnacc_batch.ok_mask */
+
+#define BNNACC_WATCHDOG_PERIOD	(HZ / 10)
+
+/**
+ * enum bnnacc_batch_state - where a batch is
+ * @BNNACC_BATCH_QUEUED: on its file's queue
+ * @BNNACC_BATCH_ONCARD: its jobs are in ring slots
+ * @BNNACC_BATCH_DONE: completed, its result final
+ */
+enum bnnacc_batch_state {
+	BNNACC_BATCH_QUEUED,
+	BNNACC_BATCH_ONCARD,
+	BNNACC_BATCH_DONE,
+};
+
+/**
+ * struct bnnacc_batch - one BNNACC_IOC_SUBMIT
+ * @link: entry on ctx->queued, bdev->oncard or ctx->done
+ * @cnode: entry on ctx->all while the file holds the batch
+ * @ctx: the submitting file's context; NULL once detached by close
+ * @bdev: the card
+ * @mm: the submitter's address space (a mmgrab() reference), for reaping
+ * @handle: handle returned to user space
+ * @user_data: as submitted
+ * @seq: dispatch sequence number, to recognise the batch in the watchdog
+ * @state: enum bnnacc_batch_state
+ * @expired: its deadline passed; the reset ends it with -ETIMEDOUT
+ * @abort_err: 0, or the -errno a reset or remove ends it with
+ * @status: result of the batch, once done
+ * @njobs: jobs
+ * @remaining: jobs not yet ended, while on the card
+ * @jobs_done: leading jobs that completed successfully
+ * @ok_mask: bit i set when job i completed successfully
+ * @timeout: deadline, jiffies from @start
+ * @start: when the batch became the oldest on the card, jiffies
+ * @t_submit: submission time
+ * @latency_ns: submission to completion
+ * @busy_ns: time the card spent on the batch
+ * @jobs: the jobs as submitted (user addresses of the outputs)
+ * @cmds: one command, with its bounce buffers, per job
+ *
+ * Every field that changes after submission is protected by
+ * &bnnacc_dev.job_lock.
+ */
+struct bnnacc_batch {
+	struct list_head link;
+	struct list_head cnode;
+	struct bnnacc_ctx *ctx;
+	struct bnnacc_dev *bdev;
+	struct mm_struct *mm;
+	u64 handle;
+	u64 user_data;
+	u64 seq;
+	enum bnnacc_batch_state state;
+	bool expired;
+	int abort_err;
+	int status;
+	u32 njobs;
+	u32 remaining;
+	u32 jobs_done;
+	u64 ok_mask;
+	unsigned long timeout;
+	unsigned long start;
+	ktime_t t_submit;
+	u64 latency_ns;
+	u64 busy_ns;
+	struct bnnacc_job *jobs;
+	struct bnnacc_cmd *cmds[];
+};
+
+static void bnnacc_watchdog(struct work_struct *work);
+static void bnnacc_recover_work(struct work_struct *work);
+
+/**
+ * bnnacc_jobs_init() - initialise the job state of a new card
+ * @bdev: the card
+ */
+void bnnacc_jobs_init(struct bnnacc_dev *bdev)
+{
+	spin_lock_init(&bdev->job_lock);
+	INIT_LIST_HEAD(&bdev->ctxs);
+	INIT_LIST_HEAD(&bdev->rr);
+	INIT_LIST_HEAD(&bdev->oncard);
+	init_waitqueue_head(&bdev->room_wq);
+	init_waitqueue_head(&bdev->reset_wq);
+	INIT_DELAYED_WORK(&bdev->watchdog, bnnacc_watchdog);
+	INIT_WORK(&bdev->recover_work, bnnacc_recover_work);
+}
+
+/* Process context, no spinlock held: frees the bounce buffers. */
+static void bnnacc_batch_free(struct bnnacc_batch *b)
+{
+	u32 i;
+
+	for (i = 0; i < b->njobs; i++)
+		bnnacc_cmd_put(b->cmds[i]);
+	if (b->mm)
+		mmdrop(b->mm);
+	kfree(b->jobs);
+	kfree(b);
+}
+
+static void bnnacc_free_list(struct list_head *list)
+{
+	struct bnnacc_batch *b, *tmp;
+
+	list_for_each_entry_safe(b, tmp, list, link) {
+		list_del(&b->link);
+		bnnacc_batch_free(b);
+	}
+}
+
+/* Count a finished batch; its @status, @ok_mask are final. */
+static void bnnacc_batch_account(struct bnnacc_dev *bdev,
+				 struct bnnacc_batch *b)
+{
+	u32 ok = hweight64(b->ok_mask);
+
+	b->latency_ns = ktime_to_ns(ktime_sub(ktime_get(), b->t_submit));
+	atomic64_add(ok, &bdev->stats.jobs_completed);
+	atomic64_add(b->njobs - ok, &bdev->stats.jobs_failed);
+	if (b->status == -ETIMEDOUT)
+		atomic64_add(b->njobs - ok, &bdev->stats.jobs_timedout);
+}
+
+/*
+ * Hand a finished batch to its file, or report that it is detached and
+ * must be freed by the caller once job_lock is dropped.
+ */
+static bool bnnacc_batch_done(struct bnnacc_batch *b)
+{
+	struct bnnacc_ctx *ctx = b->ctx;
+
+	b->state = BNNACC_BATCH_DONE;
+	bnnacc_batch_account(b->bdev, b);
+	if (!ctx)
+		return true;
+	list_add_tail(&b->link, &ctx->done);
+	wake_up_interruptible_poll(&ctx->wq, EPOLLIN | EPOLLRDNORM);
+	return false;
+}
+
+/* End a batch that never reached the card (cancel, remove, dead card). */
+static void bnnacc_batch_abort(struct bnnacc_dev *bdev,
+			       struct bnnacc_batch *b, int err)
+{
+	struct bnnacc_ctx *ctx = b->ctx;
+
+	list_del(&b->link);
+	bdev->nqueued--;
+	if (list_empty(&ctx->queued))
+		list_del_init(&ctx->rr);
+	b->status = err;
+	bnnacc_batch_done(b);
+}
+
+/* The result of a batch whose jobs have all ended. */
+static void bnnacc_batch_result(struct bnnacc_batch *b)
+{
+	bool leading = true;
+	int first_err = 0;
+	u32 i;
+	int err;
+
+	for (i = 0; i < b->njobs; i++) {
+		struct bnnacc_cmd *cmd = b->cmds[i];
+
+		err = cmd->err;
+		if (!err && cmd->result < cmd->sqe.dst_len)
+			err = -EIO;	/* the card wrote less than asked */
+		b->busy_ns += cmd->busy_ns;
+		if (!err) {
+			b->ok_mask |= BIT_ULL(i);
+			if (leading)
+				b->jobs_done++;
+			continue;
+		}
+		leading = false;
+		if (!first_err)
+			first_err = err;
+	}
+	/* A reset or remove names the cause of the jobs it cancelled. */
+	b->status = first_err && b->abort_err ? b->abort_err : first_err;
+}
+
+static void bnnacc_dispatch(struct bnnacc_dev *bdev);
+
+/*
+ * The last job of a batch on the card ended (job_lock held). The next
+ * batch becomes the oldest on the card and its deadline starts now.
+ */
+static bool bnnacc_batch_finish(struct bnnacc_dev *bdev,
+				struct bnnacc_batch *b)
+{
+	struct bnnacc_batch *head;
+
+	head = list_first_entry(&bdev->oncard, struct bnnacc_batch, link);
+	list_del(&b->link);
+	bdev->noncard--;
+	if (head == b && !list_empty(&bdev->oncard)) {
+		head = list_first_entry(&bdev->oncard, struct bnnacc_batch,
+					link);
+		head->start = jiffies;
+	}
+	bnnacc_batch_result(b);
+	bnnacc_dispatch(bdev);
+	return bnnacc_batch_done(b);
+}
+
+/* Ring callback: one job ended (completed, or cancelled by a reset). */
+static void bnnacc_job_end(struct bnnacc_cmd *cmd)
+{
+	struct bnnacc_batch *b = cmd->priv;
+	struct bnnacc_dev *bdev = b->bdev;
+	bool free_it = false;
+
+	spin_lock(&bdev->job_lock);
+	if (!--b->remaining)
+		free_it = bnnacc_batch_finish(bdev, b);
+	spin_unlock(&bdev->job_lock);
+	if (free_it)
+		bnnacc_batch_free(b);
+}
+
+/*
+ * Move batches to the ring, round-robin across files, a whole batch per
+ * doorbell, while it has room (job_lock held).
+ */
+static void bnnacc_dispatch(struct bnnacc_dev *bdev)
+{
+	struct bnnacc_batch *b;
+	struct bnnacc_ctx *ctx;
+
+	lockdep_assert_held(&bdev->job_lock);
+	while (!bdev->dead && !bdev->recovering && !bdev->sync_waiting &&
+	       !list_empty(&bdev->rr)) {
+		ctx = list_first_entry(&bdev->rr, struct bnnacc_ctx, rr);
+		b = list_first_entry(&ctx->queued, struct bnnacc_batch, link);
+		b->state = BNNACC_BATCH_ONCARD;
+		b->remaining = b->njobs;
+		if (bnnacc_ring_submit(&bdev->ring, b->cmds, b->njobs)) {
+			/* No room (or the card is down): completions retry. */
+			b->state = BNNACC_BATCH_QUEUED;
+			break;
+		}
+		b->start = jiffies;
+		b->seq = ++bdev->seq;
+		list_move_tail(&b->link, &bdev->oncard);
+		bdev->nqueued--;
+		bdev->noncard++;
+		/* This file's turn is over: to the back of the line. */
+		list_del_init(&ctx->rr);
+		if (!list_empty(&ctx->queued))
+			list_add_tail(&ctx->rr, &bdev->rr);
+		queue_delayed_work(system_wq, &bdev->watchdog,
+				   BNNACC_WATCHDOG_PERIOD);
+	}
+	if (bdev->sync_waiting)
+		wake_up_all(&bdev->room_wq);
+}
+
+/**
+ * bnnacc_job_kick() - dispatch queued batches after ring room was freed
+ * @bdev: the card
+ *
+ * Context: process; takes job_lock.
+ */
+void bnnacc_job_kick(struct bnnacc_dev *bdev)
+{
+	spin_lock(&bdev->job_lock);
+	bnnacc_dispatch(bdev);
+	spin_unlock(&bdev->job_lock);
+}
+
+/**
+ * bnnacc_queue_depth() - batches queued or on the card
+ * @bdev: the card
+ *
+ * A lockless snapshot, so that it may be called under any lock.
+ *
+ * Return: the number of batches not yet completed.
+ */
+u32 bnnacc_queue_depth(struct bnnacc_dev *bdev)
+{
+	return READ_ONCE(bdev->nqueued) + READ_ONCE(bdev->noncard);
+}
+
+/* ---- synchronous commands ---------------------------------------------- */
+
+static bool bnnacc_sync_try(struct bnnacc_dev *bdev, struct bnnacc_cmd *cmd,
+			    bool *waiting, int *ret)
+{
+	bool done = true;
+
+	spin_lock(&bdev->job_lock);
+	if (bdev->dead) {
+		*ret = -ENODEV;
+	} else if (bdev->broken) {
+		*ret = -EIO;
+	} else if (bdev->recovering) {
+		done = false;		/* retried once the card is back */
+	} else {
+		*ret = bnnacc_ring_submit(&bdev->ring, &cmd, 1);
+		if (*ret == -EBUSY) {
+			if (!*waiting)
+				bdev->sync_waiting++;
+			*waiting = true;
+			done = false;
+		}
+	}
+	if (done && *waiting) {
+		*waiting = false;
+		bdev->sync_waiting--;
+		bnnacc_dispatch(bdev);
+	}
+	spin_unlock(&bdev->job_lock);
+	return done;
+}
+
+/**
+ * bnnacc_sync_exec() - run one synchronous command between the batches
+ * @bdev: the card
+ * @cmd: the command
+ * @timeout_ms: how long to wait for it once on the card
+ *
+ * Waits for ring room (the dispatcher holds batches back meanwhile) and
+ * through a recovery in progress. A command on the card during a reset
+ * fails with -EIO; one that times out triggers a reset.
+ *
+ * Context: process, with cmd_lock held shared; sleeps.
+ * Return: 0, or -errno as bnnacc_ring_wait(), -ENODEV, -EINTR.
+ */
+int bnnacc_sync_exec(struct bnnacc_dev *bdev, struct bnnacc_cmd *cmd,
+		     unsigned int timeout_ms)
+{
+	bool waiting = false;
+	int ret = 0;
+
+	if (wait_event_killable(bdev->room_wq,
+				bnnacc_sync_try(bdev, cmd, &waiting, &ret))) {
+		spin_lock(&bdev->job_lock);
+		if (waiting)
+			bdev->sync_waiting--;
+		bnnacc_dispatch(bdev);
+		spin_unlock(&bdev->job_lock);
+		return -EINTR;
+	}
+	if (ret)
+		return ret;
+	ret = bnnacc_ring_wait(&bdev->ring, cmd, timeout_ms);
+	if (ret == -ETIMEDOUT)
+		bnnacc_recover_request(bdev, "synchronous command timed out");
+	return ret;
+}
+
+/* ---- recovery --------------------------------------------------------- */
+
+static u64 bnnacc_recover_request_locked(struct bnnacc_dev *bdev,
+					 const char *reason)
+{
+	lockdep_assert_held(&bdev->job_lock);
+	if (bdev->dead)
+		return 0;
+	/* The first reason of the requests one reset serves is reported. */
+	if (bdev->reset_req == bdev->reset_done)
+		strscpy(bdev->reset_reason, reason, sizeof(bdev->reset_reason));
+	bdev->reset_req++;
+	queue_work(system_wq, &bdev->recover_work);
+	return bdev->reset_req;
+}
+
+/**
+ * bnnacc_recover_request() - have the recovery worker reset the card
+ * @bdev: the card
+ * @reason: why, for the log and the RESET event
+ *
+ * Context: process; takes job_lock.
+ */
+void bnnacc_recover_request(struct bnnacc_dev *bdev, const char *reason)
+{
+	spin_lock(&bdev->job_lock);
+	bnnacc_recover_request_locked(bdev, reason);
+	spin_unlock(&bdev->job_lock);
+}
+
+/* End every queued batch with @err (job_lock held). */
+static void bnnacc_fail_queued(struct bnnacc_dev *bdev, int err)
+{
+	struct bnnacc_batch *b, *tmp;
+	struct bnnacc_ctx *ctx;
+
+	list_for_each_entry(ctx, &bdev->ctxs, node) {
+		list_for_each_entry_safe(b, tmp, &ctx->queued, link)
+			bnnacc_batch_abort(bdev, b, err);
+		wake_up_interruptible_poll(&ctx->wq, EPOLLIN | EPOLLRDNORM |
+					   (bdev->dead ? EPOLLERR | EPOLLHUP : 0));
+	}
+}
+
+/* Reset the card with every command cancelled; 0 once it runs again. */
+static int bnnacc_recover_card(struct bnnacc_dev *bdev)
+{
+	struct bnnacc_ring *ring = &bdev->ring;
+	struct bnnacc_batch *b;
+	int ret;
+
+	/* Quiesce the interrupts, then collect what completed in time. */
+	bnnacc_set_int_mask(bdev, BNNACC_INT_ALL);
+	bnnacc_irq_sync(bdev);
+	bnnacc_ring_drain(ring);
+
+	spin_lock(&bdev->job_lock);
+	list_for_each_entry(b, &bdev->oncard, link)
+		b->abort_err = b->expired ? -ETIMEDOUT : -EIO;
+	spin_unlock(&bdev->job_lock);
+
+	bnnacc_ring_disable(ring);
+	ret = bnnacc_hw_reset(bdev);
+	/* The reset unmasked every cause. */
+	bnnacc_set_int_mask(bdev, BNNACC_INT_ALL);
+	/* The card owns nothing now: end the batches still on it. */
+	bnnacc_ring_cancel(ring, -EIO);
+	if (!ret)
+		ret = bnnacc_ring_enable(ring);
+	if (ret)
+		return ret;
+	bnnacc_set_int_mask(bdev, 0);
+	return 0;
+}
+
+static void bnnacc_recover_work(struct work_struct *work)
+{
+	struct bnnacc_dev *bdev = container_of(work, struct bnnacc_dev,
+					       recover_work);
+	char reason[sizeof(bdev->reset_reason)];
+	u64 req;
+	int ret;
+
+	spin_lock(&bdev->job_lock);
+	if (bdev->dead || bdev->reset_done == bdev->reset_req) {
+		spin_unlock(&bdev->job_lock);
+		return;
+	}
+	bdev->recovering = true;
+	req = bdev->reset_req;
+	strscpy(reason, bdev->reset_reason, sizeof(reason));
+	spin_unlock(&bdev->job_lock);
+
+	dev_warn(&bdev->pdev->dev, "resetting the card: %s\n", reason);
+	ret = bnnacc_recover_card(bdev);
+	atomic64_inc(&bdev->stats.resets);
+	if (ret) {
+		dev_err(&bdev->pdev->dev,
+			"card did not come back from reset: batches fail with -EIO\n");
+		bnnacc_ring_halt(&bdev->ring, -EIO);
+	}
+
+	spin_lock(&bdev->job_lock);
+	bdev->recovering = false;
+	bdev->reset_done = req;
+	/* A later reset (BNNACC_IOC_RESET) may bring a broken card back. */
+	bdev->broken = ret != 0;
+	if (ret)
+		bnnacc_fail_queued(bdev, -EIO);
+	bnnacc_dispatch(bdev);
+	spin_unlock(&bdev->job_lock);
+
+	bnnacc_nl_event(bdev, BNNACC_EVENT_RESET, reason);
+	wake_up_all(&bdev->reset_wq);
+	wake_up_all(&bdev->room_wq);
+}
+
+/* The oldest batch on the card, if it is past its deadline. */
+static bool bnnacc_head_expired(struct bnnacc_dev *bdev, u64 *seq)
+{
+	struct bnnacc_batch *head;
+	bool expired = false;
+
+	spin_lock(&bdev->job_lock);
+	if (bdev->dead || bdev->recovering || list_empty(&bdev->oncard))
+		goto out;	/* the next dispatch re-arms the watchdog */
+	head = list_first_entry(&bdev->oncard, struct bnnacc_batch, link);
+	if (time_after_eq(jiffies, head->start + head->timeout)) {
+		*seq = head->seq;
+		expired = true;
+	} else {
+		queue_delayed_work(system_wq, &bdev->watchdog,
+				   BNNACC_WATCHDOG_PERIOD);
+	}
+out:
+	spin_unlock(&bdev->job_lock);
+	return expired;
+}
+
+static void bnnacc_watchdog(struct work_struct *work)
+{
+	struct bnnacc_dev *bdev = container_of(to_delayed_work(work),
+					       struct bnnacc_dev, watchdog);
+	struct bnnacc_batch *head;
+	char reason[sizeof(bdev->reset_reason)];
+	u64 seq;
+
+	if (!bnnacc_head_expired(bdev, &seq))
+		return;
+	/* A lost interrupt should not cost a reset: look once more. */
+	bnnacc_ring_drain(&bdev->ring);
+
+	spin_lock(&bdev->job_lock);
+	head = list_first_entry_or_null(&bdev->oncard, struct bnnacc_batch,
+					link);
+	if (head && head->seq == seq && !bdev->recovering) {
+		head->expired = true;
+		snprintf(reason, sizeof(reason),
+			 "batch %llu timed out after %u ms", head->handle,
+			 jiffies_to_msecs(head->timeout));
+		dev_err(&bdev->pdev->dev, "%s (STATUS %#x SQ_HEAD %u)\n",
+			reason, bnnacc_rd(bdev->regs, BNNACC_REG_STATUS),
+			bnnacc_rd(bdev->regs, BNNACC_REG_SQ_HEAD));
+		bnnacc_recover_request_locked(bdev, reason);
+	} else if (head) {
+		queue_delayed_work(system_wq, &bdev->watchdog,
+				   BNNACC_WATCHDOG_PERIOD);
+	}
+	bnnacc_dispatch(bdev);
+	spin_unlock(&bdev->job_lock);
+}
+
+/**
+ * bnnacc_jobs_kill() - stop submissions, dispatch and recovery for remove
+ * @bdev: the card
+ *
+ * Batches still on the card will end with -ENODEV; waiters for ring room or
+ * a reset are woken and fail with -ENODEV.
+ *
+ * Context: process; waits for the watchdog and a recovery in progress.
+ */
+void bnnacc_jobs_kill(struct bnnacc_dev *bdev)
+{
+	struct bnnacc_batch *b;
+
+	spin_lock(&bdev->job_lock);
+	bdev->dead = true;
+	list_for_each_entry(b, &bdev->oncard, link)
+		b->abort_err = -ENODEV;
+	spin_unlock(&bdev->job_lock);
+	cancel_delayed_work_sync(&bdev->watchdog);
+	cancel_work_sync(&bdev->recover_work);
+	wake_up_all(&bdev->room_wq);
+	wake_up_all(&bdev->reset_wq);
+}
+
+/**
+ * bnnacc_jobs_fail() - end every queued batch of a removed card
+ * @bdev: the card, with bnnacc_jobs_kill() done and the ring cancelled
+ *
+ * Queued batches complete with -ENODEV; every file's waiters wake.
+ */
+void bnnacc_jobs_fail(struct bnnacc_dev *bdev)
+{
+	spin_lock(&bdev->job_lock);
+	bnnacc_fail_queued(bdev, -ENODEV);
+	spin_unlock(&bdev->job_lock);
+}
+
+/* ---- per-file contexts ------------------------------------------------ */
+
+/**
+ * bnnacc_ctx_create() - the job context of a new open file
+ * @bdev: the card; the context holds a reference to it
+ *
+ * Return: the context, or ERR_PTR(-ENOMEM).
+ */
+struct bnnacc_ctx *bnnacc_ctx_create(struct bnnacc_dev *bdev)
+{
+	struct bnnacc_ctx *ctx;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return ERR_PTR(-ENOMEM);
+	ctx->bdev = bdev;
+	INIT_LIST_HEAD(&ctx->rr);
+	INIT_LIST_HEAD(&ctx->queued);
+	INIT_LIST_HEAD(&ctx->done);
+	INIT_LIST_HEAD(&ctx->all);
+	init_waitqueue_head(&ctx->wq);
+	ctx->next_handle = 1;
+	get_device(&bdev->dev);
+	spin_lock(&bdev->job_lock);
+	list_add_tail(&ctx->node, &bdev->ctxs);
+	spin_unlock(&bdev->job_lock);
+	return ctx;
+}
+
+/**
+ * bnnacc_ctx_destroy() - release the job context of a closed file
+ * @ctx: the context
+ *
+ * Queued and completed batches are freed; batches on the card are detached
+ * and freed when they end.
+ *
+ * Context: process.
+ */
+void bnnacc_ctx_destroy(struct bnnacc_ctx *ctx)
+{
+	struct bnnacc_dev *bdev = ctx->bdev;
+	struct bnnacc_batch *b, *tmp;
+	LIST_HEAD(free);
+
+	spin_lock(&bdev->job_lock);
+	list_del(&ctx->node);
+	list_del_init(&ctx->rr);
+	list_for_each_entry_safe(b, tmp, &ctx->all, cnode) {
+		list_del_init(&b->cnode);
+		if (b->state == BNNACC_BATCH_ONCARD) {
+			b->ctx = NULL;
+			continue;
+		}
+		if (b->state == BNNACC_BATCH_QUEUED)
+			bdev->nqueued--;
+		list_move_tail(&b->link, &free);
+	}
+	spin_unlock(&bdev->job_lock);
+	bnnacc_free_list(&free);
+	put_device(&bdev->dev);
+	kfree(ctx);
+}
+
+/* ---- BNNACC_IOC_SUBMIT ------------------------------------------------ */
+
+static int bnnacc_job_check(struct bnnacc_dev *bdev,
+			    const struct bnnacc_job *j, u64 *in, u64 *out)
+{
+	if (j->flags || j->rsvd || !j->count ||
+	    j->adc_shift > BNNACC_ADC_SHIFT_MAX ||
+	    bnnacc_check_region(bdev, &j->region))
+		return -EINVAL;
+	*in = (u64)j->count * j->region.rows * sizeof(s16);
+	*out = (u64)max(j->repeat, 1U) * j->count * j->region.cols *
+	       sizeof(s32);
+	if (*in > BNNACC_JOB_MAX_BYTES || *out > BNNACC_JOB_MAX_BYTES ||
+	    j->in_len < *in || j->out_len < *out)
+		return -EINVAL;
+	if (!access_ok(u64_to_user_ptr(j->out), *out))
+		return -EFAULT;
+	return 0;
+}
+
+/* Bounce buffers and descriptor of job @i, its input copied in. */
+static int bnnacc_job_prepare(struct bnnacc_batch *b, u32 i, u64 in, u64 out)
+{
+	const struct bnnacc_job *j = &b->jobs[i];
+	struct bnnacc_cmd *cmd;
+
+	cmd = bnnacc_cmd_alloc(&b->bdev->pdev->dev, in, out);
+	if (!cmd)
+		return -ENOMEM;
+	b->cmds[i] = cmd;
+	cmd->sqe.opcode = BNNACC_OP_MVM;
+	cmd->sqe.region = j->region;
+	cmd->sqe.cdw[0] = j->count;
+	cmd->sqe.cdw[1] = j->repeat;
+	cmd->sqe.cdw[2] = j->adc_shift;
+	cmd->end = bnnacc_job_end;
+	cmd->priv = b;
+	if (copy_from_user(cmd->src.cpu, u64_to_user_ptr(j->in), in))
+		return -EFAULT;
+	return 0;
+}
+
+static struct bnnacc_batch *
+bnnacc_batch_create(struct bnnacc_dev *bdev,
+		    const struct bnnacc_submit_args *args)
+{
+	struct bnnacc_batch *b;
+	u64 in[BNNACC_SUBMIT_MAX_JOBS], out[BNNACC_SUBMIT_MAX_JOBS];
+	u32 i;
+	int ret;
+
+	b = kzalloc(struct_size(b, cmds, args->njobs), GFP_KERNEL);
+	if (!b)
+		return ERR_PTR(-ENOMEM);
+	b->bdev = bdev;
+	b->njobs = args->njobs;
+	INIT_LIST_HEAD(&b->cnode);
+	b->jobs = memdup_user(u64_to_user_ptr(args->jobs),
+			      array_size(args->njobs, sizeof(*b->jobs)));
+	if (IS_ERR(b->jobs)) {
+		ret = PTR_ERR(b->jobs);
+		b->jobs = NULL;
+		b->njobs = 0;
+		goto err;
+	}
+	for (i = 0; i < args->njobs; i++) {
+		ret = bnnacc_job_check(bdev, &b->jobs[i], &in[i], &out[i]);
+		if (ret)
+			goto err;
+	}
+	for (i = 0; i < args->njobs; i++) {
+		ret = bnnacc_job_prepare(b, i, in[i], out[i]);
+		if (ret)
+			goto err;
+	}
+	b->user_data = args->user_data;
+	b->timeout = msecs_to_jiffies(args->timeout_ms ?:
+				      max(READ_ONCE(bnnacc_cmd_timeout_ms), 1U));
+	b->mm = current->mm;
+	mmgrab(b->mm);
+	return b;
+
+err:
+	bnnacc_batch_free(b);
+	return ERR_PTR(ret);
+}
+
+/* Queue a new batch on its file; returns its handle or -errno. */
+static s64 bnnacc_batch_queue(struct bnnacc_ctx *ctx, struct bnnacc_batch *b)
+{
+	struct bnnacc_dev *bdev = ctx->bdev;
+	s64 ret;
+
+	spin_lock(&bdev->job_lock);
+	if (bdev->dead) {
+		ret = -ENODEV;
+	} else if (bdev->broken) {
+		ret = -EIO;
+	} else if (ctx->pending >= BNNACC_MAX_PENDING) {
+		ret = -EAGAIN;
+	} else {
+		b->ctx = ctx;
+		b->handle = ctx->next_handle++;
+		b->state = BNNACC_BATCH_QUEUED;
+		b->t_submit = ktime_get();
+		ret = b->handle;
+		list_add_tail(&b->cnode, &ctx->all);
+		list_add_tail(&b->link, &ctx->queued);
+		ctx->pending++;
+		bdev->nqueued++;
+		atomic64_add(b->njobs, &bdev->stats.jobs_submitted);
+		if (list_empty(&ctx->rr))
+			list_add_tail(&ctx->rr, &bdev->rr);
+		bnnacc_dispatch(bdev);
+	}
+	spin_unlock(&bdev->job_lock);
+	return ret;
+}
+
+/**
+ * bnnacc_ioc_submit() - BNNACC_IOC_SUBMIT
+ * @ctx: the file's context
+ * @uargs: user's &struct bnnacc_submit_args
+ *
+ * Return: 0 with the handle written back, or -errno.
+ */
+long bnnacc_ioc_submit(struct bnnacc_ctx *ctx,
+		       struct bnnacc_submit_args __user *uargs)
+{
+	struct bnnacc_dev *bdev = ctx->bdev;
+	struct bnnacc_submit_args args;
+	struct bnnacc_batch *b;
+	s64 handle;
+
+	if (copy_from_user(&args, uargs, sizeof(args)))
+		return -EFAULT;
+	if (args.size != BNNACC_SUBMIT_SIZE_VER0 || args.flags ||
+	    args.rsvd0 || args.rsvd[0] || args.rsvd[1] ||
+	    args.job_size != BNNACC_JOB_SIZE_VER0 || !args.njobs ||
+	    args.njobs > BNNACC_SUBMIT_MAX_JOBS ||
+	    args.njobs >= bdev->ring.depth)
+		return -EINVAL;
+	if (READ_ONCE(bdev->dead))
+		return -ENODEV;
+	if (READ_ONCE(ctx->pending) >= BNNACC_MAX_PENDING)
+		return -EAGAIN;
+	b = bnnacc_batch_create(bdev, &args);
+	if (IS_ERR(b))
+		return PTR_ERR(b);
+	handle = bnnacc_batch_queue(ctx, b);
+	if (handle < 0) {
+		bnnacc_batch_free(b);
+		return handle;
+	}
+	if (put_user((u64)handle, &uargs->handle))
+		return -EFAULT;
+	return 0;
+}
+
+/* ---- reaping: BNNACC_IOC_WAIT and read() ------------------------------ */
+
+static struct bnnacc_batch *bnnacc_ctx_find(struct bnnacc_ctx *ctx,
+					    u64 handle)
+{
+	struct bnnacc_batch *b;
+
+	list_for_each_entry(b, &ctx->all, cnode)
+		if (b->handle == handle)
+			return b;
+	return NULL;
+}
+
+/*
+ * Take a completed batch off the file: @handle, or any with 0. -EAGAIN
+ * while it (or, with 0, every batch) is still running.
+ */
+static int bnnacc_take(struct bnnacc_ctx *ctx, u64 handle,
+		       struct bnnacc_batch **bp)
+{
+	struct bnnacc_dev *bdev = ctx->bdev;
+	struct bnnacc_batch *b;
+	int ret = 0;
+
+	spin_lock(&bdev->job_lock);
+	if (handle) {
+		b = bnnacc_ctx_find(ctx, handle);
+		if (b && b->state != BNNACC_BATCH_DONE)
+			ret = -EAGAIN;
+	} else {
+		b = list_first_entry_or_null(&ctx->done, struct bnnacc_batch,
+					     link);
+		if (!b && ctx->pending)
+			ret = -EAGAIN;
+	}
+	if (!b && !ret)
+		ret = bdev->dead && !ctx->pending ? -ENODEV : -ENOENT;
+	if (!ret) {
+		list_del(&b->link);
+		list_del_init(&b->cnode);
+		ctx->pending--;
+		*bp = b;
+	}
+	spin_unlock(&bdev->job_lock);
+	return ret;
+}
+
+/* Copy a reaped batch's outputs to its submitter, fill @c, free it. */
+static void bnnacc_reap(struct bnnacc_batch *b, struct bnnacc_completion *c)
+{
+	int status = b->status;
+	u32 i;
+
+	for (i = 0; i < b->njobs; i++) {
+		struct bnnacc_cmd *cmd = b->cmds[i];
+
+		if (!(b->ok_mask & BIT_ULL(i)))
+			continue;
+		if (current->mm != b->mm ||
+		    copy_to_user(u64_to_user_ptr(b->jobs[i].out), cmd->dst.cpu,
+				 cmd->sqe.dst_len)) {
+			status = status ?: -EFAULT;
+			break;
+		}
+	}
+	memset(c, 0, sizeof(*c));
+	c->handle = b->handle;
+	c->user_data = b->user_data;
+	c->status = status;
+	c->jobs_done = b->jobs_done;
+	c->busy_ns = b->busy_ns;
+	c->latency_ns = b->latency_ns;
+	bnnacc_batch_free(b);
+}
+
+/* Wait condition: a take that is no longer -EAGAIN, its result in @ret. */
+static bool bnnacc_take_over(struct bnnacc_ctx *ctx, u64 handle,
+			     struct bnnacc_batch **bp, int *ret)
+{
+	*ret = bnnacc_take(ctx, handle, bp);
+	return *ret != -EAGAIN;
+}
+
+static int bnnacc_wait_take(struct bnnacc_ctx *ctx, u64 handle, s64 timeout_ns,
+			    struct bnnacc_batch **bp)
+{
+	unsigned long tmo;
+	long left;
+	int ret;
+
+	if (bnnacc_take_over(ctx, handle, bp, &ret))
+		return ret;
+	if (!timeout_ns)
+		return -ETIMEDOUT;
+	if (timeout_ns < 0) {
+		if (wait_event_interruptible(ctx->wq,
+					     bnnacc_take_over(ctx, handle, bp,
+							      &ret)))
+			return -EINTR;
+		return ret;
+	}
+	tmo = min_t(u64, nsecs_to_jiffies(timeout_ns) + 1,
+		    MAX_SCHEDULE_TIMEOUT - 1);
+	left = wait_event_interruptible_timeout(ctx->wq,
+						bnnacc_take_over(ctx, handle,
+								 bp, &ret),
+						tmo);
+	if (left < 0)
+		return -EINTR;
+	return left ? ret : -ETIMEDOUT;
+}
+
+/**
+ * bnnacc_ioc_wait() - BNNACC_IOC_WAIT
+ * @ctx: the file's context
+ * @uargs: user's &struct bnnacc_wait_args
+ *
+ * Return: 0 with the completion written back, or -errno.
+ */
+long bnnacc_ioc_wait(struct bnnacc_ctx *ctx,
+		     struct bnnacc_wait_args __user *uargs)
+{
+	struct bnnacc_completion comp;
+	struct bnnacc_wait_args args;
+	struct bnnacc_batch *b;
+	int ret;
+
+	if (copy_from_user(&args, uargs, sizeof(args)))
+		return -EFAULT;
+	if (args.size != BNNACC_WAIT_SIZE_VER0 || args.flags || args.rsvd)
+		return -EINVAL;
+	ret = bnnacc_wait_take(ctx, args.handle, args.timeout_ns, &b);
+	if (ret)
+		return ret;
+	bnnacc_reap(b, &comp);
+	if (copy_to_user(&uargs->comp, &comp, sizeof(comp)))
+		return -EFAULT;
+	return 0;
+}
+
+static bool bnnacc_ctx_readable(struct bnnacc_ctx *ctx)
+{
+	bool ret;
+
+	spin_lock(&ctx->bdev->job_lock);
+	ret = !list_empty(&ctx->done) || ctx->bdev->dead;
+	spin_unlock(&ctx->bdev->job_lock);
+	return ret;
+}
+
+/**
+ * bnnacc_ctx_read() - read(): completions of the file's batches
+ * @ctx: the file's context
+ * @buf: user buffer
+ * @count: its size; at least one &struct bnnacc_completion
+ * @nonblock: O_NONBLOCK
+ *
+ * Reaps as many completed batches as fit; blocks for the first unless
+ * @nonblock.
+ *
+ * Return: bytes read, or -errno.
+ */
+ssize_t bnnacc_ctx_read(struct bnnacc_ctx *ctx, char __user *buf,
+			size_t count, bool nonblock)
+{
+	struct bnnacc_completion comp;
+	struct bnnacc_batch *b;
+	size_t n = 0;
+	int ret;
+
+	if (count < sizeof(comp))
+		return -EINVAL;
+	while (n + sizeof(comp) <= count) {
+		ret = bnnacc_take(ctx, 0, &b);
+		if (ret == -EAGAIN || ret == -ENOENT) {
+			if (n)
+				break;
+			if (nonblock)
+				return -EAGAIN;
+			if (wait_event_interruptible(ctx->wq,
+						     bnnacc_ctx_readable(ctx)))
+				return -ERESTARTSYS;
+			continue;
+		}
+		if (ret)
+			return n ? n : ret;
+		bnnacc_reap(b, &comp);
+		if (copy_to_user(buf + n, &comp, sizeof(comp)))
+			return n ? n : -EFAULT;
+		n += sizeof(comp);
+	}
+	return n;
+}
+
+/**
+ * bnnacc_ctx_poll() - poll(): readable while a completed batch is unreaped
+ * @ctx: the file's context
+ * @file: the file
+ * @wait: poll table
+ *
+ * Return: EPOLLIN | EPOLLRDNORM with a completed batch, EPOLLERR | EPOLLHUP
+ * once the card is gone.
+ */
+__poll_t bnnacc_ctx_poll(struct bnnacc_ctx *ctx, struct file *file,
+			 poll_table *wait)
+{
+	struct bnnacc_dev *bdev = ctx->bdev;
+	__poll_t mask = 0;
+
+	poll_wait(file, &ctx->wq, wait);
+	spin_lock(&bdev->job_lock);
+	if (!list_empty(&ctx->done))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (bdev->dead)
+		mask |= EPOLLERR | EPOLLHUP;
+	spin_unlock(&bdev->job_lock);
+	return mask;
+}
+
+/* ---- BNNACC_IOC_CANCEL and BNNACC_IOC_RESET --------------------------- */
+
+/**
+ * bnnacc_ioc_cancel() - BNNACC_IOC_CANCEL
+ * @ctx: the file's context
+ * @uargs: user's &struct bnnacc_cancel_args
+ *
+ * Return: 0 (the batch completes with -ECANCELED), -EBUSY when it is on
+ * the card, -EALREADY when it has completed, -ENOENT, or -EINVAL/-EFAULT.
+ */
+long bnnacc_ioc_cancel(struct bnnacc_ctx *ctx,
+		       struct bnnacc_cancel_args __user *uargs)
+{
+	struct bnnacc_dev *bdev = ctx->bdev;
+	struct bnnacc_cancel_args args;
+	struct bnnacc_batch *b;
+	long ret;
+
+	if (copy_from_user(&args, uargs, sizeof(args)))
+		return -EFAULT;
+	if (args.size != BNNACC_CANCEL_SIZE_VER0 || args.flags || args.rsvd)
+		return -EINVAL;
+	spin_lock(&bdev->job_lock);
+	b = args.handle ? bnnacc_ctx_find(ctx, args.handle) : NULL;
+	if (!b) {
+		ret = -ENOENT;
+	} else if (b->state == BNNACC_BATCH_ONCARD) {
+		ret = -EBUSY;
+	} else if (b->state == BNNACC_BATCH_DONE) {
+		ret = -EALREADY;
+	} else {
+		bnnacc_batch_abort(bdev, b, -ECANCELED);
+		ret = 0;
+	}
+	spin_unlock(&bdev->job_lock);
+	return ret;
+}
+
+static bool bnnacc_reset_over(struct bnnacc_dev *bdev, u64 req)
+{
+	bool ret;
+
+	spin_lock(&bdev->job_lock);
+	ret = bdev->dead || bdev->reset_done >= req;
+	spin_unlock(&bdev->job_lock);
+	return ret;
+}
+
+/**
+ * bnnacc_ioc_reset() - BNNACC_IOC_RESET: reset the card and wait for it
+ * @ctx: the file's context
+ * @uargs: user's &struct bnnacc_reset_args
+ *
+ * Return: 0 once the card was reset, -EPERM without CAP_SYS_ADMIN, -EIO if
+ * it did not come back, -ENODEV, -EINTR, or -EINVAL/-EFAULT.
+ */
+long bnnacc_ioc_reset(struct bnnacc_ctx *ctx,
+		      struct bnnacc_reset_args __user *uargs)
+{
+	struct bnnacc_dev *bdev = ctx->bdev;
+	struct bnnacc_reset_args args;
+	u64 req;
+	long ret;
+
+	if (copy_from_user(&args, uargs, sizeof(args)))
+		return -EFAULT;
+	if (args.size != BNNACC_RESET_SIZE_VER0 || args.flags || args.rsvd)
+		return -EINVAL;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	spin_lock(&bdev->job_lock);
+	req = bnnacc_recover_request_locked(bdev, "reset requested by ioctl");
+	spin_unlock(&bdev->job_lock);
+	if (!req)
+		return -ENODEV;
+	if (wait_event_killable(bdev->reset_wq, bnnacc_reset_over(bdev, req)))
+		return -EINTR;
+	spin_lock(&bdev->job_lock);
+	ret = bdev->dead ? -ENODEV : bdev->broken ? -EIO : 0;
+	spin_unlock(&bdev->job_lock);
+	return ret;
+}
