@@ -139,7 +139,7 @@ static int pipeline(struct bnnacc_dev *dev)
 	struct bnnacc_net *net;
 	float x[N * 2];
 	char err[256] = "";
-	unsigned i;
+	unsigned i, cells;
 
 	for (i = 0; i < N; i++) {
 		x[2 * i] = (float)(-2.0 + 4.0 * (i % 10) / 9.0);
@@ -152,6 +152,13 @@ static int pipeline(struct bnnacc_dev *dev)
 	CHECK(fabs(cal.k_us_per_ua - 2.0) < 0.1);
 	CHECK(mk_model(&m) == 0);
 	CHECK_MSG(bnnacc_transfer(&net, &card, &cal, m, &xo, err, sizeof(err)) == 0, "%s", err);
+	cells = 0;
+	for (unsigned k = 0; k < bnnacc_net_m(net); k++)
+		for (i = 0; i < 2; i++)
+			cells += bnnacc_net_tile(net, k, i)->rows *
+				 bnnacc_net_tile(net, k, i)->cols;
+	printf("networks=%u gamma=%.3f cells=%u of %u\n", bnnacc_net_m(net),
+	       bnnacc_net_gamma(net), cells, BNNACC_CELLS);
 	for (i = 0; i < 2; i++)
 		printf("layer%u_kl=%.2e clipped=%u/%u\n", i, bnnacc_net_report(net, i)->kl_mean,
 		       bnnacc_net_report(net, i)->clipped, bnnacc_net_report(net, i)->weights);
