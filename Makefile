@@ -22,15 +22,18 @@ export CACHE BUILD
 EXTRA_ALL :=
 EXTRA_UNIT_TESTS :=
 -include libbnnacc/build.mk
+-include daemon/build.mk
+-include demo/build.mk
 
 .PHONY: all help deps qemu module module-install guest unit-bin unit vm-check check \
-	bench demo clean lint
+	bench demo card-demo clean lint
 
 all: qemu module guest unit-bin $(EXTRA_ALL)
 
 help:
 	@echo "make            build everything (QEMU from cache, module, tests)"
-	@echo "make demo       boot the emulated card and show it working"
+	@echo "make demo       the paper end to end: train a BNN, transfer it to the card, figures"
+	@echo "make card-demo  boot the emulated card and show its conductance histogram"
 	@echo "make check      install deps, build, run unit and VM tests"
 	@echo "make unit       Check unit tests"
 	@echo "make vm-check   VM tests (real driver on the emulated card)"
@@ -98,6 +101,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/core/libbnccore.a
 bench: $(BENCH_PROGS)
 	@for b in $(BENCH_PROGS); do $$b || exit 1; done
 	@tests/bench/vm_bench.sh
+	@tests/bench/daemon_bench.sh
 
 # ---- VM tests --------------------------------------------------------------
 vm-check: all
@@ -110,6 +114,10 @@ check: deps
 	$(MAKE) vm-check
 
 demo: deps
+	$(MAKE) all
+	demo/run-demo.sh $(DEMO_ARGS)
+
+card-demo: deps
 	$(MAKE) all
 	tests/vm/demo.sh
 
