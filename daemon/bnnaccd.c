@@ -1,0 +1,1661 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bnnaccd - the bnnacc card daemon: serves Bayesian inference on every
+ * /dev/bnnacc* card to local clients over a Unix socket (docs/protocol.md).
+ *
+ * One libevent loop owns every client, the fair request queues (sched.c),
+ * the model, the state directory and the metrics. Each card has one worker
+ * thread, because the library's card calls (transfer, inference) block; the
+ * loop hands a card one unit of work at a time (a batch of requests' inputs
+ * concatenated into one bnnacc_infer call, or a (re)programming) and the
+ * worker reports completion through a pipe the loop watches.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+
+#include <bnnacc/bnnacc.h>
+
+#include "proto.h"
+#include "dsched.h"
+#include "util.h"
+
+#define MAX_CARDS	64
+#define MAX_OUTBUF	(64u << 20)
+#define NBUCKETS	14
+
+static const double lat_bounds[NBUCKETS] = {
+	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30,
+};
+
+struct client;
+
+struct dmodel {
+	int refs;
+	char name[PROTO_NAME_LEN];
+	struct bnnacc_model *m;
+	size_t size;
+	unsigned gen;
+};
+
+/* one infer request */
+struct job {
+	struct sched_item si;	/* first: queued on the client's queue */
+	struct client *cl;	/* NULL once the client is gone */
+	json_t *id;
+	float *x;
+	unsigned n, dim, samples, outputs, retries;
+	double t0, deadline;
+};
+
+enum work { W_NONE, W_INFER, W_PROGRAM, W_RESET, W_QUIT };
+
+struct card {
+	struct daemon *d;
+	int slot, index, busy, gone, need_program, force_cal, failed_gen;
+	char path[64];
+	struct bnnacc_dev *dev;
+	struct bnnacc_card card;
+	struct bnnacc_calib cal;
+	int have_cal;
+	struct bnnacc_net *net;
+	unsigned prog_gen, m;
+	double gamma;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	/* the unit of work; written by the loop before posting, by the worker
+	 * before notifying (the pipe orders the two) */
+	enum work work, wkind;
+	int rc, wforce, want_reset;
+	char err[256];
+	struct dmodel *wmodel;
+	unsigned wgen;
+	struct job **jobs;
+	unsigned njobs, jcap, n;
+	float *x;
+	size_t xcap;
+	struct bnnacc_result res;
+	double t_post;
+	/* statistics */
+	uint64_t batches, inputs, errors, programs;
+	double busy_s;
+};
+
+/* an admin request waiting for cards (load, calibrate, reset) */
+struct pending {
+	struct pending *next;
+	struct client *cl;
+	json_t *id;
+	enum proto_op op;
+	uint64_t mask;
+	json_t *cards;
+};
+
+struct client {
+	struct daemon *d;
+	struct client *next, *prev;
+	struct bufferevent *bev;
+	struct sched_client sq;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	int hello, admin, bad, discarding;
+	uint64_t serial;
+};
+
+struct daemon {
+	struct config cfg;
+	const char *cfg_path;
+	char *over[32];		/* -o KEY=VALUE overrides, re-applied on SIGHUP */
+	int nover;
+	struct event_base *base;
+	struct evconnlistener *lis;
+	struct event *ev_notify, *ev_tick, *ev_term, *ev_hup, *ev_int, *ev_nl;
+	int notify_fd[2];
+	struct nl_sock *nl;
+	struct sched sq;
+	struct client *clients;
+	unsigned nclients;
+	struct card *card[MAX_CARDS];
+	struct dmodel *model;
+	unsigned gen;
+	struct pending *pend;
+	int draining;
+	double t_start, drain_start, last_scan;
+	uint64_t req[OP__COUNT], errs[E__COUNT], infer_inputs, retries;
+	uint64_t lat_bucket[NBUCKETS + 1];
+	double lat_sum;
+	uint64_t lat_count;
+};
+
+static void kick(struct daemon *d);
+
+/* ---- replies ------------------------------------------------------------- */
+
+static void send_json(struct client *cl, json_t *j)
+{
+	size_t len;
+	char *s = proto_dump(j, &len);
+
+	if (!s)
+		return;
+	if (cl && cl->bev)
+		bufferevent_write(cl->bev, s, len);
+	free(s);
+}
+
+static void send_err(struct daemon *d, struct client *cl, json_t *id,
+		     enum proto_err e, const char *msg)
+{
+	d->errs[e]++;
+	send_json(cl, proto_error(id, e, msg));
+}
+
+/* ---- models and state ------------------------------------------------------ */
+
+static void model_put(struct dmodel *m)
+{
+	if (m && --m->refs == 0) {
+		bnnacc_model_free(m->m);
+		free(m);
+	}
+}
+
+static void state_path(struct daemon *d, char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/models/%s.bnnm", d->cfg.state_dir, name);
+}
+
+/* Remove every stored model but @keep (NULL: all). */
+static void state_prune(struct daemon *d, const char *keep)
+{
+	char dir[1100], path[1400];
+	struct dirent *e;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%.1000s/models", d->cfg.state_dir);
+	dp = opendir(dir);
+	if (!dp)
+		return;
+	while ((e = readdir(dp)) != NULL) {
+		size_t n = strlen(e->d_name);
+
+		if (n < 6 || strcmp(e->d_name + n - 5, ".bnnm"))
+			continue;
+		if (keep && n - 5 == strlen(keep) && !strncmp(e->d_name, keep, n - 5))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(dp);
+	fsync_dir(dir);
+}
+
+static struct dmodel *model_new(struct daemon *d, const char *name,
+				struct bnnacc_model *m, size_t size)
+{
+	struct dmodel *dm = calloc(1, sizeof(*dm));
+
+	if (!dm)
+		return NULL;
+	dm->refs = 1;
+	snprintf(dm->name, sizeof(dm->name), "%s", name);
+	dm->m = m;
+	dm->size = size;
+	dm->gen = ++d->gen;
+	return dm;
+}
+
+static void set_model(struct daemon *d, struct dmodel *dm)
+{
+	unsigned i;
+
+	model_put(d->model);
+	d->model = dm;
+	if (!dm)
+		d->gen++;
+	for (i = 0; i < MAX_CARDS; i++)
+		if (d->card[i])
+			d->card[i]->need_program = 1;
+}
+
+/* At start: the newest stored model becomes the model. */
+static void state_restore(struct daemon *d)
+{
+	char dir[1100], path[1400], err[256], best[PROTO_NAME_LEN] = "";
+	struct bnnacc_model *m;
+	time_t best_t = 0;
+	struct dirent *e;
+	struct stat st;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%.1000s/models", d->cfg.state_dir);
+	dp = opendir(dir);
+	if (!dp)
+		return;
+	while ((e = readdir(dp)) != NULL) {
+		size_t n = strlen(e->d_name);
+
+		if (n < 6 || n - 5 >= PROTO_NAME_LEN || strcmp(e->d_name + n - 5, ".bnnm"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &st) || st.st_mtime < best_t)
+			continue;
+		best_t = st.st_mtime;
+		memcpy(best, e->d_name, n - 5);
+		best[n - 5] = 0;
+	}
+	closedir(dp);
+	if (!best[0])
+		return;
+	state_path(d, path, sizeof(path), best);
+	if (bnnacc_model_load(&m, path, err, sizeof(err))) {
+		logmsg(LOG_ERR, "stored model %s: %s", path, err);
+		return;
+	}
+	stat(path, &st);
+	set_model(d, model_new(d, best, m, (size_t)st.st_size));
+	state_prune(d, best);
+	logmsg(LOG_INFO, "restored model %s", best);
+}
+
+/* ---- card workers --------------------------------------------------------- */
+
+static int calib_path(struct card *c, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s/bnnacc-%016llx.cal", c->d->cfg.state_dir,
+			(unsigned long long)c->card.info.serial);
+}
+
+static int w_calibrate(struct card *c)
+{
+	struct bnnacc_cal_opts o;
+	char path[1200], tmp[1300];
+	int ret;
+
+	calib_path(c, path, sizeof(path));
+	if (!c->wforce && !c->have_cal &&
+	    !bnnacc_calib_load(&c->cal, path, NULL, 0) &&
+	    c->cal.serial == c->card.info.serial &&
+	    c->cal.hw_version == c->card.info.hw_version) {
+		c->have_cal = 1;
+		return 0;
+	}
+	if (c->have_cal && !c->wforce)
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.force = 1;
+	ret = bnnacc_calibrate(&c->card, &o, &c->cal, c->err, sizeof(c->err));
+	if (ret < 0)
+		return ret;
+	c->have_cal = 1;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	ret = bnnacc_calib_save(&c->cal, tmp);
+	if (!ret)
+		ret = rename_durable(tmp, path);
+	if (ret)
+		snprintf(c->err, sizeof(c->err), "saving the calibration: %s",
+			 strerror(-ret));
+	return ret;
+}
+
+static int w_program(struct card *c)
+{
+	struct bnnacc_xfer_opts o;
+	int ret;
+
+	bnnacc_net_free(c->net);
+	c->net = NULL;
+	c->err[0] = 0;
+	if (!c->wmodel && !c->wforce)
+		return 0;
+	ret = w_calibrate(c);
+	if (ret || !c->wmodel)
+		return ret;
+	memset(&o, 0, sizeof(o));
+	o.m = c->d->cfg.program_m;
+	return bnnacc_transfer(&c->net, &c->card, &c->cal, c->wmodel->m, &o,
+			       c->err, sizeof(c->err));
+}
+
+static void *worker(void *arg)
+{
+	struct card *c = arg;
+	enum work w;
+
+	for (;;) {
+		pthread_mutex_lock(&c->mu);
+		while (c->work == W_NONE)
+			pthread_cond_wait(&c->cv, &c->mu);
+		w = c->work;
+		c->work = W_NONE;
+		pthread_mutex_unlock(&c->mu);
+		c->err[0] = 0;
+		switch (w) {
+		case W_INFER:
+			c->rc = c->net ? bnnacc_infer(c->net, c->x, c->n, &c->res,
+						      c->err, sizeof(c->err)) : -ENODATA;
+			break;
+		case W_RESET:
+			c->rc = bnnacc_reset(c->dev);
+			if (c->rc)
+				snprintf(c->err, sizeof(c->err), "%s",
+					 bnnacc_dev_error(c->dev));
+			else
+				c->rc = w_program(c);
+			break;
+		case W_PROGRAM:
+			c->rc = w_program(c);
+			break;
+		default:
+			bnnacc_net_free(c->net);
+			c->net = NULL;
+			break;
+		}
+		if (c->rc && !c->err[0])
+			snprintf(c->err, sizeof(c->err), "%s", bnnacc_strerror(-c->rc));
+		if (write(c->d->notify_fd[1], &c, sizeof(c)) != sizeof(c))
+			abort();	/* the loop can never learn of this card again */
+		if (w == W_QUIT)
+			return NULL;
+	}
+}
+
+static void post(struct card *c, enum work w)
+{
+	c->busy = 1;
+	c->wkind = w;
+	c->t_post = now_s();
+	pthread_mutex_lock(&c->mu);
+	c->work = w;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void card_open(struct daemon *d, int index)
+{
+	char path[64], err[256];
+	struct card *c;
+	int slot;
+
+	for (slot = 0; slot < MAX_CARDS && d->card[slot]; slot++)
+		;
+	if (slot == MAX_CARDS)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	snprintf(path, sizeof(path), "/dev/bnnacc%d", index);
+	if (bnnacc_open_path(&c->dev, path, err, sizeof(err)) ||
+	    bnnacc_dev_card(c->dev, &c->card)) {
+		logmsg(LOG_ERR, "%s: %s", path, err);
+		if (c->dev)
+			bnnacc_close(c->dev);
+		free(c);
+		return;
+	}
+	c->d = d;
+	c->slot = slot;
+	c->index = index;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->need_program = 1;
+	c->failed_gen = -1;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (pthread_create(&c->th, NULL, worker, c)) {
+		bnnacc_close(c->dev);
+		free(c);
+		return;
+	}
+	d->card[slot] = c;
+	logmsg(LOG_INFO, "card %s serial %016llx", path,
+	       (unsigned long long)c->card.info.serial);
+}
+
+static void pending_card_done(struct daemon *d, struct card *c, int rc,
+			      const char *err);
+
+/* The card is gone: stop using it (its worker quits when idle). */
+static void card_gone(struct card *c)
+{
+	if (c->gone)
+		return;
+	c->gone = 1;
+	logmsg(LOG_WARNING, "card %s gone", c->path);
+	pending_card_done(c->d, c, -ENODEV, "card removed");
+	if (!c->busy)
+		post(c, W_QUIT);
+}
+
+static void card_free(struct daemon *d, struct card *c)
+{
+	pthread_join(c->th, NULL);
+	d->card[c->slot] = NULL;
+	bnnacc_close(c->dev);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c->jobs);
+	free(c->x);
+	free(c);
+}
+
+static struct card *card_by_index(struct daemon *d, int index)
+{
+	unsigned i;
+
+	for (i = 0; i < MAX_CARDS; i++)
+		if (d->card[i] && !d->card[i]->gone && d->card[i]->index == index)
+			return d->card[i];
+	return NULL;
+}
+
+/* Open new /dev/bnnaccN nodes; cards whose node vanished are gone. */
+static void rescan(struct daemon *d)
+{
+	struct dirent *e;
+	unsigned i;
+	DIR *dp;
+
+	d->last_scan = now_s();
+	for (i = 0; i < MAX_CARDS; i++)
+		if (d->card[i] && !d->card[i]->gone && access(d->card[i]->path, F_OK))
+			card_gone(d->card[i]);
+	dp = opendir("/dev");
+	if (!dp)
+		return;
+	while ((e = readdir(dp)) != NULL) {
+		char *end;
+		long idx;
+
+		if (strncmp(e->d_name, "bnnacc", 6) || !e->d_name[6])
+			continue;
+		idx = strtol(e->d_name + 6, &end, 10);
+		if (*end || idx < 0 || card_by_index(d, (int)idx))
+			continue;
+		card_open(d, (int)idx);
+	}
+	closedir(dp);
+}
+
+static unsigned live_cards(struct daemon *d)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < MAX_CARDS; i++)
+		n += d->card[i] && !d->card[i]->gone;
+	return n;
+}
+
+/* ---- pending admin requests ------------------------------------------------ */
+
+static void pending_add(struct daemon *d, struct client *cl, json_t *id,
+			enum proto_op op, uint64_t mask)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		send_err(d, cl, id, E_INTERNAL, "out of memory");
+		return;
+	}
+	p->cl = cl;
+	p->id = json_incref(id);
+	p->op = op;
+	p->mask = mask;
+	p->cards = json_array();
+	p->next = d->pend;
+	d->pend = p;
+}
+
+static void pending_reply(struct daemon *d)
+{
+	struct pending **pp = &d->pend, *p;
+
+	while ((p = *pp) != NULL) {
+		json_t *r;
+		size_t i;
+		json_t *v;
+		int ok = 0;
+
+		if (p->mask) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		json_array_foreach(p->cards, i, v)
+			ok |= json_is_true(json_object_get(v, "ok"));
+		if (p->cl) {
+			if (ok || json_array_size(p->cards) == 0) {
+				r = proto_ok(p->id);
+				if (p->op == OP_LOAD && d->model)
+					json_object_set_new(r, "name",
+							    json_string(d->model->name));
+				json_object_set(r, "cards", p->cards);
+				send_json(p->cl, r);
+			} else {
+				r = proto_error(p->id, E_CARD, "no card succeeded");
+				d->errs[E_CARD]++;
+				json_object_set(r, "cards", p->cards);
+				send_json(p->cl, r);
+			}
+		}
+		json_decref(p->cards);
+		json_decref(p->id);
+		free(p);
+	}
+}
+
+static void pending_card_done(struct daemon *d, struct card *c, int rc,
+			      const char *err)
+{
+	struct pending *p;
+
+	for (p = d->pend; p; p = p->next) {
+		if (!(p->mask & (1ull << c->slot)))
+			continue;
+		p->mask &= ~(1ull << c->slot);
+		if (rc)
+			json_array_append_new(p->cards, json_pack("{s:i,s:b,s:s}",
+				"index", c->index, "ok", 0, "error", err));
+		else
+			json_array_append_new(p->cards, json_pack("{s:i,s:b,s:i,s:f}",
+				"index", c->index, "ok", 1, "m", (int)c->m,
+				"gamma", c->gamma));
+	}
+	pending_reply(d);
+}
+
+/* ---- infer ----------------------------------------------------------------- */
+
+static void job_free(struct job *j)
+{
+	json_decref(j->id);
+	free(j->x);
+	free(j);
+}
+
+static void observe_latency(struct daemon *d, double s)
+{
+	unsigned b;
+
+	for (b = 0; b < NBUCKETS && s > lat_bounds[b]; b++)
+		;
+	d->lat_bucket[b]++;
+	d->lat_sum += s;
+	d->lat_count++;
+}
+
+static json_t *darray(const double *v, unsigned n)
+{
+	json_t *a = json_array();
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_real(v[i]));
+	return a;
+}
+
+static void job_reply(struct daemon *d, struct card *c, struct job *j,
+		      unsigned first)
+{
+	const struct bnnacc_result *r = &c->res;
+	unsigned s = j->samples && j->samples < r->m ? j->samples : r->m, i, k;
+	json_t *out = proto_ok(j->id), *mean = json_array(), *up = json_array(),
+	       *ua = json_array(), *ue = json_array(), *ps = json_array();
+	double mu[BNNACC_MODEL_MAX_DIM], p, a, e;
+
+	for (i = 0; i < j->n; i++) {
+		const double *pr = r->probs + (size_t)(first + i) * r->m * r->c;
+
+		proto_uncertainty(pr, r->m, r->c, s, mu, &p, &a, &e);
+		json_array_append_new(mean, darray(mu, r->c));
+		json_array_append_new(up, json_real(p));
+		json_array_append_new(ua, json_real(a));
+		json_array_append_new(ue, json_real(e));
+		if (j->outputs & OUT_PER_SAMPLE) {
+			json_t *one = json_array();
+
+			for (k = 0; k < s; k++)
+				json_array_append_new(one, darray(pr + k * r->c, r->c));
+			json_array_append_new(ps, one);
+		}
+	}
+	json_object_set_new(out, "model", json_string(d->model ? d->model->name : ""));
+	json_object_set_new(out, "card", json_integer(c->index));
+	json_object_set_new(out, "m", json_integer(s));
+	json_object_set_new(out, "n", json_integer(j->n));
+	if (j->outputs & OUT_MEAN)
+		json_object_set(out, "mean", mean);
+	if (j->outputs & OUT_UNC) {
+		json_object_set(out, "u_p", up);
+		json_object_set(out, "u_a", ua);
+		json_object_set(out, "u_e", ue);
+	}
+	if (j->outputs & OUT_PER_SAMPLE)
+		json_object_set(out, "per_sample", ps);
+	json_decref(mean);
+	json_decref(up);
+	json_decref(ua);
+	json_decref(ue);
+	json_decref(ps);
+	observe_latency(d, now_s() - j->t0);
+	send_json(j->cl, out);
+}
+
+/* Take a batch off the queues for card @c; post it. */
+static int batch(struct daemon *d, struct card *c)
+{
+	struct sched_item *it;
+	double t = now_s();
+	size_t need;
+	unsigned n = 0;
+
+	c->njobs = 0;
+	while ((it = sched_peek(&d->sq)) != NULL) {
+		struct job *j = (struct job *)it;
+
+		if (j->deadline < t) {
+			sched_pop(&d->sq);
+			send_err(d, j->cl, j->id, E_DEADLINE, "deadline passed in the queue");
+			job_free(j);
+			continue;
+		}
+		if (n > 0 && n + j->n > d->cfg.batch_inputs)
+			break;
+		if (c->njobs == c->jcap) {
+			unsigned cap = c->jcap ? 2 * c->jcap : 64;
+			struct job **nj = realloc(c->jobs, cap * sizeof(*nj));
+
+			if (!nj)
+				break;
+			c->jobs = nj;
+			c->jcap = cap;
+		}
+		sched_pop(&d->sq);
+		c->jobs[c->njobs++] = j;
+		n += j->n;
+	}
+	if (!c->njobs)
+		return 0;
+	need = (size_t)n * d->model->m->n_inputs;
+	if (need > c->xcap) {
+		float *nx = realloc(c->x, need * sizeof(float));
+
+		if (!nx) {
+			unsigned i;
+
+			for (i = 0; i < c->njobs; i++)
+				sched_requeue(&d->sq, &c->jobs[i]->cl->sq, &c->jobs[i]->si);
+			c->njobs = 0;
+			return 0;
+		}
+		c->x = nx;
+		c->xcap = need;
+	}
+	for (n = 0, need = 0; n < c->njobs; n++) {
+		struct job *j = c->jobs[n];
+
+		memcpy(c->x + need, j->x, (size_t)j->n * j->dim * sizeof(float));
+		need += (size_t)j->n * j->dim;
+	}
+	c->n = (unsigned)(need / d->model->m->n_inputs);
+	post(c, W_INFER);
+	return 1;
+}
+
+/* A failed batch: retry its requests (another card or after reprogramming). */
+static void batch_failed(struct daemon *d, struct card *c)
+{
+	unsigned i;
+
+	c->errors++;
+	for (i = c->njobs; i-- > 0;) {
+		struct job *j = c->jobs[i];
+
+		if (!j->cl) {
+			job_free(j);
+		} else if (j->retries++ < d->cfg.max_retries) {
+			d->retries++;
+			sched_requeue(&d->sq, &j->cl->sq, &j->si);
+		} else {
+			send_err(d, j->cl, j->id, E_CARD, c->err);
+			job_free(j);
+		}
+	}
+	c->njobs = 0;
+}
+
+static void infer_done(struct daemon *d, struct card *c)
+{
+	unsigned i, first = 0;
+
+	if (c->rc) {
+		logmsg(LOG_WARNING, "%s: inference failed: %s; %u requests retried",
+		       c->path, c->err, c->njobs);
+		batch_failed(d, c);
+		if (c->rc == -ENODEV || access(c->path, F_OK))
+			card_gone(c);
+		else
+			c->need_program = 1;
+		return;
+	}
+	c->batches++;
+	c->inputs += c->n;
+	for (i = 0; i < c->njobs; i++) {
+		struct job *j = c->jobs[i];
+
+		if (j->cl)
+			job_reply(d, c, j, first);
+		first += j->n;
+		job_free(j);
+	}
+	c->njobs = 0;
+	bnnacc_result_free(&c->res);
+}
+
+static void program_done(struct daemon *d, struct card *c)
+{
+	model_put(c->wmodel);
+	c->wmodel = NULL;
+	c->programs++;
+	if (c->rc) {
+		logmsg(LOG_ERR, "%s: programming failed: %s", c->path, c->err);
+		c->failed_gen = (int)c->wgen;
+		c->prog_gen = 0;
+		if (c->rc == -ENODEV || access(c->path, F_OK)) {
+			card_gone(c);
+			return;
+		}
+	} else {
+		c->prog_gen = c->wgen;
+		c->failed_gen = -1;
+		c->m = c->net ? bnnacc_net_m(c->net) : 0;
+		c->gamma = c->net ? bnnacc_net_gamma(c->net) : 0;
+		logmsg(LOG_INFO, "%s: programmed gen %u (M=%u)", c->path, c->wgen, c->m);
+	}
+	if (!c->need_program && c->wgen == d->gen)
+		pending_card_done(d, c, c->rc, c->err);
+}
+
+static void notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct card *c;
+
+	(void)what;
+	while (read(fd, &c, sizeof(c)) == sizeof(c)) {
+		c->busy = 0;
+		c->busy_s += now_s() - c->t_post;
+		if (c->wkind == W_QUIT) {
+			card_free(d, c);
+			continue;
+		}
+		if (c->wkind == W_INFER)
+			infer_done(d, c);
+		else
+			program_done(d, c);
+		if (c->gone)
+			post(c, W_QUIT);
+	}
+	kick(d);
+}
+
+/* Hand work to every idle card. */
+static void kick(struct daemon *d)
+{
+	unsigned i, any_ok = 0;
+
+	for (i = 0; i < MAX_CARDS; i++) {
+		struct card *c = d->card[i];
+
+		if (!c || c->busy || c->gone)
+			continue;
+		if (c->need_program || (d->model && c->prog_gen != d->gen &&
+					c->failed_gen != (int)d->gen) ||
+		    (!d->model && c->net)) {
+			c->need_program = 0;
+			c->wmodel = d->model;
+			if (d->model)
+				d->model->refs++;
+			c->wgen = d->gen;
+			c->wforce = c->force_cal;
+			c->force_cal = 0;
+			post(c, c->want_reset ? W_RESET : W_PROGRAM);
+			c->want_reset = 0;
+			any_ok = 1;
+			continue;
+		}
+		if (d->model && c->prog_gen == d->gen && c->net) {
+			any_ok = 1;
+			batch(d, c);
+		}
+	}
+	for (i = 0; i < MAX_CARDS; i++)
+		if (d->card[i] && !d->card[i]->gone && d->card[i]->busy)
+			any_ok = 1;
+	/* no card can serve: answer what is queued rather than let it wait */
+	if (!any_ok) {
+		struct sched_item *it;
+
+		while ((it = sched_pop(&d->sq)) != NULL) {
+			struct job *j = (struct job *)it;
+
+			send_err(d, j->cl, j->id, live_cards(d) ? E_CARD : E_NO_CARD,
+				 live_cards(d) ? "no card holds the model" : "no card");
+			job_free(j);
+		}
+	}
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+static void do_infer(struct daemon *d, struct client *cl, struct proto_req *r)
+{
+	struct job *j;
+	double t = now_s();
+
+	if (d->draining)
+		return send_err(d, cl, r->id, E_SHUTDOWN, "daemon is shutting down");
+	if (!d->model || (r->name[0] && strcmp(r->name, d->model->name)))
+		return send_err(d, cl, r->id, E_NO_MODEL, "no such model loaded");
+	if (r->dim != d->model->m->n_inputs)
+		return send_err(d, cl, r->id, E_BAD_REQUEST,
+				"input length differs from the model's inputs");
+	if (!live_cards(d))
+		return send_err(d, cl, r->id, E_NO_CARD, "no card");
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return send_err(d, cl, r->id, E_INTERNAL, "out of memory");
+	j->cl = cl;
+	j->id = json_incref(r->id);
+	j->x = r->inputs;
+	r->inputs = NULL;
+	j->n = r->n;
+	j->dim = r->dim;
+	j->samples = r->samples;
+	j->outputs = r->outputs;
+	j->t0 = t;
+	j->deadline = t + (r->deadline_ms != PROTO_DEFAULT_DEADLINE_MS ?
+			   r->deadline_ms : d->cfg.deadline_ms) / 1000.0;
+	if (sched_push(&d->sq, &cl->sq, &j->si)) {
+		job_free(j);
+		return send_err(d, cl, r->id, E_BUSY, "queue full, retry later");
+	}
+	d->infer_inputs += r->n;
+	kick(d);
+}
+
+static void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
+{
+	char err[256], path[1400];
+	struct bnnacc_model *m;
+	unsigned char *buf = r->data;
+	size_t len = r->data_len;
+	long sz;
+	int ret;
+	unsigned i;
+	uint64_t mask = 0;
+
+	if (!buf) {
+		FILE *f = fopen(r->path, "re");
+
+		if (!f)
+			return send_err(d, cl, r->id, E_BAD_MODEL, strerror(errno));
+		fseek(f, 0, SEEK_END);
+		sz = ftell(f);
+		rewind(f);
+		if (sz <= 0 || (size_t)sz > BNNACC_MODEL_MAX_BYTES ||
+		    !(buf = malloc((size_t)sz)) || fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+			fclose(f);
+			free(buf);
+			return send_err(d, cl, r->id, E_BAD_MODEL, "cannot read the model file");
+		}
+		fclose(f);
+		len = (size_t)sz;
+	}
+	ret = bnnacc_model_load_mem(&m, buf, len, err, sizeof(err));
+	if (!ret) {
+		state_path(d, path, sizeof(path), r->name);
+		ret = write_atomic(path, buf, len);
+		if (ret) {
+			bnnacc_model_free(m);
+			snprintf(err, sizeof(err), "storing the model: %s", strerror(-ret));
+		}
+	}
+	if (buf != r->data)
+		free(buf);
+	if (ret)
+		return send_err(d, cl, r->id, E_BAD_MODEL, err);
+	state_prune(d, r->name);
+	set_model(d, model_new(d, r->name, m, len));
+	logmsg(LOG_INFO, "model %s loaded (uid %u)", r->name, (unsigned)cl->uid);
+	for (i = 0; i < MAX_CARDS; i++)
+		if (d->card[i] && !d->card[i]->gone)
+			mask |= 1ull << i;
+	pending_add(d, cl, r->id, OP_LOAD, mask);
+	pending_reply(d);
+	kick(d);
+}
+
+static void do_unload(struct daemon *d, struct client *cl, struct proto_req *r)
+{
+	if (!d->model || strcmp(d->model->name, r->name))
+		return send_err(d, cl, r->id, E_NO_MODEL, "no such model loaded");
+	state_prune(d, NULL);
+	set_model(d, NULL);
+	send_json(cl, proto_ok(r->id));
+	kick(d);
+}
+
+static void do_cards_op(struct daemon *d, struct client *cl, struct proto_req *r)
+{
+	uint64_t mask = 0;
+	unsigned i;
+
+	for (i = 0; i < MAX_CARDS; i++) {
+		struct card *c = d->card[i];
+
+		if (!c || c->gone || (r->card >= 0 && c->index != r->card))
+			continue;
+		mask |= 1ull << i;
+		c->need_program = 1;
+		if (r->op == OP_RESET)
+			c->want_reset = 1;
+		else
+			c->force_cal = 1;
+	}
+	if (!mask)
+		return send_err(d, cl, r->id, E_NO_CARD, "no such card");
+	pending_add(d, cl, r->id, r->op, mask);
+	kick(d);
+}
+
+static json_t *card_json(struct daemon *d, struct card *c)
+{
+	double up = now_s() - d->t_start;
+
+	return json_pack("{s:i,s:s,s:s,s:s,s:i,s:f,s:I,s:I,s:I,s:f,s:f,s:b}",
+		"index", c->index, "path", c->path,
+		"serial", "", "state", c->busy ? "busy" : c->net ? "ready" :
+		c->failed_gen == (int)d->gen ? "failed" : "idle",
+		"m", (int)c->m, "gamma", c->gamma,
+		"batches", (json_int_t)c->batches, "inputs", (json_int_t)c->inputs,
+		"errors", (json_int_t)c->errors, "busy_s", c->busy_s,
+		"utilization", up > 0 ? c->busy_s / up : 0.0,
+		"calibrated", c->have_cal);
+}
+
+static void do_info(struct daemon *d, struct client *cl, struct proto_req *r)
+{
+	json_t *o = proto_ok(r->id), *a;
+	unsigned i;
+	char ser[32];
+
+	switch (r->op) {
+	case OP_STATUS:
+		json_object_set_new(o, "version", json_integer(PROTO_VERSION));
+		json_object_set_new(o, "uptime_s", json_real(now_s() - d->t_start));
+		json_object_set_new(o, "cards", json_integer(live_cards(d)));
+		json_object_set_new(o, "model", d->model ? json_string(d->model->name) : json_null());
+		json_object_set_new(o, "queue", json_integer(d->sq.pending));
+		json_object_set_new(o, "clients", json_integer(d->nclients));
+		json_object_set_new(o, "admin", json_boolean(cl->admin));
+		break;
+	case OP_CARDS:
+		a = json_array();
+		for (i = 0; i < MAX_CARDS; i++) {
+			struct card *c = d->card[i];
+			json_t *cj;
+
+			if (!c || c->gone)
+				continue;
+			cj = card_json(d, c);
+			snprintf(ser, sizeof(ser), "%016llx",
+				 (unsigned long long)c->card.info.serial);
+			json_object_set_new(cj, "serial", json_string(ser));
+			json_array_append_new(a, cj);
+		}
+		json_object_set_new(o, "cards", a);
+		break;
+	case OP_MODELS:
+		a = json_array();
+		if (d->model) {
+			unsigned n = 0;
+
+			for (i = 0; i < MAX_CARDS; i++)
+				n += d->card[i] && !d->card[i]->gone &&
+				     d->card[i]->prog_gen == d->gen && d->card[i]->net;
+			json_array_append_new(a, json_pack("{s:s,s:i,s:i,s:i,s:s,s:I,s:i}",
+				"name", d->model->name,
+				"inputs", (int)d->model->m->n_inputs,
+				"classes", (int)d->model->m->n_classes,
+				"layers", (int)d->model->m->n_layers,
+				"kind", d->model->m->kind ? "samples" : "gauss",
+				"bytes", (json_int_t)d->model->size, "cards", (int)n));
+		}
+		json_object_set_new(o, "models", a);
+		break;
+	default:
+		break;
+	}
+	send_json(cl, o);
+}
+
+static void do_stats(struct daemon *d, struct client *cl, struct proto_req *r)
+{
+	json_t *o = proto_ok(r->id), *req = json_object(), *err = json_object();
+	unsigned i;
+
+	for (i = 0; i < OP__COUNT; i++)
+		json_object_set_new(req, proto_op_name(i), json_integer((json_int_t)d->req[i]));
+	for (i = 1; i < E__COUNT; i++)
+		json_object_set_new(err, proto_err_name(i), json_integer((json_int_t)d->errs[i]));
+	json_object_set_new(o, "requests", req);
+	json_object_set_new(o, "errors", err);
+	json_object_set_new(o, "infer_inputs", json_integer((json_int_t)d->infer_inputs));
+	json_object_set_new(o, "retries", json_integer((json_int_t)d->retries));
+	json_object_set_new(o, "queue", json_integer(d->sq.pending));
+	json_object_set_new(o, "clients", json_integer(d->nclients));
+	json_object_set_new(o, "latency_count", json_integer((json_int_t)d->lat_count));
+	json_object_set_new(o, "latency_sum_s", json_real(d->lat_sum));
+	send_json(cl, o);
+}
+
+static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
+{
+	struct evbuffer *b = evbuffer_new();
+	json_t *o = proto_ok(r->id);
+	double up = now_s() - d->t_start;
+	uint64_t cum = 0;
+	unsigned i;
+
+	evbuffer_add_printf(b, "# TYPE bnnaccd_requests_total counter\n");
+	for (i = 0; i < OP__COUNT; i++)
+		evbuffer_add_printf(b, "bnnaccd_requests_total{op=\"%s\"} %llu\n",
+				    proto_op_name(i), (unsigned long long)d->req[i]);
+	evbuffer_add_printf(b, "# TYPE bnnaccd_errors_total counter\n");
+	for (i = 1; i < E__COUNT; i++)
+		evbuffer_add_printf(b, "bnnaccd_errors_total{code=\"%s\"} %llu\n",
+				    proto_err_name(i), (unsigned long long)d->errs[i]);
+	evbuffer_add_printf(b, "# TYPE bnnaccd_infer_inputs_total counter\n"
+			    "bnnaccd_infer_inputs_total %llu\n"
+			    "# TYPE bnnaccd_retries_total counter\nbnnaccd_retries_total %llu\n"
+			    "# TYPE bnnaccd_queue_depth gauge\nbnnaccd_queue_depth %u\n"
+			    "# TYPE bnnaccd_clients gauge\nbnnaccd_clients %u\n"
+			    "# TYPE bnnaccd_infer_latency_seconds histogram\n",
+			    (unsigned long long)d->infer_inputs,
+			    (unsigned long long)d->retries, d->sq.pending, d->nclients);
+	for (i = 0; i < NBUCKETS; i++) {
+		cum += d->lat_bucket[i];
+		evbuffer_add_printf(b, "bnnaccd_infer_latency_seconds_bucket{le=\"%g\"} %llu\n",
+				    lat_bounds[i], (unsigned long long)cum);
+	}
+	cum += d->lat_bucket[NBUCKETS];
+	evbuffer_add_printf(b, "bnnaccd_infer_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+			    "bnnaccd_infer_latency_seconds_sum %.6f\n"
+			    "bnnaccd_infer_latency_seconds_count %llu\n",
+			    (unsigned long long)cum, d->lat_sum,
+			    (unsigned long long)d->lat_count);
+	evbuffer_add_printf(b, "# TYPE bnnaccd_card_utilization gauge\n"
+			    "# TYPE bnnaccd_card_queue_depth gauge\n"
+			    "# TYPE bnnaccd_card_batches_total counter\n"
+			    "# TYPE bnnaccd_card_errors_total counter\n");
+	for (i = 0; i < MAX_CARDS; i++) {
+		struct card *c = d->card[i];
+
+		if (!c || c->gone)
+			continue;
+		evbuffer_add_printf(b, "bnnaccd_card_utilization{card=\"%d\"} %.4f\n"
+				    "bnnaccd_card_queue_depth{card=\"%d\"} %u\n"
+				    "bnnaccd_card_batches_total{card=\"%d\"} %llu\n"
+				    "bnnaccd_card_errors_total{card=\"%d\"} %llu\n",
+				    c->index, up > 0 ? c->busy_s / up : 0.0, c->index,
+				    c->busy ? c->njobs : 0, c->index,
+				    (unsigned long long)c->batches, c->index,
+				    (unsigned long long)c->errors);
+	}
+	evbuffer_add(b, "", 1);
+	json_object_set_new(o, "text", json_string((const char *)evbuffer_pullup(b, -1)));
+	evbuffer_free(b);
+	send_json(cl, o);
+}
+
+static int admin_op(enum proto_op op)
+{
+	return op == OP_LOAD || op == OP_UNLOAD || op == OP_CALIBRATE || op == OP_RESET;
+}
+
+static void handle_line(struct client *cl, const char *line, size_t len)
+{
+	struct daemon *d = cl->d;
+	struct proto_req r;
+	char msg[256];
+	enum proto_err e = proto_parse(line, len, &r, msg, sizeof(msg));
+
+	if (e != E_OK) {
+		if (e == E_VERSION) {
+			json_t *j = proto_error(r.id, e, msg);
+
+			json_object_set_new(j, "version", json_integer(PROTO_VERSION));
+			d->errs[e]++;
+			send_json(cl, j);
+			cl->bad = 1;
+		} else {
+			send_err(d, cl, r.id, e, msg);
+		}
+		proto_req_free(&r);
+		return;
+	}
+	d->req[r.op]++;
+	if (r.op == OP_HELLO) {
+		json_t *j = proto_ok(r.id);
+
+		cl->hello = 1;
+		json_object_set_new(j, "version", json_integer(PROTO_VERSION));
+		json_object_set_new(j, "server", json_string("bnnaccd"));
+		json_object_set_new(j, "admin", json_boolean(cl->admin));
+		send_json(cl, j);
+	} else if (!cl->hello) {
+		send_err(d, cl, r.id, E_HANDSHAKE, "send {\"op\":\"hello\",\"version\":1} first");
+	} else if (admin_op(r.op) && !cl->admin) {
+		send_err(d, cl, r.id, E_PERM, "needs uid 0 or the admin group");
+	} else if (admin_op(r.op) && d->draining) {
+		send_err(d, cl, r.id, E_SHUTDOWN, "daemon is shutting down");
+	} else {
+		switch (r.op) {
+		case OP_INFER: do_infer(d, cl, &r); break;
+		case OP_LOAD: do_load(d, cl, &r); break;
+		case OP_UNLOAD: do_unload(d, cl, &r); break;
+		case OP_CALIBRATE:
+		case OP_RESET: do_cards_op(d, cl, &r); break;
+		case OP_STATS: do_stats(d, cl, &r); break;
+		case OP_METRICS: do_metrics(d, cl, &r); break;
+		default: do_info(d, cl, &r); break;
+		}
+	}
+	proto_req_free(&r);
+}
+
+/* ---- clients --------------------------------------------------------------- */
+
+static void drop_job(struct sched_item *it, void *arg)
+{
+	(void)arg;
+	job_free((struct job *)it);
+}
+
+static void client_free(struct client *cl)
+{
+	struct daemon *d = cl->d;
+	struct pending *p;
+	unsigned i, k;
+
+	sched_drain_client(&d->sq, &cl->sq, drop_job, NULL);
+	for (i = 0; i < MAX_CARDS; i++)	/* in flight: answered to nobody */
+		for (k = 0; d->card[i] && k < d->card[i]->njobs; k++)
+			if (d->card[i]->jobs[k]->cl == cl)
+				d->card[i]->jobs[k]->cl = NULL;
+	for (p = d->pend; p; p = p->next)
+		if (p->cl == cl)
+			p->cl = NULL;
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		d->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	d->nclients--;
+	bufferevent_free(cl->bev);
+	free(cl);
+}
+
+static void client_read(struct bufferevent *bev, void *arg)
+{
+	struct client *cl = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (!cl->bad) {
+		size_t eol;
+		struct evbuffer_ptr pos = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
+
+		if (pos.pos < 0) {
+			size_t have = evbuffer_get_length(in);
+
+			if (have > PROTO_MAX_LINE) {
+				if (!cl->discarding)
+					send_err(cl->d, cl, NULL, E_TOO_LARGE,
+						 "request line over 1 MiB");
+				cl->discarding = 1;
+				evbuffer_drain(in, have);
+			}
+			break;
+		}
+		if (cl->discarding || (size_t)pos.pos > PROTO_MAX_LINE) {
+			if (!cl->discarding)
+				send_err(cl->d, cl, NULL, E_TOO_LARGE, "request line over 1 MiB");
+			cl->discarding = 0;
+		} else {
+			const char *line = (const char *)evbuffer_pullup(in, pos.pos + 1);
+
+			handle_line(cl, line, (size_t)pos.pos);
+		}
+		evbuffer_drain(in, (size_t)pos.pos + 1);
+	}
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > MAX_OUTBUF) {
+		logmsg(LOG_WARNING, "client pid %d does not read its replies; dropped",
+		       (int)cl->pid);
+		client_free(cl);
+	}
+}
+
+static void client_write(struct bufferevent *bev, void *arg)
+{
+	struct client *cl = arg;
+
+	if (cl->bad && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		client_free(cl);
+}
+
+static void client_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		client_free(arg);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+		      struct sockaddr *sa, int salen, void *arg)
+{
+	struct daemon *d = arg;
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	struct client *cl;
+	gid_t agid;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) ||
+	    !(cl = calloc(1, sizeof(*cl)))) {
+		close(fd);
+		return;
+	}
+	cl->d = d;
+	cl->uid = uc.uid;
+	cl->gid = uc.gid;
+	cl->pid = uc.pid;
+	cl->admin = uc.uid == 0 ||
+		    (!group_gid(d->cfg.admin_group, &agid) &&
+		     pid_in_group(uc.pid, uc.gid, agid));
+	cl->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!cl->bev) {
+		close(fd);
+		free(cl);
+		return;
+	}
+	sched_client_init(&cl->sq);
+	bufferevent_setcb(cl->bev, client_read, client_write, client_event, cl);
+	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+	cl->next = d->clients;
+	if (d->clients)
+		d->clients->prev = cl;
+	d->clients = cl;
+	d->nclients++;
+}
+
+static int listen_socket(struct daemon *d)
+{
+	struct sockaddr_un sa;
+	char dir[sizeof(sa.sun_path)], *slash;
+	gid_t gid;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(d->cfg.socket) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, d->cfg.socket);
+	strcpy(dir, d->cfg.socket);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir_p(dir, 0755);
+	}
+	unlink(sa.sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	if (!group_gid(d->cfg.socket_group, &gid)) {
+		if (chown(sa.sun_path, 0, gid))
+			logmsg(LOG_WARNING, "chown %s: %s", sa.sun_path, strerror(errno));
+	} else {
+		logmsg(LOG_NOTICE, "group %s does not exist: socket is root-only",
+		       d->cfg.socket_group);
+	}
+	chmod(sa.sun_path, 0660);
+	d->lis = evconnlistener_new(d->base, accept_cb, d, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	return d->lis ? 0 : -ENOMEM;
+}
+
+/* ---- kernel events (generic netlink "bnnacc", group "events") -------------- */
+
+static int nl_event(struct nl_msg *msg, void *arg)
+{
+	struct daemon *d = arg;
+	struct nlattr *a[BNNACC_A_MAX + 1];
+	struct card *c;
+	unsigned ev;
+	int idx;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, BNNACC_A_MAX, NULL) ||
+	    !a[BNNACC_A_EVENT] || !a[BNNACC_A_CARD_INDEX])
+		return NL_OK;
+	ev = nla_get_u32(a[BNNACC_A_EVENT]);
+	idx = (int)nla_get_u32(a[BNNACC_A_CARD_INDEX]);
+	c = card_by_index(d, idx);
+	logmsg(LOG_INFO, "kernel event %u on card %d", ev, idx);
+	switch (ev) {
+	case BNNACC_EVENT_CARD_ADDED:
+		rescan(d);
+		break;
+	case BNNACC_EVENT_CARD_REMOVED:
+		if (c)
+			card_gone(c);
+		break;
+	case BNNACC_EVENT_RESET:
+		if (c)
+			c->need_program = 1;
+		break;
+	default:
+		break;
+	}
+	return NL_OK;
+}
+
+static void nl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	nl_recvmsgs_default(d->nl);
+	kick(d);
+}
+
+static void nl_setup(struct daemon *d)
+{
+	int grp;
+
+	if (d->nl)
+		return;
+	d->nl = nl_socket_alloc();
+	if (!d->nl)
+		return;
+	if (genl_connect(d->nl) ||
+	    (grp = genl_ctrl_resolve_grp(d->nl, BNNACC_GENL_NAME,
+					 BNNACC_GENL_MCGRP_EVENTS)) < 0 ||
+	    nl_socket_add_membership(d->nl, grp)) {
+		nl_socket_free(d->nl);
+		d->nl = NULL;
+		return;
+	}
+	nl_socket_disable_seq_check(d->nl);
+	nl_socket_modify_cb(d->nl, NL_CB_VALID, NL_CB_CUSTOM, nl_event, d);
+	nl_socket_set_nonblocking(d->nl);
+	d->ev_nl = event_new(d->base, nl_socket_get_fd(d->nl), EV_READ | EV_PERSIST, nl_cb, d);
+	event_add(d->ev_nl, NULL);
+	logmsg(LOG_INFO, "listening to kernel events");
+}
+
+/* ---- timers and signals ---------------------------------------------------- */
+
+static void expire(struct daemon *d)
+{
+	double t = now_s();
+	struct client *cl;
+
+	for (cl = d->clients; cl; cl = cl->next) {
+		struct sched_item *it, *nx;
+
+		for (it = TAILQ_FIRST(&cl->sq.items); it; it = nx) {
+			struct job *j = (struct job *)it;
+
+			nx = TAILQ_NEXT(it, link);
+			if (j->deadline >= t)
+				continue;
+			sched_remove(&d->sq, it);
+			send_err(d, cl, j->id, E_DEADLINE, "deadline passed in the queue");
+			job_free(j);
+		}
+	}
+}
+
+static int all_idle(struct daemon *d)
+{
+	unsigned i;
+
+	for (i = 0; i < MAX_CARDS; i++)
+		if (d->card[i] && d->card[i]->busy)
+			return 0;
+	return d->sq.pending == 0 && !d->pend;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct client *cl;
+
+	(void)fd;
+	(void)what;
+	expire(d);
+	if (now_s() - d->last_scan > 2)
+		rescan(d);
+	nl_setup(d);
+	kick(d);
+	if (!d->draining)
+		return;
+	if (all_idle(d)) {
+		for (cl = d->clients; cl; cl = cl->next)
+			if (evbuffer_get_length(bufferevent_get_output(cl->bev)))
+				break;
+		if (!cl || now_s() - d->drain_start > 60)
+			event_base_loopbreak(d->base);
+	}
+}
+
+static void reload(struct daemon *d)
+{
+	struct config c;
+	char err[512];
+	int i;
+
+	config_defaults(&c);
+	if (d->cfg_path && config_load(&c, d->cfg_path, err, sizeof(err))) {
+		logmsg(LOG_ERR, "reload: %s (keeping the old configuration)", err);
+		return;
+	}
+	for (i = 0; i < d->nover; i++)
+		config_set(&c, d->over[i], d->over[i] + strlen(d->over[i]) + 1);
+	snprintf(c.socket, sizeof(c.socket), "%s", d->cfg.socket);
+	snprintf(c.state_dir, sizeof(c.state_dir), "%s", d->cfg.state_dir);
+	d->cfg = c;
+	d->sq.max = c.max_queue;
+	logmsg(LOG_INFO, "configuration reloaded");
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		sd_notify_msg("RELOADING=1");
+		reload(d);
+		sd_notify_msg("READY=1");
+		return;
+	}
+	if (d->draining)
+		return;
+	logmsg(LOG_INFO, "draining and exiting");
+	sd_notify_msg("STOPPING=1");
+	d->draining = 1;
+	d->drain_start = now_s();
+	if (d->lis) {
+		evconnlistener_free(d->lis);
+		d->lis = NULL;
+		unlink(d->cfg.socket);
+	}
+}
+
+static void shutdown_all(struct daemon *d)
+{
+	unsigned i, busy;
+	struct card *c;
+
+	while (d->clients)
+		client_free(d->clients);
+	fcntl(d->notify_fd[0], F_SETFL, 0);
+	for (;;) {	/* let units in flight finish */
+		for (i = 0, busy = 0; i < MAX_CARDS; i++)
+			busy += d->card[i] && d->card[i]->busy;
+		if (!busy || read(d->notify_fd[0], &c, sizeof(c)) != sizeof(c))
+			break;
+		c->busy = 0;
+		if (c->wkind == W_INFER)
+			infer_done(d, c);
+		else if (c->wkind == W_QUIT)
+			card_free(d, c);
+		else
+			program_done(d, c);
+	}
+	for (i = 0; i < MAX_CARDS; i++) {
+		c = d->card[i];
+		if (!c)
+			continue;
+		post(c, W_QUIT);
+		card_free(d, c);
+	}
+	model_put(d->model);
+	while (d->pend) {
+		struct pending *p = d->pend;
+
+		d->pend = p->next;
+		json_decref(p->cards);
+		json_decref(p->id);
+		free(p);
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bnnaccd [-f] [-c CONFIG] [-s SOCKET] [-d STATE_DIR] [-o KEY=VALUE]...\n"
+		"  -f  foreground, log to stderr\n");
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon dd;
+	struct daemon *d = &dd;
+	char err[512], dir[1100];
+	const char *sock = NULL, *state = NULL;
+	int opt, fg = 0, ret;
+
+	config_defaults(&d->cfg);
+	while ((opt = getopt(argc, argv, "fc:s:d:o:h")) != -1) {
+		switch (opt) {
+		case 'f': fg = 1; break;
+		case 'c': d->cfg_path = optarg; break;
+		case 's': sock = optarg; break;
+		case 'd': state = optarg; break;
+		case 'o': if (d->nover < 32) d->over[d->nover++] = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	log_init(fg);
+	if (d->cfg_path && config_load(&d->cfg, d->cfg_path, err, sizeof(err))) {
+		logmsg(LOG_ERR, "%s", err);
+		return 1;
+	}
+	for (opt = 0; opt < d->nover; opt++) {
+		char *eq = strchr(d->over[opt], '=');
+
+		if (!eq) {
+			usage(stderr);
+			return 2;
+		}
+		*eq = 0;
+		if (config_set(&d->cfg, d->over[opt], eq + 1)) {
+			logmsg(LOG_ERR, "bad option %s", d->over[opt]);
+			return 2;
+		}
+	}
+	if (sock)
+		config_set(&d->cfg, "socket", sock);
+	if (state)
+		config_set(&d->cfg, "state_dir", state);
+	snprintf(dir, sizeof(dir), "%.1000s/models", d->cfg.state_dir);
+	if ((ret = mkdir_p(dir, 0700))) {
+		logmsg(LOG_ERR, "%s: %s", dir, strerror(-ret));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	d->t_start = now_s();
+	sched_init(&d->sq, d->cfg.max_queue);
+	d->base = event_base_new();
+	if (!d->base || pipe2(d->notify_fd, O_CLOEXEC | O_NONBLOCK)) {
+		logmsg(LOG_ERR, "event base: %s", strerror(errno));
+		return 1;
+	}
+	if ((ret = listen_socket(d))) {
+		logmsg(LOG_ERR, "socket %s: %s", d->cfg.socket, strerror(-ret));
+		return 1;
+	}
+	d->ev_notify = event_new(d->base, d->notify_fd[0], EV_READ | EV_PERSIST, notify_cb, d);
+	d->ev_tick = event_new(d->base, -1, EV_PERSIST, tick_cb, d);
+	d->ev_term = evsignal_new(d->base, SIGTERM, signal_cb, d);
+	d->ev_int = evsignal_new(d->base, SIGINT, signal_cb, d);
+	d->ev_hup = evsignal_new(d->base, SIGHUP, signal_cb, d);
+	event_add(d->ev_notify, NULL);
+	event_add(d->ev_tick, &(struct timeval){ 0, 100000 });
+	event_add(d->ev_term, NULL);
+	event_add(d->ev_int, NULL);
+	event_add(d->ev_hup, NULL);
+	state_restore(d);
+	rescan(d);
+	nl_setup(d);
+	kick(d);
+	logmsg(LOG_INFO, "serving on %s (%u cards, state %s)", d->cfg.socket,
+	       live_cards(d), d->cfg.state_dir);
+	sd_notify_msg("READY=1");
+	event_base_dispatch(d->base);
+	shutdown_all(d);
+	logmsg(LOG_INFO, "exited cleanly");
+	return 0;
+}

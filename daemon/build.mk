@@ -1,0 +1,48 @@
+# bnnaccd and bnnaccctl - included by the top Makefile.
+#
+#   build/daemon/bnnaccd, build/daemon/bnnaccctl: linked statically (Debian
+#   ships libevent.a, libjansson.a, libnl-3.a and libnl-genl-3.a), so the same
+#   binaries run on the host and in the VM bench; copies go to build/guest/
+#   (the guest PATH) with the test helper d_tool.
+#   build/unit/daemon_test: Check tests of the protocol and the scheduler.
+
+D_B		:= $(BUILD)/daemon
+D_CPP		:= -D_GNU_SOURCE -I$(LIB_B)/include -Ilibbnnacc/include -Idaemon \
+		   $(shell pkg-config --cflags libnl-genl-3.0 jansson libevent 2>/dev/null || echo -I/usr/include/libnl3)
+D_COMMON	:= daemon/proto.c daemon/dsched.c
+D_HDR		:= $(wildcard daemon/*.h) libbnnacc/include/bnnacc/bnnacc.h $(LIB_UAPI)
+D_BIN		:= $(D_B)/bnnaccd $(D_B)/bnnaccctl
+D_GUEST		:= $(BUILD)/guest/bnnaccd $(BUILD)/guest/bnnaccctl $(BUILD)/guest/d_tool
+D_TEST		:= $(BUILD)/unit/daemon_test
+
+EXTRA_ALL += $(D_BIN) $(D_GUEST)
+EXTRA_UNIT_TESTS += $(D_TEST)
+
+.PHONY: daemon
+daemon: $(D_BIN) $(D_GUEST)
+
+$(D_B)/bnnaccd: daemon/bnnaccd.c daemon/util.c $(D_COMMON) $(D_HDR) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(D_CPP) $(WARN) $(CFLAGS) -static daemon/bnnaccd.c daemon/util.c $(D_COMMON) \
+		-o $@ $(LIB_A) -levent_core -levent_pthreads -ljansson -lnl-genl-3 -lnl-3 -lpthread -lm
+
+$(D_B)/bnnaccctl: daemon/bnnaccctl.c $(D_COMMON) $(D_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(D_CPP) $(WARN) $(CFLAGS) -static daemon/bnnaccctl.c $(D_COMMON) -o $@ -ljansson -lm
+
+$(BUILD)/guest/bnnaccd: $(D_B)/bnnaccd
+	@mkdir -p $(@D)
+	cp $< $@
+
+$(BUILD)/guest/bnnaccctl: $(D_B)/bnnaccctl
+	@mkdir -p $(@D)
+	cp $< $@
+
+$(BUILD)/guest/d_tool: tests/vm/guest/d_tool.c $(LIB_A) $(D_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CPP) $(WARN) $(CFLAGS) -static $< -o $@ $(LIB_A) -ljansson -lpthread -lm
+
+$(D_TEST): $(wildcard tests/unit/daemon/*.c) $(D_COMMON) $(D_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(D_CPP) $(WARN) $(CFLAGS) $(wildcard tests/unit/daemon/*.c) $(D_COMMON) \
+		-o $@ -ljansson $(CHECK_LIBS) -lm

@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: MIT
+/* proto.c - bnnaccd request parsing and validation (docs/protocol.md). */
+#include "proto.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const op_names[OP__COUNT] = {
+	[OP_HELLO] = "hello", [OP_STATUS] = "status", [OP_CARDS] = "cards",
+	[OP_MODELS] = "models", [OP_LOAD] = "load", [OP_UNLOAD] = "unload",
+	[OP_INFER] = "infer", [OP_CALIBRATE] = "calibrate",
+	[OP_RESET] = "reset", [OP_STATS] = "stats", [OP_METRICS] = "metrics",
+};
+
+static const char *const err_names[E__COUNT] = {
+	[E_OK] = "ok", [E_BAD_JSON] = "bad_json", [E_TOO_LARGE] = "too_large",
+	[E_BAD_REQUEST] = "bad_request", [E_UNKNOWN_OP] = "unknown_op",
+	[E_VERSION] = "version", [E_HANDSHAKE] = "handshake",
+	[E_PERM] = "permission", [E_BUSY] = "busy", [E_DEADLINE] = "deadline",
+	[E_NO_MODEL] = "no_model", [E_BAD_MODEL] = "bad_model",
+	[E_CARD] = "card", [E_NO_CARD] = "no_card", [E_SHUTDOWN] = "shutdown",
+	[E_INTERNAL] = "internal",
+};
+
+const char *proto_op_name(enum proto_op op)
+{
+	return (unsigned)op < OP__COUNT ? op_names[op] : "?";
+}
+
+const char *proto_err_name(enum proto_err e)
+{
+	return (unsigned)e < E__COUNT ? err_names[e] : "?";
+}
+
+int proto_name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n >= PROTO_NAME_LEN || s[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+static int b64_val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+long proto_b64_decode(const char *in, size_t len, unsigned char *out)
+{
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t i, o = 0;
+
+	while (len > 0 && in[len - 1] == '=')
+		len--;
+	if (len % 4 == 1)
+		return -1;
+	for (i = 0; i < len; i++) {
+		int v = b64_val((unsigned char)in[i]);
+
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return (long)o;
+}
+
+static enum proto_err fail(char *msg, size_t msglen, enum proto_err e,
+			   const char *fmt, const char *arg)
+{
+	snprintf(msg, msglen, fmt, arg);
+	return e;
+}
+
+/* Optional unsigned integer field in [lo, hi]; absent keeps *v. */
+static enum proto_err get_uint(json_t *o, const char *key, int64_t lo,
+			       int64_t hi, int64_t *v, char *msg, size_t msglen)
+{
+	json_t *j = json_object_get(o, key);
+
+	if (!j)
+		return E_OK;
+	if (!json_is_integer(j) || json_integer_value(j) < lo ||
+	    json_integer_value(j) > hi) {
+		snprintf(msg, msglen, "\"%s\" must be an integer in [%lld, %lld]",
+			 key, (long long)lo, (long long)hi);
+		return E_BAD_REQUEST;
+	}
+	*v = json_integer_value(j);
+	return E_OK;
+}
+
+static enum proto_err get_name(json_t *o, char *name, int required, char *msg,
+			       size_t msglen)
+{
+	json_t *j = json_object_get(o, "name");
+
+	if (!j) {
+		if (required)
+			return fail(msg, msglen, E_BAD_REQUEST, "missing \"%s\"", "name");
+		return E_OK;
+	}
+	if (!json_is_string(j) || !proto_name_ok(json_string_value(j)))
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "\"name\" must be 1-31 characters of [A-Za-z0-9_.-]");
+	strcpy(name, json_string_value(j));
+	return E_OK;
+}
+
+static enum proto_err parse_inputs(json_t *o, struct proto_req *r, char *msg,
+				   size_t msglen)
+{
+	json_t *in = json_object_get(o, "inputs"), *v, *x;
+	size_t i, k, n, dim;
+
+	if (!json_is_array(in) || json_array_size(in) == 0)
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "\"inputs\" must be a non-empty array of vectors");
+	n = json_array_size(in);
+	if (n > PROTO_MAX_INPUTS)
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "too many inputs (at most 4096 per request)");
+	v = json_array_get(in, 0);
+	dim = json_is_array(v) ? json_array_size(v) : 0;
+	if (dim == 0 || dim > PROTO_MAX_DIM)
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "each input must be an array of 1..4096 numbers");
+	r->inputs = malloc(n * dim * sizeof(float));
+	if (!r->inputs)
+		return fail(msg, msglen, E_INTERNAL, "%s", "out of memory");
+	json_array_foreach(in, i, v) {
+		if (!json_is_array(v) || json_array_size(v) != dim)
+			return fail(msg, msglen, E_BAD_REQUEST, "%s",
+				    "all inputs must have the same length");
+		json_array_foreach(v, k, x) {
+			double d;
+
+			if (!json_is_number(x))
+				return fail(msg, msglen, E_BAD_REQUEST, "%s",
+					    "inputs must be numbers");
+			d = json_number_value(x);
+			if (!isfinite(d) || fabs(d) > 1e30)
+				return fail(msg, msglen, E_BAD_REQUEST, "%s",
+					    "input out of range");
+			r->inputs[i * dim + k] = (float)d;
+		}
+	}
+	r->n = (unsigned)n;
+	r->dim = (unsigned)dim;
+	return E_OK;
+}
+
+static enum proto_err parse_outputs(json_t *o, struct proto_req *r, char *msg,
+				    size_t msglen)
+{
+	json_t *a = json_object_get(o, "outputs"), *v;
+	size_t i;
+
+	r->outputs = OUT_MEAN | OUT_UNC;
+	if (!a)
+		return E_OK;
+	if (!json_is_array(a))
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "\"outputs\" must be an array of strings");
+	r->outputs = 0;
+	json_array_foreach(a, i, v) {
+		const char *s = json_string_value(v);
+
+		if (!s)
+			return fail(msg, msglen, E_BAD_REQUEST, "%s",
+				    "\"outputs\" must be an array of strings");
+		if (!strcmp(s, "mean"))
+			r->outputs |= OUT_MEAN;
+		else if (!strcmp(s, "uncertainty"))
+			r->outputs |= OUT_UNC;
+		else if (!strcmp(s, "per_sample"))
+			r->outputs |= OUT_PER_SAMPLE;
+		else
+			return fail(msg, msglen, E_BAD_REQUEST,
+				    "unknown output \"%s\"", s);
+	}
+	return E_OK;
+}
+
+static enum proto_err parse_infer(json_t *o, struct proto_req *r, char *msg,
+				  size_t msglen)
+{
+	int64_t v;
+	enum proto_err e;
+
+	if ((e = get_name(o, r->name, 0, msg, msglen)) ||
+	    (e = parse_inputs(o, r, msg, msglen)) ||
+	    (e = parse_outputs(o, r, msg, msglen)))
+		return e;
+	v = 0;
+	if ((e = get_uint(o, "samples", 1, 1024, &v, msg, msglen)))
+		return e;
+	r->samples = (unsigned)v;
+	v = PROTO_DEFAULT_DEADLINE_MS;
+	if ((e = get_uint(o, "deadline_ms", 1, PROTO_MAX_DEADLINE_MS, &v, msg,
+			  msglen)))
+		return e;
+	r->deadline_ms = v;
+	return E_OK;
+}
+
+static enum proto_err parse_load(json_t *o, struct proto_req *r, char *msg,
+				 size_t msglen)
+{
+	json_t *p = json_object_get(o, "path"), *d = json_object_get(o, "data");
+	int64_t m = 0;
+	enum proto_err e;
+	long got;
+
+	if ((e = get_name(o, r->name, 1, msg, msglen)) ||
+	    (e = get_uint(o, "m", 0, 1024, &m, msg, msglen)))
+		return e;
+	r->m = (unsigned)m;
+	if (!!p == !!d)
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "give exactly one of \"path\" and \"data\"");
+	if (p) {
+		const char *s = json_string_value(p);
+
+		if (!s || s[0] != '/' || strlen(s) >= PROTO_PATH_LEN)
+			return fail(msg, msglen, E_BAD_REQUEST, "%s",
+				    "\"path\" must be an absolute path");
+		strcpy(r->path, s);
+		return E_OK;
+	}
+	if (!json_is_string(d) || json_string_length(d) == 0)
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "\"data\" must be a base64 string");
+	r->data = malloc(json_string_length(d) / 4 * 3 + 3);
+	if (!r->data)
+		return fail(msg, msglen, E_INTERNAL, "%s", "out of memory");
+	got = proto_b64_decode(json_string_value(d), json_string_length(d),
+			       r->data);
+	if (got <= 0)
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "\"data\" is not valid base64");
+	r->data_len = (size_t)got;
+	return E_OK;
+}
+
+static enum proto_err parse_op(json_t *o, struct proto_req *r, char *msg,
+			       size_t msglen)
+{
+	int64_t v;
+	enum proto_err e;
+
+	switch (r->op) {
+	case OP_HELLO:
+		v = -1;
+		if (!json_is_integer(json_object_get(o, "version")))
+			return fail(msg, msglen, E_BAD_REQUEST, "%s",
+				    "hello needs an integer \"version\"");
+		v = json_integer_value(json_object_get(o, "version"));
+		if (v != PROTO_VERSION)
+			return fail(msg, msglen, E_VERSION, "%s",
+				    "protocol version not supported (server speaks 1)");
+		r->version = (int)v;
+		return E_OK;
+	case OP_INFER:
+		return parse_infer(o, r, msg, msglen);
+	case OP_LOAD:
+		return parse_load(o, r, msg, msglen);
+	case OP_UNLOAD:
+		return get_name(o, r->name, 1, msg, msglen);
+	case OP_CALIBRATE:
+	case OP_RESET:
+		v = -1;
+		if ((e = get_uint(o, "card", 0, 1023, &v, msg, msglen)))
+			return e;
+		r->card = (int)v;
+		if (r->op == OP_RESET && v < 0)
+			return fail(msg, msglen, E_BAD_REQUEST, "%s",
+				    "reset needs \"card\"");
+		return E_OK;
+	default:
+		return E_OK;
+	}
+}
+
+enum proto_err proto_parse(const char *line, size_t len, struct proto_req *r,
+			   char *msg, size_t msglen)
+{
+	json_error_t je;
+	json_t *o, *op;
+	enum proto_err e = E_UNKNOWN_OP;
+	unsigned i;
+
+	memset(r, 0, sizeof(*r));
+	r->card = -1;
+	msg[0] = 0;
+	if (len > PROTO_MAX_LINE)
+		return fail(msg, msglen, E_TOO_LARGE, "%s",
+			    "request line over 1 MiB");
+	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+	if (!o)
+		return fail(msg, msglen, E_BAD_JSON, "malformed JSON: %s", je.text);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "a request must be a JSON object");
+	}
+	r->id = json_incref(json_object_get(o, "id"));
+	op = json_object_get(o, "op");
+	if (!json_is_string(op)) {
+		e = fail(msg, msglen, E_BAD_REQUEST, "%s",
+			 "missing string \"op\"");
+		goto out;
+	}
+	for (i = 0; i < OP__COUNT; i++) {
+		if (!strcmp(json_string_value(op), op_names[i])) {
+			r->op = (enum proto_op)i;
+			e = parse_op(o, r, msg, msglen);
+			goto out;
+		}
+	}
+	snprintf(msg, msglen, "unknown op \"%.64s\"", json_string_value(op));
+out:
+	json_decref(o);
+	if (e != E_OK) {
+		free(r->inputs);
+		free(r->data);
+		r->inputs = NULL;
+		r->data = NULL;
+	}
+	return e;
+}
+
+void proto_req_free(struct proto_req *r)
+{
+	json_decref(r->id);
+	free(r->inputs);
+	free(r->data);
+	r->id = NULL;
+	r->inputs = NULL;
+	r->data = NULL;
+}
+
+json_t *proto_ok(json_t *id)
+{
+	json_t *j = json_pack("{s:b}", "ok", 1);
+
+	if (j && id)
+		json_object_set(j, "id", id);
+	return j;
+}
+
+json_t *proto_error(json_t *id, enum proto_err e, const char *msg)
+{
+	json_t *j = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code",
+			      proto_err_name(e), "message", msg ? msg : "");
+
+	if (j && id)
+		json_object_set(j, "id", id);
+	return j;
+}
+
+char *proto_dump(json_t *j, size_t *len)
+{
+	char *s;
+	size_t n;
+
+	if (!j)
+		return NULL;
+	s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
+	json_decref(j);
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	s = realloc(s, n + 2);
+	if (!s)
+		return NULL;
+	s[n] = '\n';
+	s[n + 1] = 0;
+	if (len)
+		*len = n + 1;
+	return s;
+}
+
+static double entropy(const double *p, unsigned c)
+{
+	double h = 0;
+	unsigned i;
+
+	for (i = 0; i < c; i++)
+		if (p[i] > 0)
+			h -= p[i] * log(p[i]);
+	return h;
+}
+
+void proto_uncertainty(const double *probs, unsigned m, unsigned c,
+		       unsigned s, double *mean, double *u_p, double *u_a,
+		       double *u_e)
+{
+	double mbuf[256], *mu = mean ? mean : mbuf, ua = 0;
+	unsigned k, i;
+
+	if (s == 0 || s > m)
+		s = m;
+	if (!mean && c > 256)
+		c = 256;
+	for (i = 0; i < c; i++)
+		mu[i] = 0;
+	for (k = 0; k < s; k++) {
+		for (i = 0; i < c; i++)
+			mu[i] += probs[k * c + i] / s;
+		ua += entropy(probs + (size_t)k * c, c) / s;
+	}
+	*u_p = entropy(mu, c);
+	*u_a = ua;
+	*u_e = *u_p - ua;
+}

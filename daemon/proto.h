@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proto.h - bnnaccd wire protocol (docs/protocol.md): newline-delimited JSON.
+ * Parsing and validation only; no I/O, no card access (unit-tested alone).
+ */
+#ifndef BNNACCD_PROTO_H
+#define BNNACCD_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define PROTO_VERSION		1
+#define PROTO_MAX_LINE		(1u << 20)	/* bytes per request line */
+#define PROTO_MAX_INPUTS	4096		/* vectors per infer request */
+#define PROTO_MAX_DIM		4096		/* values per vector */
+#define PROTO_NAME_LEN		32
+#define PROTO_PATH_LEN		4096
+#define PROTO_DEFAULT_DEADLINE_MS 30000
+#define PROTO_MAX_DEADLINE_MS	3600000
+
+enum proto_op {
+	OP_HELLO, OP_STATUS, OP_CARDS, OP_MODELS, OP_LOAD, OP_UNLOAD, OP_INFER,
+	OP_CALIBRATE, OP_RESET, OP_STATS, OP_METRICS, OP__COUNT,
+};
+
+enum proto_err {
+	E_OK = 0, E_BAD_JSON, E_TOO_LARGE, E_BAD_REQUEST, E_UNKNOWN_OP,
+	E_VERSION, E_HANDSHAKE, E_PERM, E_BUSY, E_DEADLINE, E_NO_MODEL,
+	E_BAD_MODEL, E_CARD, E_NO_CARD, E_SHUTDOWN, E_INTERNAL, E__COUNT,
+};
+
+/* what an infer reply carries */
+#define OUT_MEAN	0x1u
+#define OUT_UNC		0x2u
+#define OUT_PER_SAMPLE	0x4u
+
+/**
+ * struct proto_req - one validated request
+ * @id: the request's "id" (any JSON, borrowed reference kept), or NULL
+ * @inputs: infer: n * dim floats (malloc'd, owned)
+ * @data: load: decoded model bytes (malloc'd, owned) or NULL when @path
+ * @card: -1 for all/any
+ */
+struct proto_req {
+	enum proto_op op;
+	json_t *id;
+	int version;
+	char name[PROTO_NAME_LEN];
+	char path[PROTO_PATH_LEN];
+	unsigned char *data;
+	size_t data_len;
+	float *inputs;
+	unsigned n, dim, samples, outputs, m;
+	int64_t deadline_ms;
+	int card, force;
+};
+
+const char *proto_op_name(enum proto_op op);
+const char *proto_err_name(enum proto_err e);
+
+/*
+ * Parse and validate one request line (without its newline). Returns E_OK
+ * with @r filled (free with proto_req_free), or an error code with @msg
+ * set; r->id is set whenever the line had an id so the error can echo it.
+ */
+enum proto_err proto_parse(const char *line, size_t len, struct proto_req *r,
+			   char *msg, size_t msglen);
+void proto_req_free(struct proto_req *r);
+
+/* {"ok":false,"error":{"code":..,"message":..},"id":..}; new reference */
+json_t *proto_error(json_t *id, enum proto_err e, const char *msg);
+/* {"ok":true,"id":..}; new reference */
+json_t *proto_ok(json_t *id);
+/* Serialise @j compactly plus '\n'; malloc'd string or NULL. Steals @j. */
+char *proto_dump(json_t *j, size_t *len);
+
+/* Decode RFC 4648 base64 (padding optional, no whitespace). Returns the
+ * decoded length or -1 on malformed input. @out needs (len/4+1)*3 bytes. */
+long proto_b64_decode(const char *in, size_t len, unsigned char *out);
+
+/*
+ * Summaries of @s of the @m samples of one input: @probs [m][c]. Fills
+ * @mean [c] (may be NULL) and the entropies in nats.
+ */
+void proto_uncertainty(const double *probs, unsigned m, unsigned c,
+		       unsigned s, double *mean, double *u_p, double *u_a,
+		       double *u_e);
+
+/* Model names: 1..31 of [A-Za-z0-9_.-], not starting with '.'. */
+int proto_name_ok(const char *s);
+
+#endif
