@@ -4,18 +4,6 @@
 # ones run, a next batch works. Then fault-corrupt-cqe: the batch ends within
 # its timeout and the card keeps working.
 . "$(dirname "$0")/common.sh"
-sock=$WORK/qmp.sock share=$WORK/share
-mkdir -p "$share"
-# answer NAME QMP-ARGS...: when the guest asks for NAME, inject, then tell it.
-answer() {
-	local name=$1 i; shift
-	for ((i = 0; i < 900; i++)); do
-		grep -aq "FAULT-REQUEST $name" "$WORK/vm.log" 2>/dev/null && break
-		kill -0 "$vm" 2>/dev/null || { echo "VM gone before FAULT-REQUEST $name"; return 1; }
-		sleep 0.1
-	done
-	python3 "$QMP" "$sock" "$@" && touch "$share/$name"
-}
 run_vm --qmp "$sock" --share "$share" -- 't_faults timeout; t_faults corrupt
 	dmesg | grep -i bnnacc | tail -n 20' &
 vm=$!

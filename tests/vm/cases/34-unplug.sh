@@ -4,17 +4,6 @@
 # -ENODEV. Then a new card hot-added on the spare root port rp1 works, and
 # rmmod / modprobe still work once every file is closed.
 . "$(dirname "$0")/common.sh"
-sock=$WORK/qmp.sock share=$WORK/share
-mkdir -p "$share"
-answer() {
-	local name=$1 i; shift
-	for ((i = 0; i < 900; i++)); do
-		grep -aq "FAULT-REQUEST $name" "$WORK/vm.log" 2>/dev/null && break
-		kill -0 "$vm" 2>/dev/null || { echo "VM gone before FAULT-REQUEST $name"; return 1; }
-		sleep 0.1
-	done
-	python3 "$QMP" "$sock" "$@" && touch "$share/$name"
-}
 run_vm --timeout 170 --qmp "$sock" --share "$share" -- '
 	req() { echo "FAULT-REQUEST $1"; i=0
 		while [ ! -e /mnt/host/$1 ]; do sleep 0.1; i=$((i + 1)); [ $i -lt 900 ]; done; }

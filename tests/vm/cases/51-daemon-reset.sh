@@ -5,18 +5,8 @@
 # out and resets the card. Every request of 16 clients must be answered ok
 # (the failed batches are retried after the card is reprogrammed).
 . "$(dirname "$0")/common.sh"
-sock=$WORK/qmp.sock share=$WORK/share
-mkdir -p "$share"
-answer() {
-	local name=$1 i; shift
-	for ((i = 0; i < 1800; i++)); do
-		grep -aq "FAULT-REQUEST $name" "$WORK/vm.log" 2>/dev/null && break
-		kill -0 "$vm" 2>/dev/null || { echo "VM gone before FAULT-REQUEST $name"; return 1; }
-		sleep 0.1
-	done
-	python3 "$QMP" "$sock" "$@" && touch "$share/$name"
-}
-run_vm --mem 768 --timeout 400 --qmp "$sock" --share "$share" --allow-warn -- '
+answer_wait=180
+run_vm --mem 768 --timeout 400 --qmp "$sock" --share "$share" -- '
 	req() { echo "FAULT-REQUEST $1"; i=0
 		while [ ! -e /mnt/host/$1 ]; do sleep 0.1; i=$((i + 1)); [ $i -lt 900 ]; done; }
 	bnnaccd -f 2>/tmp/d.log & d=$!

@@ -30,3 +30,22 @@ approx() {
 	awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d;
 		m = b < 0 ? -b : b; exit !(d <= t * m) }'
 }
+
+# Host actions a guest asks for: the guest prints "FAULT-REQUEST NAME" and
+# waits for the file /mnt/host/NAME (run_vm --share "$share"); the host runs
+# `answer NAME QMP-COMMAND [JSON]...` with the VM in the background ($vm),
+# which waits for the request (up to $answer_wait s), sends the QMP command
+# to the VM's socket ($sock, run_vm --qmp "$sock") and creates the file.
+sock=$WORK/qmp.sock
+share=$WORK/share
+answer_wait=90
+mkdir -p "$share"
+answer() {
+	local name=$1 i; shift
+	for ((i = 0; i < answer_wait * 10; i++)); do
+		grep -aq "FAULT-REQUEST $name" "$WORK/vm.log" 2>/dev/null && break
+		kill -0 "$vm" 2>/dev/null || { echo "VM gone before FAULT-REQUEST $name"; return 1; }
+		sleep 0.1
+	done
+	python3 "$QMP" "$sock" "$@" && touch "$share/$name"
+}
