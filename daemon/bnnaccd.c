@@ -56,6 +56,7 @@ struct dmodel {
 	struct bnnacc_model *m;
 	size_t size;
 	unsigned gen;
+	unsigned want_m;	/* networks asked by `load` (0: the config's) */
 };
 
 /* one infer request */
@@ -334,7 +335,7 @@ static int w_program(struct card *c)
 	if (ret || !c->wmodel)
 		return ret;
 	memset(&o, 0, sizeof(o));
-	o.m = c->d->cfg.program_m;
+	o.m = c->wmodel->want_m ? c->wmodel->want_m : c->d->cfg.program_m;
 	return bnnacc_transfer(&c->net, &c->card, &c->cal, c->wmodel->m, &o,
 			       c->err, sizeof(c->err));
 }
@@ -627,7 +628,13 @@ static void job_reply(struct daemon *d, struct card *c, struct job *j,
 	for (i = 0; i < j->n; i++) {
 		const double *pr = r->probs + (size_t)(first + i) * r->m * r->c;
 
-		proto_uncertainty(pr, r->m, r->c, s, mu, &p, &a, &e);
+		/* the first s samples of this input, as a result of its own */
+		struct bnnacc_result view = {
+			.m = s, .n = 1, .c = r->c, .probs = (double *)pr,
+			.mean = mu, .u_p = &p, .u_a = &a, .u_e = &e,
+		};
+
+		bnnacc_uncertainty(&view);
 		json_array_append_new(mean, darray(mu, r->c));
 		json_array_append_new(up, json_real(p));
 		json_array_append_new(ua, json_real(a));
@@ -915,6 +922,7 @@ static void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
 	int ret;
 	unsigned i;
 	uint64_t mask = 0;
+	struct dmodel *dm;
 
 	if (!buf) {
 		FILE *f = fopen(r->path, "re");
@@ -947,7 +955,10 @@ static void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
 	if (ret)
 		return send_err(d, cl, r->id, E_BAD_MODEL, err);
 	state_prune(d, r->name);
-	set_model(d, model_new(d, r->name, m, len));
+	dm = model_new(d, r->name, m, len);
+	if (dm)
+		dm->want_m = r->m;
+	set_model(d, dm);
 	logmsg(LOG_INFO, "model %s loaded (uid %u)", r->name, (unsigned)cl->uid);
 	for (i = 0; i < MAX_CARDS; i++)
 		if (d->card[i] && !d->card[i]->gone)

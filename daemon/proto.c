@@ -405,37 +405,3 @@ char *proto_dump(json_t *j, size_t *len)
 		*len = n + 1;
 	return s;
 }
-
-static double entropy(const double *p, unsigned c)
-{
-	double h = 0;
-	unsigned i;
-
-	for (i = 0; i < c; i++)
-		if (p[i] > 0)
-			h -= p[i] * log(p[i]);
-	return h;
-}
-
-void proto_uncertainty(const double *probs, unsigned m, unsigned c,
-		       unsigned s, double *mean, double *u_p, double *u_a,
-		       double *u_e)
-{
-	double mbuf[256], *mu = mean ? mean : mbuf, ua = 0;
-	unsigned k, i;
-
-	if (s == 0 || s > m)
-		s = m;
-	if (!mean && c > 256)
-		c = 256;
-	for (i = 0; i < c; i++)
-		mu[i] = 0;
-	for (k = 0; k < s; k++) {
-		for (i = 0; i < c; i++)
-			mu[i] += probs[k * c + i] / s;
-		ua += entropy(probs + (size_t)k * c, c) / s;
-	}
-	*u_p = entropy(mu, c);
-	*u_a = ua;
-	*u_e = *u_p - ua;
-}

@@ -79,14 +79,6 @@ char *proto_dump(json_t *j, size_t *len);
  * decoded length or -1 on malformed input. @out needs (len/4+1)*3 bytes. */
 long proto_b64_decode(const char *in, size_t len, unsigned char *out);
 
-/*
- * Summaries of @s of the @m samples of one input: @probs [m][c]. Fills
- * @mean [c] (may be NULL) and the entropies in nats.
- */
-void proto_uncertainty(const double *probs, unsigned m, unsigned c,
-		       unsigned s, double *mean, double *u_p, double *u_a,
-		       double *u_e);
-
 /* Model names: 1..31 of [A-Za-z0-9_.-], not starting with '.'. */
 int proto_name_ok(const char *s);
 

@@ -67,7 +67,7 @@ static int calib_progress(void *arg, unsigned done, unsigned total)
 }
 
 /* Probs of every sample: "n m c" then n * m lines of c values. */
-static int dump_result(const char *dir, const char *name,
+int card_run_dump(const char *dir, const char *name,
 		       const struct bnnacc_result *r)
 {
 	FILE *f = out_open(dir, name);
@@ -122,33 +122,17 @@ static void pick_probes(const struct bnnacc_model *m, unsigned pl[], unsigned pk
 	}
 }
 
-static int conductances(struct bnnacc_card *card, struct bnnacc_net *net,
-			const struct bnnacc_model *m, const struct bnnacc_model *ach,
-			const struct card_run_opts *o)
+int card_run_weights(const struct bnnacc_card_info *info, const uint32_t *ns,
+		     unsigned reads, const struct bnnacc_model *m,
+		     const struct bnnacc_model *ach, double g, unsigned mm,
+		     const struct bnnacc_region *tiles, const char *outdir)
 {
-	struct bnnacc_region all = { 0, 0, (uint16_t)card->info.rows,
-				     (uint16_t)card->info.cols };
-	size_t cells = (size_t)card->info.rows * card->info.cols;
+	size_t cells = (size_t)info->rows * info->cols;
 	unsigned pl[CARD_RUN_PROBES], pk[CARD_RUN_PROBES], q, k, rd;
-	unsigned reads = o->reads ? o->reads : 4, mm = bnnacc_net_m(net);
-	double g = bnnacc_net_gamma(net);
-	uint32_t *ns = malloc(cells * reads * sizeof(uint32_t));
-	FILE *f;
-	int ret = 0;
+	FILE *f = out_open(outdir, "weights.txt");
 
-	if (!ns)
-		return -ENOMEM;
-	for (rd = 0; rd < reads && !ret; rd++)
-		ret = card->ops->read(card->ctx, &all, ns + rd * cells);
-	if (ret) {
-		free(ns);
-		return ret;
-	}
-	f = out_open(o->outdir, "weights.txt");
-	if (!f) {
-		free(ns);
+	if (!f)
 		return -errno;
-	}
 	pick_probes(m, pl, pk);
 	fprintf(f, "# probe layer out in target_mean_uS target_sigma_uS "
 		"predicted_mean_uS predicted_sigma_uS (gamma %.4f uS per unit)\n", g);
@@ -167,9 +151,9 @@ static int conductances(struct bnnacc_card *card, struct bnnacc_net *net,
 		unsigned in = pk[q] % (L->n_in + 1), o_ = pk[q] / (L->n_in + 1);
 
 		for (k = 0; k < mm; k++) {
-			const struct bnnacc_region *t = bnnacc_net_tile(net, k, pl[q]);
-			size_t cp = (size_t)(t->row + 2 * in) * card->info.cols + t->col + o_;
-			size_t cm = cp + card->info.cols;
+			const struct bnnacc_region *t = &tiles[(size_t)k * m->n_layers + pl[q]];
+			size_t cp = (size_t)(t->row + 2 * in) * info->cols + t->col + o_;
+			size_t cm = cp + info->cols;
 
 			for (rd = 0; rd < reads; rd++) {
 				double gp = ns[rd * cells + cp] / 1000.0;
@@ -179,8 +163,33 @@ static int conductances(struct bnnacc_card *card, struct bnnacc_net *net,
 			}
 		}
 	}
-	free(ns);
 	return fclose(f) ? -errno : 0;
+}
+
+static int conductances(struct bnnacc_card *card, struct bnnacc_net *net,
+			const struct bnnacc_model *m, const struct bnnacc_model *ach,
+			const struct card_run_opts *o)
+{
+	struct bnnacc_region all = { 0, 0, (uint16_t)card->info.rows,
+				     (uint16_t)card->info.cols };
+	size_t cells = (size_t)card->info.rows * card->info.cols;
+	unsigned reads = o->reads ? o->reads : 4, mm = bnnacc_net_m(net), k, l;
+	uint32_t *ns = malloc(cells * reads * sizeof(uint32_t));
+	struct bnnacc_region *tiles = malloc((size_t)mm * m->n_layers * sizeof(*tiles));
+	unsigned rd;
+	int ret = ns && tiles ? 0 : -ENOMEM;
+
+	for (rd = 0; rd < reads && !ret; rd++)
+		ret = card->ops->read(card->ctx, &all, ns + rd * cells);
+	for (k = 0; !ret && k < mm; k++)
+		for (l = 0; l < m->n_layers; l++)
+			tiles[(size_t)k * m->n_layers + l] = *bnnacc_net_tile(net, k, l);
+	if (!ret)
+		ret = card_run_weights(&card->info, ns, reads, m, ach,
+				       bnnacc_net_gamma(net), mm, tiles, o->outdir);
+	free(tiles);
+	free(ns);
+	return ret;
 }
 
 static int infer_pass(struct bnnacc_net *net, const float *x, unsigned n,
@@ -195,9 +204,53 @@ static int infer_pass(struct bnnacc_net *net, const float *x, unsigned n,
 	ret = bnnacc_infer(net, x, n, &r, err, errlen);
 	if (ret)
 		return ret;
-	ret = dump_result(dir, name, &r);
+	ret = card_run_dump(dir, name, &r);
 	bnnacc_result_free(&r);
 	return ret ? fail(err, errlen, ret, "write %s: %s", name, strerror(-ret)) : 0;
+}
+
+int card_run_files(const struct bnnacc_net *net, const struct bnnacc_model *m,
+		   const struct bnnacc_calib *cal, const char *outdir,
+		   struct bnnacc_model **achp, char *err, size_t errlen)
+{
+	struct bnnacc_model *ach = NULL;
+	char path[4096];
+	unsigned l;
+	FILE *f;
+	int ret;
+
+	ret = bnnacc_net_achieved(net, &ach);
+	if (ret)
+		return fail(err, errlen, ret, "achieved model: %s", strerror(-ret));
+	snprintf(path, sizeof(path), "%s/achieved.bnnm", outdir);
+	ret = bnnacc_model_save(ach, path);
+	if (ret) {
+		bnnacc_model_free(ach);
+		return fail(err, errlen, ret, "save %s: %s", path, strerror(-ret));
+	}
+	snprintf(path, sizeof(path), "%s/transfer.txt", outdir);
+	f = fopen(path, "w");
+	if (!f) {
+		ret = -errno;
+		bnnacc_model_free(ach);
+		return fail(err, errlen, ret, "%s: %s", path, strerror(-ret));
+	}
+	fprintf(f, "m %u\ngamma %.6f\ncal_k %.6f\ncal_g_lo %.3f\ncal_g_hi %.3f\n",
+		bnnacc_net_m(net), bnnacc_net_gamma(net), cal->k_us_per_ua,
+		cal->g_lo, cal->g_hi);
+	for (l = 0; l < m->n_layers; l++) {
+		const struct bnnacc_layer_report *rp = bnnacc_net_report(net, l);
+
+		fprintf(f, "layer %u kl_mean %.6g kl_max %.6g clipped %u weights %u rel_mean_err %.6g\n",
+			l, rp->kl_mean, rp->kl_max, rp->clipped, rp->weights, rp->rel_mean_err);
+	}
+	if (fclose(f)) {
+		ret = -errno;
+		bnnacc_model_free(ach);
+		return fail(err, errlen, ret, "%s: %s", path, strerror(-ret));
+	}
+	*achp = ach;
+	return 0;
 }
 
 int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
@@ -208,11 +261,10 @@ int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
 	struct bnnacc_model *m = NULL, *ach = NULL;
 	struct bnnacc_net *net = NULL;
 	struct bnnacc_calib cal;
-	char path[4096], name[64];
+	char name[64];
 	float *x = NULL;
-	FILE *f;
 	int n, ret;
-	unsigned l, a;
+	unsigned a;
 
 	ret = bnnacc_model_load(&m, o->model, err, errlen);
 	if (ret)
@@ -242,30 +294,9 @@ int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
 			goto out;
 		}
 	}
-	ret = bnnacc_net_achieved(net, &ach);
+	ret = card_run_files(net, m, &cal, o->outdir, &ach, err, errlen);
 	if (ret)
 		goto out;
-	snprintf(path, sizeof(path), "%s/achieved.bnnm", o->outdir);
-	ret = bnnacc_model_save(ach, path);
-	if (ret) {
-		fail(err, errlen, ret, "save %s: %s", path, strerror(-ret));
-		goto out;
-	}
-	f = fopen((snprintf(path, sizeof(path), "%s/transfer.txt", o->outdir), path), "w");
-	if (!f) {
-		ret = fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	fprintf(f, "m %u\ngamma %.6f\ncal_k %.6f\ncal_g_lo %.3f\ncal_g_hi %.3f\n",
-		bnnacc_net_m(net), bnnacc_net_gamma(net), cal.k_us_per_ua,
-		cal.g_lo, cal.g_hi);
-	for (l = 0; l < m->n_layers; l++) {
-		const struct bnnacc_layer_report *rp = bnnacc_net_report(net, l);
-
-		fprintf(f, "layer %u kl_mean %.6g kl_max %.6g clipped %u weights %u rel_mean_err %.6g\n",
-			l, rp->kl_mean, rp->kl_max, rp->clipped, rp->weights, rp->rel_mean_err);
-	}
-	fclose(f);
 	printf("p_demo: transferred M=%u networks, gamma=%.3f uS per unit\n",
 	       bnnacc_net_m(net), bnnacc_net_gamma(net));
 	fflush(stdout);

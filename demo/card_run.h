@@ -6,7 +6,7 @@
  * at later ages after programming. Writes plain-text files into a
  * directory; the host's `bnn-demo report` turns them into numbers and
  * pictures. The guest program tests/vm/guest/p_demo.c runs it on the
- * emulated card.
+ * emulated card (`--direct`); daemon_run() is the same through bnnaccd.
  */
 #ifndef BNN_CARD_RUN_H
 #define BNN_CARD_RUN_H
@@ -45,5 +45,33 @@ int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
 
 /* Load a points file; *x gets malloc'ed [n][d]. Returns n or -errno. */
 int card_run_points(const char *path, unsigned d, float **x);
+
+/*
+ * The same through the inference daemon: bnnaccd (already started, socket
+ * @sock, state directory @statedir) calibrates and programs the model in
+ * its `load`, and answers `infer` with every network's output. @dev is a
+ * second handle on the daemon's card (/dev/bnnacc0), used only to read the
+ * array back (conductance figure) and the device clock: nothing is
+ * programmed through it. Returns 0 or -errno, with a message in @err.
+ */
+int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
+	       const char *sock, const char *statedir, char *err, size_t errlen);
+
+/* Helpers shared by both. */
+/* Write "n m c" then n * m lines of c probabilities as DIR/NAME. */
+int card_run_dump(const char *dir, const char *name, const struct bnnacc_result *r);
+/* achieved.bnnm and transfer.txt of @net into @outdir; *ach gets the achieved model. */
+int card_run_files(const struct bnnacc_net *net, const struct bnnacc_model *m,
+		   const struct bnnacc_calib *cal, const char *outdir,
+		   struct bnnacc_model **ach, char *err, size_t errlen);
+/*
+ * weights.txt: the probe weights' targets and, from @reads full-array reads
+ * @ns (nS, read after read), their pairs in each of @mm networks placed at
+ * @tiles ([mm][n_layers]).
+ */
+int card_run_weights(const struct bnnacc_card_info *info, const uint32_t *ns,
+		     unsigned reads, const struct bnnacc_model *m,
+		     const struct bnnacc_model *ach, double gamma, unsigned mm,
+		     const struct bnnacc_region *tiles, const char *outdir);
 
 #endif

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # run-demo.sh - the paper end to end (`make demo`): train a Bayesian neural
 # network ex situ on two moons, transfer it to the emulated RRAM card in one
-# programming step, infer a grid over the input plane and a held-out test set
-# on the card with every programmed network, again after the card has aged,
-# and compare with the software reference: metrics.json, table.txt, figures.
+# programming step through the inference daemon bnnaccd, infer a grid over the
+# input plane and a held-out test set on the card with every programmed
+# network, again after the card has aged, and compare with the software
+# reference: metrics.json, table.txt, figures.
 #
 # usage: demo/run-demo.sh [options]
 #   --out DIR        output directory (default out/demo)
@@ -18,7 +19,9 @@
 #   --ages LIST      seconds after programming of the later passes (default 60,3600,86400)
 #   --seed S         data seed (default 1)
 #   --timeout S      VM timeout (default 300)
-# Needs `make all` (build/demo/bnn-demo, build/guest/p_demo, QEMU, module).
+#   --direct         libbnnacc directly in the guest program instead of bnnaccd
+# Needs `make all` (build/demo/bnn-demo, build/guest/p_demo, build/guest/bnnaccd,
+# QEMU, module).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=tests/vm/lib.sh
@@ -36,8 +39,10 @@ m=0
 ages=60,3600,86400
 seed=1
 timeout_s=300
+direct=0
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--direct) direct=1; shift; continue ;;
 	--out) out=$2 ;;
 	--model) model=$2 ;;
 	--grid) grid=$2 ;;
@@ -57,7 +62,7 @@ while [ $# -gt 0 ]; do
 done
 
 tool=$BUILD/demo/bnn-demo
-for f in "$tool" "$BUILD/guest/p_demo"; do
+for f in "$tool" "$BUILD/guest/p_demo" "$BUILD/guest/bnnaccd"; do
 	[ -x "$f" ] || { echo "run-demo: $f missing: run 'make all'" >&2; exit 1; }
 done
 mkdir -p "$out"
@@ -80,15 +85,30 @@ else
 fi
 "$tool" points --out "$out/points.txt" "${data[@]}"
 
-# 2. Transfer and inference on the emulated card (libbnnacc in the guest).
-say "booting the emulated card: calibrate, program in one step, infer $((grid * grid)) grid + $test_n test points"
+# 2. Transfer and inference on the emulated card: bnnaccd in the guest, on a
+# private socket and state directory, and p_demo its client (or p_demo alone
+# over libbnnacc with --direct).
+p_args="/mnt/host/model.bnnm /mnt/host/points.txt /mnt/host $m $ages"
+if [ $direct -eq 1 ]; then
+	via="libbnnacc directly"
+	guest="p_demo $p_args"
+else
+	via="bnnaccd"
+	# load's "m" is not applied by bnnaccd (yet): fix M in its configuration too.
+	pm=
+	[ "$m" = 0 ] || pm="-o program_m=$m"
+	guest="d=/tmp/bnnaccd-demo; mkdir -p \$d/state
+	bnnaccd -f -s \$d/sock -d \$d/state $pm 2>\$d/log & dp=\$!
+	p_demo --daemon \$d/sock \$d/state $p_args; rc=\$?
+	kill -TERM \$dp; wait \$dp; echo \"p_demo: bnnaccd exited with status \$?\"
+	sed 's/^/bnnaccd: /' \$d/log; exit \$rc"
+fi
+say "booting the emulated card ($via): calibrate, program in one step, infer $((grid * grid)) grid + $test_n test points"
 sock=$(mktemp -u "${TMPDIR:-/tmp}/bnnacc-demo.XXXXXX.sock")
 log=$out/serial.log
 : > "$log"
 "$top/tests/vm/run-vm.sh" --share "$out" --qmp "$sock" --log "$log" --mem 768 \
-	--timeout "$timeout_s" --card "seed=2026" -- \
-	"p_demo /mnt/host/model.bnnm /mnt/host/points.txt /mnt/host $m $ages" \
-	>/dev/null 2>"$out/vm.err" &
+	--timeout "$timeout_s" --card "seed=2026" -- "$guest" >/dev/null 2>"$out/vm.err" &
 vm=$!
 shown=0
 while :; do

@@ -52,7 +52,8 @@ vm_base_initramfs() {
 	out=$VM_DIR/initramfs-$key.cpio.gz
 	if [ ! -s "$out" ]; then
 		mkdir -p "$VM_DIR"
-		rm -f "$VM_DIR"/initramfs-*.cpio.gz
+		# Older archives go once nobody can still be booting them.
+		find "$VM_DIR" -maxdepth 1 -name 'initramfs-*.cpio.gz' -mmin +30 -delete
 		root=$(mktemp -d "$VM_DIR/root.XXXXXX")
 		mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,mnt/host,etc,lib/modules/"$KVER"/kernel,bin/bnnacc}
 		cp /bin/busybox "$root/bin/busybox"
@@ -75,8 +76,9 @@ vm_base_initramfs() {
 			"$root/lib/modules/$KVER/" 2>/dev/null || true
 		/sbin/depmod -b "$root" "$KVER"
 		[ -d "$BUILD/guest" ] && cp "$BUILD"/guest/* "$root/bin/bnnacc/" 2>/dev/null || true
-		(cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out.tmp"
-		mv "$out.tmp" "$out"
+		# A private temporary name: concurrent runs may build the same key.
+		(cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$root.cpio.gz"
+		mv "$root.cpio.gz" "$out"
 		rm -rf "$root"
 	fi
 	echo "$out"

@@ -82,7 +82,10 @@ printf '%s\n' "$cmd" > "$run/root/test.sh"
 	[ -n "$share" ] && echo "share=1" || echo "share=0"
 } > "$run/root/etc/bnnacc-run"
 (cd "$run/root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$run/run.cpio.gz"
-cat "$base" "$run/run.cpio.gz" > "$run/initrd"
+# Zero padding between the archives (the kernel skips zeros): its gzip
+# decoder may read a little past the end of the first member.
+{ cat "$base"; head -c $((8192 - $(stat -c %s "$base") % 4096)) /dev/zero
+  cat "$run/run.cpio.gz"; } > "$run/initrd"
 
 args=(-nodefaults -display none -no-reboot -M q35 -accel tcg -cpu max -m "$mem" -smp 1
       -L /usr/share/seabios -L /usr/share/qemu

@@ -239,22 +239,6 @@ START_TEST(t_replies)
 }
 END_TEST
 
-START_TEST(t_uncertainty)
-{
-	/* two samples, two classes: certain but disagreeing -> all epistemic */
-	static const double p[] = { 1, 0, 0, 1 };
-	double mean[2], up, ua, ue;
-
-	proto_uncertainty(p, 2, 2, 0, mean, &up, &ua, &ue);
-	ck_assert(fabs(mean[0] - 0.5) < 1e-12);
-	ck_assert(fabs(up - log(2)) < 1e-12);
-	ck_assert(fabs(ua) < 1e-12);
-	ck_assert(fabs(ue - log(2)) < 1e-12);
-	proto_uncertainty(p, 2, 2, 1, mean, &up, &ua, &ue);	/* first sample only */
-	ck_assert(fabs(mean[0] - 1) < 1e-12 && fabs(up) < 1e-12);
-}
-END_TEST
-
 /* ---- scheduler ---------------------------------------------------------- */
 
 struct it {
@@ -372,7 +356,6 @@ static Suite *suite(void)
 	tcase_add_test(p, t_cards_ops);
 	tcase_add_test(p, t_base64);
 	tcase_add_test(p, t_replies);
-	tcase_add_test(p, t_uncertainty);
 	tcase_add_test(q, t_sched_fair);
 	tcase_add_test(q, t_sched_bound);
 	tcase_add_test(q, t_sched_requeue_order);

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * p_demo - card side of `make demo` in the VM: open /dev/bnnacc0, then
- * calibrate, transfer the model in one programming step and infer the
- * points with every programmed network (demo/card_run.c), writing the
- * results into DIR (the host's shared directory).
+ * p_demo - card side of `make demo` in the VM: calibrate, transfer the
+ * model in one programming step and infer the points with every programmed
+ * network, writing the results into DIR (the host's shared directory).
  *
- * usage: p_demo MODEL POINTS DIR [M] [AGE_S,AGE_S,...]
+ * usage: p_demo [--daemon SOCKET STATE_DIR] MODEL POINTS DIR [M] [AGE_S,AGE_S,...]
+ *
+ * With --daemon, through bnnaccd (already running with that socket and
+ * state directory, demo/daemon_run.c): its `load` calibrates and programs,
+ * its `infer` returns every network's output; /dev/bnnacc0 is opened too,
+ * only to read the array back and the device clock. Without it, libbnnacc
+ * directly on /dev/bnnacc0 (demo/card_run.c).
  *
  * Ageing: for each age the program prints "P_DEMO-ADVANCE <s>" (the seconds
  * the device clock must move); the host watching the serial log answers with
@@ -77,12 +82,19 @@ int main(int argc, char **argv)
 	struct bnnacc_card card;
 	struct bnnacc_dev *dev;
 	struct adv adv;
+	const char *sock = NULL, *state = NULL;
 	char err[512] = "";
 	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 3 && !strcmp(argv[1], "--daemon")) {
+		sock = argv[2];
+		state = argv[3];
+		argv += 3;
+		argc -= 3;
+	}
 	if (argc < 4) {
-		fprintf(stderr, "usage: p_demo MODEL POINTS DIR [M] [AGES]\n");
+		fprintf(stderr, "usage: p_demo [--daemon SOCKET STATE_DIR] MODEL POINTS DIR [M] [AGES]\n");
 		return 2;
 	}
 	memset(&o, 0, sizeof(o));
@@ -113,9 +125,15 @@ int main(int argc, char **argv)
 	o.programmed = programmed;
 	o.advance = advance;
 	o.advance_ctx = &adv;
-	ret = bnnacc_dev_card(dev, &card);
-	if (!ret)
-		ret = card_run(&card, &o, err, sizeof(err));
+	if (sock) {
+		printf("p_demo: through bnnaccd\n");
+		ret = daemon_run(dev, &o, sock, state, err, sizeof(err));
+	} else {
+		printf("p_demo: libbnnacc directly (--direct)\n");
+		ret = bnnacc_dev_card(dev, &card);
+		if (!ret)
+			ret = card_run(&card, &o, err, sizeof(err));
+	}
 	bnnacc_close(dev);
 	if (ret) {
 		printf("p_demo: %s (%s)\np_demo: FAIL\n", err, strerror(-ret));
