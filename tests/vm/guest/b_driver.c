@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "bnnacc.h"
+#include "gjob.h"
 #include "gtest.h"
 
 #define REPEAT		8
@@ -37,65 +38,34 @@
 #define BATCH_SAMPLES	8192	/* samples per batch, about */
 
 static int fd = -1;
-static char busy_path[256];
+static char sysdir[256];
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
-}
-
-/* The card's busy_ns from sysfs, or -1. */
-static long long sysfs_busy(void)
-{
-	long long v = -1;
-	FILE *f = fopen(busy_path, "r");
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
 
 struct slot {
 	struct bnnacc_job j[BNNACC_SUBMIT_MAX_JOBS];
 	int32_t *out;
 };
 
+static const struct bnnacc_region whole = { 0, 0, BNNACC_ROWS, BNNACC_COLS };
 static uint64_t submit_ns, reap_ns;	/* time inside the ioctls */
 
 static int submit(struct slot *s, unsigned int nj, uint64_t ud)
 {
-	uint64_t t0 = now_ns();
-	int r;
+	uint64_t h, t0 = gj_now_ns();
+	int r = gj_submit(fd, s->j, nj, 0, ud, &h);
 
-	struct bnnacc_submit_args a = {
-		.size = sizeof(a), .jobs = (uintptr_t)s->j, .njobs = nj,
-		.job_size = sizeof(s->j[0]), .user_data = ud,
-	};
-
-	r = ioctl(fd, BNNACC_IOC_SUBMIT, &a);
-	submit_ns += now_ns() - t0;
+	submit_ns += gj_now_ns() - t0;
 	CHECK(r == 0);
 	return 0;
 }
 
 static int reap(struct bnnacc_completion *c)
 {
-	struct bnnacc_wait_args a = {
-		.size = sizeof(a), .handle = 0, .timeout_ns = 30000000000ll,
-	};
+	uint64_t t0 = gj_now_ns();
+	int r = gj_wait(fd, 0, 30000000000ll, c);
 
-	uint64_t t0 = now_ns();
-	int r = ioctl(fd, BNNACC_IOC_WAIT, &a);
-
-	reap_ns += now_ns() - t0;
+	reap_ns += gj_now_ns() - t0;
 	CHECK(r == 0);
-	*c = a.comp;
 	CHECK_MSG(c->status == 0, "batch status %d", c->status);
 	return 0;
 }
@@ -143,22 +113,16 @@ static int run_size(unsigned int n, double seconds, const int16_t *in)
 		CHECK(slots[k].out);
 		memset(slots[k].out, 0, out_words * 4 * nj);
 		for (unsigned int i = 0; i < nj; i++)
-			slots[k].j[i] = (struct bnnacc_job){
-				.region = { 0, 0, BNNACC_ROWS, BNNACC_COLS },
-				.in = (uintptr_t)in,
-				.out = (uintptr_t)(slots[k].out + i * out_words),
-				.in_len = n * BNNACC_ROWS * 2,
-				.out_len = out_words * 4,
-				.count = n,
-				.repeat = REPEAT,
-				.adc_shift = 4,
-			};
+			slots[k].j[i] = gj_job(whole, in,
+					       n * BNNACC_ROWS * 2,
+					       slots[k].out + i * out_words,
+					       out_words * 4, n, REPEAT, 4);
 	}
 	cpu_jiffies(&j0, &i0);
 	times(&tm0);
-	b0 = sysfs_busy();
+	b0 = gj_sysfs_val(sysdir, "busy_ns");
 	submit_ns = reap_ns = 0;
-	t0 = now_ns();
+	t0 = gj_now_ns();
 	end = t0 + (uint64_t)(seconds * 1e9);
 	for (int k = 0; k < DEPTH; k++, inflight++)
 		CHECK(!submit(&slots[k], nj, k));
@@ -167,13 +131,13 @@ static int run_size(unsigned int n, double seconds, const int16_t *in)
 		inflight--;
 		samples += (uint64_t)nj * n * REPEAT;
 		comp_busy += c.busy_ns;
-		if (now_ns() < end) {
+		if (gj_now_ns() < end) {
 			CHECK(!submit(&slots[c.user_data], nj, c.user_data));
 			inflight++;
 		}
 	}
-	t1 = now_ns();
-	b1 = sysfs_busy();
+	t1 = gj_now_ns();
+	b1 = gj_sysfs_val(sysdir, "busy_ns");
 	times(&tm1);
 	cpu_jiffies(&j1, &i1);
 	wall = (t1 - t0) / 1e9;
@@ -215,22 +179,17 @@ static int roundtrip(const int16_t *in)
 	struct slot s;
 	struct bnnacc_completion c;
 
-	s.j[0] = (struct bnnacc_job){
-		.region = { 0, 0, BNNACC_ROWS, BNNACC_COLS },
-		.in = (uintptr_t)in, .out = (uintptr_t)out,
-		.in_len = BNNACC_ROWS * 2, .out_len = sizeof(out),
-		.count = 1, .repeat = 1, .adc_shift = 4,
-	};
+	s.j[0] = gj_job(whole, in, BNNACC_ROWS * 2, out, sizeof(out), 1, 1, 4);
 	for (int i = 0; i < 10; i++) {		/* warm up */
 		CHECK(!submit(&s, 1, 0));
 		CHECK(!reap(&c));
 	}
 	for (int i = 0; i < RT_RUNS; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = gj_now_ns();
 
 		CHECK(!submit(&s, 1, 0));
 		CHECK(!reap(&c));
-		t[i] = now_ns() - t0;
+		t[i] = gj_now_ns() - t0;
 	}
 	qsort(t, RT_RUNS, sizeof(t[0]), cmp_u64);
 	printf("b_driver: round trip min %.1f us, median %.1f us, p90 %.1f us\n",
@@ -251,12 +210,12 @@ static void memcpy_rate(void)
 		return;
 	memset(a, 1, n);
 	memset(b, 2, n);
-	t0 = now_ns();
+	t0 = gj_now_ns();
 	for (int i = 0; i < 8; i++) {
 		memcpy(b, a, n);
 		a[i] = b[n - 1 - i];
 	}
-	s = (now_ns() - t0) / 1e9;
+	s = (gj_now_ns() - t0) / 1e9;
 	printf("b_driver: guest user-space memcpy %.0f MB/s (4 MiB blocks)\n",
 	       8 * n / s / 1e6);
 	free(a);
@@ -276,8 +235,7 @@ int main(int argc, char **argv)
 		perror(dev);
 		return 1;
 	}
-	snprintf(busy_path, sizeof(busy_path), "/sys/class/bnnacc/%s/busy_ns",
-		 strrchr(dev, '/') + 1);
+	gj_sysdir(sysdir, sizeof(sysdir), dev);
 	in = malloc(256 * BNNACC_ROWS * 2);
 	if (!in)
 		return 1;

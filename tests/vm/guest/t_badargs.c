@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "bnnacc.h"
+#include "gjob.h"
 #include "gtest.h"
 
 #define CELLS	8		/* the good region: 2 x 4 cells */
@@ -39,20 +40,12 @@ static char *none_page;		/* PROT_NONE */
 static char *ro_page;		/* PROT_READ */
 static long page;
 
+/* ioctl @req on the card must fail with errno @err; counted. */
 static int expect(int line, const char *what, unsigned long req, void *arg,
 		  int err)
 {
-	int rc;
-
-	errno = 0;
-	rc = ioctl(fd, req, arg);
 	ncases++;
-	if (rc == -1 && errno == err)
-		return 0;
-	fprintf(stderr, "FAIL %s:%d: %s: want errno %d (%s), got rc %d errno %d (%s)\n",
-		__FILE__, line, what, err, strerror(err), rc, errno,
-		strerror(errno));
-	return -1;
+	return gj_expect_errno(__FILE__, line, what, fd, req, arg, err);
 }
 
 /* The call must fail with errno @err. */
@@ -65,12 +58,8 @@ static int expect(int line, const char *what, unsigned long req, void *arg,
  * BAD_x(err, change): a good argument structure @a of ioctl x, changed by
  * the statement @change, must fail with errno @err.
  */
-#define BAD(req, type, init, err, change) do {				\
-	type a = init();						\
-	change;								\
-	if (expect(__LINE__, #change, req, &a, err))			\
-		return -1;						\
-} while (0)
+#define BAD(req, type, init, err, change) \
+	GJ_BAD(fd, ncases, req, type, init, err, change)
 #define BAD_ID(err, change) \
 	BAD(BNNACC_IOC_IDENTIFY, struct bnnacc_identify_args, good_id, err, change)
 #define BAD_PROG(err, change) \
@@ -120,13 +109,7 @@ static int setup(const char *dev)
 	CHECK(fd >= 0);
 	CHECK(ioctl(fd, BNNACC_IOC_IDENTIFY, &a) == 0);
 	id = a.id;
-	page = sysconf(_SC_PAGESIZE);
-	none_page = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
-	CHECK(none_page != MAP_FAILED);
-	ro_page = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-	CHECK(ro_page != MAP_FAILED);
+	CHECK(gj_bad_pages(&page, &none_page, &ro_page) == 0);
 	return 0;
 }
 

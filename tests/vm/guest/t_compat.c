@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bnnacc.h"
+#include "gjob.h"
 #include "gtest.h"
 
 /* Same layout on i386 (4-byte aligned __u64) and x86-64. */
@@ -54,28 +55,13 @@ static int32_t out[COUNT * RCOLS + 4];
 
 static struct bnnacc_job good_job(void)
 {
-	struct bnnacc_job j = {
-		.region = { 0, 0, RROWS, RCOLS },
-		.in = (uintptr_t)in,
-		.out = (uintptr_t)out,
-		.in_len = sizeof(in),
-		.out_len = COUNT * RCOLS * 4,
-		.count = COUNT,
-		.repeat = 1,
-		.adc_shift = 5,
-	};
-
-	return j;
+	return gj_job((struct bnnacc_region){ 0, 0, RROWS, RCOLS }, in,
+		      sizeof(in), out, COUNT * RCOLS * 4, COUNT, 1, 5);
 }
 
 static int expect_einval(int line, unsigned long req, void *a, const char *what)
 {
-	errno = 0;
-	if (ioctl(fd, req, a) == -1 && errno == EINVAL)
-		return 0;
-	fprintf(stderr, "FAIL %s:%d: %s: want EINVAL, got errno %d (%s)\n",
-		__FILE__, line, what, errno, strerror(errno));
-	return -1;
+	return gj_expect_errno(__FILE__, line, what, fd, req, a, EINVAL);
 }
 
 #define BADSIZE(req, type, what) do {					\

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "bnnacc.h"
+#include "gjob.h"
 #include "gtest.h"
 
 #define RROWS	16
@@ -51,14 +52,6 @@
 
 static const char *dev = "/dev/bnnacc0";
 static char sysdir[256];
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
-}
 
 static void msleep(unsigned int ms)
 {
@@ -88,18 +81,7 @@ static int request(const char *name)
 /* A sysfs counter of the card; -1 when the attribute does not exist. */
 static long long sysfs_val(const char *attr)
 {
-	char path[512];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", sysdir, attr);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
+	return gj_sysfs_val(sysdir, attr);
 }
 
 struct tjob {
@@ -120,16 +102,8 @@ static int tjob_init(struct tjob *t, unsigned int count, int full)
 	CHECK(t->in && t->out);
 	for (size_t i = 0; i < nin; i++)
 		t->in[i] = full ? BNNACC_INPUT_FS : 0;
-	t->j = (struct bnnacc_job){
-		.region = { 0, 0, RROWS, RCOLS },
-		.in = (uintptr_t)t->in,
-		.out = (uintptr_t)t->out,
-		.in_len = nin * 2,
-		.out_len = t->out_words * 4,
-		.count = count,
-		.repeat = 1,
-		.adc_shift = SHIFT,
-	};
+	t->j = gj_job((struct bnnacc_region){ 0, 0, RROWS, RCOLS }, t->in,
+		      nin * 2, t->out, t->out_words * 4, count, 1, SHIFT);
 	return 0;
 }
 
@@ -142,66 +116,10 @@ static double tjob_mean(const struct tjob *t)
 	return s / t->out_words;
 }
 
-static int submit_n(int fd, const struct bnnacc_job *jobs, unsigned int n,
-		    unsigned int timeout_ms, uint64_t user_data,
-		    uint64_t *handle)
-{
-	struct bnnacc_submit_args a = {
-		.size = sizeof(a),
-		.jobs = (uintptr_t)jobs,
-		.njobs = n,
-		.job_size = sizeof(jobs[0]),
-		.timeout_ms = timeout_ms,
-		.user_data = user_data,
-	};
-
-	if (ioctl(fd, BNNACC_IOC_SUBMIT, &a))
-		return -errno;
-	*handle = a.handle;
-	return 0;
-}
-
-static int wait_h(int fd, uint64_t handle, int64_t timeout_ns,
-		  struct bnnacc_completion *c)
-{
-	struct bnnacc_wait_args a = {
-		.size = sizeof(a), .handle = handle, .timeout_ns = timeout_ns,
-	};
-
-	if (ioctl(fd, BNNACC_IOC_WAIT, &a))
-		return -errno;
-	if (c)
-		*c = a.comp;
-	return 0;
-}
-
-static int cancel_h(int fd, uint64_t handle)
-{
-	struct bnnacc_cancel_args a = { .size = sizeof(a), .handle = handle };
-
-	return ioctl(fd, BNNACC_IOC_CANCEL, &a) ? -errno : 0;
-}
-
-static int do_reset(int fd)
-{
-	struct bnnacc_reset_args a = { .size = sizeof(a) };
-
-	return ioctl(fd, BNNACC_IOC_RESET, &a) ? -errno : 0;
-}
-
 static int program_region(int fd)
 {
-	static uint32_t w[RROWS * RCOLS];
-	struct bnnacc_program_args a = {
-		.size = sizeof(a),
-		.region = { 0, 0, RROWS, RCOLS },
-		.words = (uintptr_t)w,
-		.words_len = sizeof(w),
-	};
-
-	for (int i = 0; i < RROWS * RCOLS; i++)
-		w[i] = BNNACC_PROG_WORD(BNNACC_PROG_SET, 50000);
-	CHECK(ioctl(fd, BNNACC_IOC_PROGRAM, &a) == 0);
+	CHECK(gj_program_set(fd, (struct bnnacc_region){ 0, 0, RROWS, RCOLS },
+			     50000) == 0);
 	return 0;
 }
 
@@ -214,9 +132,9 @@ static int works(int fd, double *mean)
 	int r;
 
 	CHECK(!tjob_init(&t, 8, 1));
-	r = submit_n(fd, &t.j, 1, 0, 77, &h);
+	r = gj_submit(fd, &t.j, 1, 0, 77, &h);
 	CHECK_MSG(r == 0, "SUBMIT after the fault: %d", r);
-	r = wait_h(fd, h, 20000000000ll, &c);
+	r = gj_wait(fd, h, 20000000000ll, &c);
 	CHECK_MSG(r == 0, "WAIT after the fault: %d", r);
 	CHECK_MSG(c.status == 0 && c.jobs_done == 1,
 		  "batch after the fault: status %d jobs_done %u", c.status,
@@ -245,6 +163,18 @@ static int filler_init(void)
 	return 0;
 }
 
+/*
+ * The fillers are ready and a good batch works, then the host has put the
+ * fault @name in place.
+ */
+static int arm(int fd, const char *name)
+{
+	CHECK(!filler_init());
+	CHECK(!works(fd, NULL));
+	CHECK(!request(name));
+	return 0;
+}
+
 /* ---- timeout ---- */
 
 #define NB 6
@@ -258,19 +188,17 @@ static int mode_timeout(int fd)
 	long long depth0;
 	double el;
 
-	CHECK(!filler_init());
-	CHECK(!works(fd, NULL));
-	CHECK(!request("hang"));
-	t0 = now_ns();
+	CHECK(!arm(fd, "hang"));
+	t0 = gj_now_ns();
 	/* A: one job that hangs on the card, its own timeout 1000 ms */
-	CHECK(submit_n(fd, filler_jobs, 1, 1000, 1, &ha) == 0);
+	CHECK(gj_submit(fd, filler_jobs, 1, 1000, 1, &ha) == 0);
 	/* B0: one job; B1..: 64 jobs each, more than the rings hold */
-	CHECK(submit_n(fd, filler_jobs, 1, 0, 100, &hb[0]) == 0);
+	CHECK(gj_submit(fd, filler_jobs, 1, 0, 100, &hb[0]) == 0);
 	for (int i = 1; i < NB; i++)
-		CHECK(submit_n(fd, filler_jobs, BNNACC_SUBMIT_MAX_JOBS, 0,
-			       100 + i, &hb[i]) == 0);
+		CHECK(gj_submit(fd, filler_jobs, BNNACC_SUBMIT_MAX_JOBS, 0,
+				100 + i, &hb[i]) == 0);
 	depth0 = sysfs_val("queue_depth");
-	cancel_r = cancel_h(fd, hb[NCAN]);
+	cancel_r = gj_cancel(fd, hb[NCAN]);
 	printf("timeout: CANCEL of the last batch behind the hang: %d\n",
 	       cancel_r);
 	CHECK_MSG(cancel_r == 0 || cancel_r == -EBUSY, "CANCEL = %d", cancel_r);
@@ -284,8 +212,8 @@ static int mode_timeout(int fd)
 		CHECK_MSG(depth1 == NB + 1 - (cancel_r == 0),
 			  "queue_depth after CANCEL %lld", depth1);
 	}
-	r = wait_h(fd, ha, 20000000000ll, &c);
-	el = (now_ns() - t0) / 1e6;
+	r = gj_wait(fd, ha, 20000000000ll, &c);
+	el = (gj_now_ns() - t0) / 1e6;
 	CHECK_MSG(r == 0, "WAIT on the hung batch: %d", r);
 	printf("timeout: hung batch status %d after %.0f ms (latency %.0f ms)\n",
 	       c.status, el, c.latency_ns / 1e6);
@@ -297,7 +225,7 @@ static int mode_timeout(int fd)
 	CHECK_MSG(c.latency_ns >= 900000000ull && c.latency_ns <= 4000000000ull,
 		  "latency_ns %llu", (unsigned long long)c.latency_ns);
 	for (int i = 0; i < NB; i++) {
-		r = wait_h(fd, hb[i], 20000000000ll, &c);
+		r = gj_wait(fd, hb[i], 20000000000ll, &c);
 		CHECK_MSG(r == 0, "WAIT on batch %d: %d", i, r);
 		if (i == NCAN && cancel_r == 0) {
 			CHECK_MSG(c.status == -ECANCELED && c.jobs_done == 0,
@@ -346,13 +274,11 @@ static int mode_corrupt(int fd)
 	double el;
 	int r;
 
-	CHECK(!filler_init());
-	CHECK(!works(fd, NULL));
-	CHECK(!request("corrupt"));
-	t0 = now_ns();
-	CHECK(submit_n(fd, filler_jobs, 2, 2000, 5, &h) == 0);
-	r = wait_h(fd, h, 20000000000ll, &c);
-	el = (now_ns() - t0) / 1e6;
+	CHECK(!arm(fd, "corrupt"));
+	t0 = gj_now_ns();
+	CHECK(gj_submit(fd, filler_jobs, 2, 2000, 5, &h) == 0);
+	r = gj_wait(fd, h, 20000000000ll, &c);
+	el = (gj_now_ns() - t0) / 1e6;
 	CHECK_MSG(r == 0, "WAIT: %d", r);
 	printf("corrupt: batch status %d jobs_done %u after %.0f ms\n",
 	       c.status, c.jobs_done, el);
@@ -373,11 +299,9 @@ static int mode_dma(int fd)
 	uint64_t h;
 	int r;
 
-	CHECK(!filler_init());
-	CHECK(!works(fd, NULL));
-	CHECK(!request("dma"));
-	CHECK(submit_n(fd, filler_jobs, 3, 0, 9, &h) == 0);
-	r = wait_h(fd, h, 20000000000ll, &c);
+	CHECK(!arm(fd, "dma"));
+	CHECK(gj_submit(fd, filler_jobs, 3, 0, 9, &h) == 0);
+	r = gj_wait(fd, h, 20000000000ll, &c);
 	CHECK_MSG(r == 0, "WAIT: %d", r);
 	printf("dma: batch status %d jobs_done %u\n", c.status, c.jobs_done);
 	CHECK_MSG(c.status == -EIO && c.jobs_done == 0,
@@ -425,7 +349,7 @@ static int waiter(int k, int fd, uint64_t h)
 
 	switch (k) {
 	case 0:
-		r = wait_h(fd, h, -1, &c);
+		r = gj_wait(fd, h, -1, &c);
 		printf("unplug: WAIT woke: %d, status %d\n", r,
 		       r ? 0 : c.status);
 		CHECK_MSG(r == -ENODEV || (r == 0 && c.status == -ENODEV),
@@ -448,10 +372,10 @@ static int waiter(int k, int fd, uint64_t h)
 		break;
 	}
 	/* reap what is left, then everything is -ENODEV */
-	for (int i = 0; i < 4 && wait_h(fd, 0, 0, &c) == 0; i++)
+	for (int i = 0; i < 4 && gj_wait(fd, 0, 0, &c) == 0; i++)
 		CHECK_MSG(c.status == -ENODEV, "left-over batch: status %d",
 			  c.status);
-	r = wait_h(fd, 0, 0, NULL);
+	r = gj_wait(fd, 0, 0, NULL);
 	CHECK_MSG(r == -ENODEV, "WAIT after unplug: %d", r);
 	CHECK_ERRNO(ioctl(fd, BNNACC_IOC_SUBMIT, &s), ENODEV);
 	CHECK_ERRNO(ioctl(fd, BNNACC_IOC_IDENTIFY, &id), ENODEV);
@@ -468,14 +392,12 @@ static int mode_unplug(int fd0)
 	pid_t pid[3];
 	uint64_t t0;
 
-	CHECK(!filler_init());
-	CHECK(!works(fd0, NULL));
-	CHECK(!request("hang"));
+	CHECK(!arm(fd0, "hang"));
 	for (int k = 0; k < 3; k++) {
 		fd[k] = open(dev, O_RDWR);
 		CHECK(fd[k] >= 0);
 		/* the first hangs on the card, the others stall behind it */
-		CHECK(submit_n(fd[k], filler_jobs, 1, 60000, k, &h[k]) == 0);
+		CHECK(gj_submit(fd[k], filler_jobs, 1, 60000, k, &h[k]) == 0);
 	}
 	for (int k = 0; k < 3; k++) {
 		pid[k] = fork();
@@ -497,7 +419,7 @@ static int mode_unplug(int fd0)
 		CHECK_MSG(proc_state(pid[k]) == 'S', "waiter %d state %c", k,
 			  proc_state(pid[k]));
 	printf("unplug: WAIT, read and poll blocked\n");
-	t0 = now_ns();
+	t0 = gj_now_ns();
 	CHECK(!request("unplug"));
 	for (int k = 0; k < 3; k++) {
 		CHECK(waitpid(pid[k], &st, 0) == pid[k]);
@@ -507,7 +429,7 @@ static int mode_unplug(int fd0)
 		}
 	}
 	printf("unplug: waiters done %.1f s after the request\n",
-	       (now_ns() - t0) / 1e9);
+	       (gj_now_ns() - t0) / 1e9);
 	CHECK(!bad);
 	CHECK_MSG(access(dev, F_OK) != 0, "%s still exists", dev);
 	for (int k = 0; k < 3; k++)
@@ -547,7 +469,7 @@ static int inflight_child(int i)
 	static struct tjob big[4];
 	struct bnnacc_job jobs[4];
 	struct bnnacc_completion c;
-	uint64_t h;
+	uint64_t h = 0;
 	int fd = open(dev, O_RDWR);
 
 	CHECK(fd >= 0);
@@ -561,7 +483,7 @@ static int inflight_child(int i)
 		jobs[k].out = (uintptr_t)big[k].out;
 	}
 	for (int b = 0; b < 4; b++)
-		CHECK(submit_n(fd, jobs, 4, 0, b, &h) == 0);
+		CHECK(gj_submit(fd, jobs, 4, 0, b, &h) == 0);
 	switch (i % 4) {
 	case 0:		/* exit with the file open */
 		_exit(0);
@@ -569,13 +491,13 @@ static int inflight_child(int i)
 		close(fd);
 		_exit(0);
 	case 2:		/* reap one, leave the rest */
-		wait_h(fd, 0, -1, &c);
+		gj_wait(fd, 0, -1, &c);
 		_exit(0);
 	default:	/* block in WAIT and get killed (parent) */
-		wait_h(fd, h, -1, &c);
-		wait_h(fd, 0, -1, &c);
-		wait_h(fd, 0, -1, &c);
-		wait_h(fd, 0, -1, &c);
+		gj_wait(fd, h, -1, &c);
+		gj_wait(fd, 0, -1, &c);
+		gj_wait(fd, 0, -1, &c);
+		gj_wait(fd, 0, -1, &c);
 		pause();
 		_exit(0);
 	}
@@ -620,7 +542,7 @@ static int settle(void)
 static int mode_close_inflight(int fd)
 {
 	long long slab0, avail0, slab1, avail1, jobs0, jobs1;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = gj_now_ns();
 
 	CHECK(!works(fd, NULL));
 	CHECK(!run_inflight(20));		/* warm up the caches */
@@ -639,7 +561,7 @@ static int mode_close_inflight(int fd)
 		CHECK_MSG(jobs1 - jobs0 >= 200 * 4,
 			  "the children ran only %lld jobs", jobs1 - jobs0);
 	printf("close-inflight: 200 processes in %.1f s; Slab %lld -> %lld kB, MemAvailable %lld -> %lld kB, queue_depth %lld\n",
-	       (now_ns() - t0) / 1e9, slab0, slab1, avail0, avail1,
+	       (gj_now_ns() - t0) / 1e9, slab0, slab1, avail0, avail1,
 	       sysfs_val("queue_depth"));
 	printf("close_slab_growth_kb=%lld close_avail_drop_kb=%lld\n",
 	       slab1 - slab0, avail0 - avail1);
@@ -670,37 +592,37 @@ static int mode_reset(int fd)
 	CHECK(!filler_init());
 	CHECK(!works(fd, &before));
 	/* idle reset */
-	r = do_reset(fd);
+	r = gj_reset(fd);
 	CHECK_MSG(r == 0, "RESET as root: %d", r);
 	CHECK(!works(fd, NULL));
 	/* reset with a hung batch on the card and one behind it */
 	CHECK(!request("hang"));
-	CHECK(submit_n(fd, filler_jobs, 1, 60000, 1, &ha) == 0);
-	CHECK(submit_n(fd, filler_jobs, 2, 60000, 2, &hb) == 0);
+	CHECK(gj_submit(fd, filler_jobs, 1, 60000, 1, &ha) == 0);
+	CHECK(gj_submit(fd, filler_jobs, 2, 60000, 2, &hb) == 0);
 	msleep(300);
-	CHECK(wait_h(fd, ha, 0, NULL) == -ETIMEDOUT);
+	CHECK(gj_wait(fd, ha, 0, NULL) == -ETIMEDOUT);
 	/* a signal interrupts a WAIT without a deadline: -EINTR, batch stays */
 	{
 		struct sigaction sa = { .sa_handler = on_alarm };
 		struct itimerval it = { .it_value = { 0, 200000 } };
-		uint64_t t0 = now_ns();
+		uint64_t t0 = gj_now_ns();
 
 		CHECK(sigaction(SIGALRM, &sa, NULL) == 0);	/* no SA_RESTART */
 		CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
-		r = wait_h(fd, ha, -1, &c);
+		r = gj_wait(fd, ha, -1, &c);
 		CHECK_MSG(r == -EINTR, "WAIT interrupted by a signal: %d", r);
 		printf("reset: WAIT interrupted by SIGALRM after %.0f ms: -EINTR\n",
-		       (now_ns() - t0) / 1e6);
-		CHECK_MSG(wait_h(fd, ha, 0, NULL) == -ETIMEDOUT,
+		       (gj_now_ns() - t0) / 1e6);
+		CHECK_MSG(gj_wait(fd, ha, 0, NULL) == -ETIMEDOUT,
 			  "the batch did not stay after -EINTR");
 	}
-	r = do_reset(fd);
+	r = gj_reset(fd);
 	CHECK_MSG(r == 0, "RESET with a hung batch: %d", r);
-	r = wait_h(fd, ha, 10000000000ll, &c);
+	r = gj_wait(fd, ha, 10000000000ll, &c);
 	CHECK_MSG(r == 0 && c.status == -EIO,
 		  "hung batch after RESET: %d status %d, want -EIO", r,
 		  c.status);
-	r = wait_h(fd, hb, 10000000000ll, &c);
+	r = gj_wait(fd, hb, 10000000000ll, &c);
 	CHECK_MSG(r == 0 && (c.status == 0 || c.status == -EIO),
 		  "batch behind it: %d status %d", r, c.status);
 	printf("reset: hung batch -EIO, the one behind it %d\n", c.status);
@@ -724,7 +646,7 @@ static int mode_reset(int fd)
 		if (getuid() != 65534 || geteuid() != 65534)
 			_exit(3);
 		errno = 0;
-		if (do_reset(fd) != -EPERM) {
+		if (gj_reset(fd) != -EPERM) {
 			fprintf(stderr, "FAIL: RESET as uid 65534: errno %d, want EPERM\n",
 				errno);
 			_exit(4);
@@ -755,8 +677,7 @@ int main(int argc, char **argv)
 		perror(dev);
 		return 1;
 	}
-	snprintf(sysdir, sizeof(sysdir), "/sys/class/bnnacc/%s",
-		 strrchr(dev, '/') + 1);
+	gj_sysdir(sysdir, sizeof(sysdir), dev);
 	if (program_region(fd))
 		return 1;
 	if (!strcmp(mode, "timeout"))

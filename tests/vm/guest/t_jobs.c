@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "bnnacc.h"
+#include "gjob.h"
 #include "gtest.h"
 
 /* The programmed region: 16 rows x 32 columns SET at 50 uA (~100 uS). */
@@ -47,27 +48,10 @@ static unsigned int nchecks;
 static long page;
 static char *none_page, *ro_page;
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
-}
-
 static int program_region(void)
 {
-	static uint32_t w[RROWS * RCOLS];
-	struct bnnacc_program_args a = {
-		.size = sizeof(a),
-		.region = { 0, 0, RROWS, RCOLS },
-		.words = (uintptr_t)w,
-		.words_len = sizeof(w),
-	};
-
-	for (int i = 0; i < RROWS * RCOLS; i++)
-		w[i] = BNNACC_PROG_WORD(BNNACC_PROG_SET, 50000);
-	CHECK(ioctl(fd, BNNACC_IOC_PROGRAM, &a) == 0);
+	CHECK(gj_program_set(fd, (struct bnnacc_region){ 0, 0, RROWS, RCOLS },
+			     50000) == 0);
 	return 0;
 }
 
@@ -98,14 +82,8 @@ static int tjob_init_r(struct tjob *t, struct bnnacc_region r,
 	/* the mean is only known on the programmed region */
 	t->full = full && r.row == 0 && r.col == 0 && r.rows == RROWS &&
 		  r.cols == RCOLS ? 1 : full ? 2 : 0;
-	t->j.region = r;
-	t->j.in = (uintptr_t)t->in;
-	t->j.out = (uintptr_t)t->out;
-	t->j.in_len = nin * 2;
-	t->j.out_len = t->out_words * 4;
-	t->j.count = count;
-	t->j.repeat = repeat;
-	t->j.adc_shift = SHIFT;
+	t->j = gj_job(r, t->in, nin * 2, t->out, t->out_words * 4, count,
+		      repeat, SHIFT);
 	return 0;
 }
 
@@ -164,48 +142,30 @@ static int submit(struct tjob *t, unsigned int n, unsigned int timeout_ms,
 		  uint64_t user_data, uint64_t *handle)
 {
 	struct bnnacc_job jobs[BNNACC_SUBMIT_MAX_JOBS];
-	struct bnnacc_submit_args a = {
-		.size = sizeof(a),
-		.njobs = n,
-		.job_size = sizeof(struct bnnacc_job),
-		.timeout_ms = timeout_ms,
-		.user_data = user_data,
-		.jobs = (uintptr_t)jobs,
-	};
+	uint64_t h = 0;
 
 	for (unsigned int i = 0; i < n; i++)
 		jobs[i] = t[i].j;
-	CHECK(ioctl(fd, BNNACC_IOC_SUBMIT, &a) == 0);
-	CHECK_MSG(a.handle != 0, "handle 0");
-	*handle = a.handle;
+	CHECK(gj_submit(fd, jobs, n, timeout_ms, user_data, &h) == 0);
+	CHECK_MSG(h != 0, "handle 0");
+	*handle = h;
 	nchecks++;
 	return 0;
 }
 
-/* WAIT; returns the ioctl's result (0 or -errno), -1000 on a bad call. */
+/* WAIT on this program's file, counted; returns 0 or -errno. */
 static int wait_h(uint64_t handle, int64_t timeout_ns,
 		  struct bnnacc_completion *c)
 {
-	struct bnnacc_wait_args a = {
-		.size = sizeof(a),
-		.handle = handle,
-		.timeout_ns = timeout_ns,
-	};
-
 	nchecks++;
-	if (ioctl(fd, BNNACC_IOC_WAIT, &a))
-		return -errno;
-	if (c)
-		*c = a.comp;
-	return 0;
+	return gj_wait(fd, handle, timeout_ns, c);
 }
 
+/* CANCEL, counted; returns 0 or -errno. */
 static int cancel_h(uint64_t handle)
 {
-	struct bnnacc_cancel_args a = { .size = sizeof(a), .handle = handle };
-
 	nchecks++;
-	return ioctl(fd, BNNACC_IOC_CANCEL, &a) ? -errno : 0;
+	return gj_cancel(fd, handle);
 }
 
 static int comp_ok(const struct bnnacc_completion *c, uint64_t handle,
@@ -244,18 +204,7 @@ static char sysdir[256];
 /* A sysfs attribute of the card; -1 when it does not exist. */
 static long long sysfs_val(const char *attr)
 {
-	char path[512];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", sysdir, attr);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
+	return gj_sysfs_val(sysdir, attr);
 }
 
 /* One batch, WAIT on its handle: status, echo, outputs in job order. */
@@ -356,7 +305,7 @@ static int long_queue(void)
 	for (int b = 0; b < LONGB; b++)
 		for (int i = 0; i < LONGJ; i++)
 			CHECK(!tjob_init_r(&t[b][i], all, 64, 1, 1));
-	t0 = now_ns();
+	t0 = gj_now_ns();
 	for (int b = 0; b < LONGB; b++)
 		CHECK(!submit(t[b], LONGJ, 0, b, &h[b]));
 	r = wait_h(h[LONGB - 1], 0, NULL);
@@ -365,11 +314,11 @@ static int long_queue(void)
 	CHECK(!tjob_untouched(&t[LONGB - 1][0]));
 	/* a WAIT of 1 ms: times out after about 1 ms, or reaps the batch */
 	{
-		uint64_t w0 = now_ns();
+		uint64_t w0 = gj_now_ns();
 		double el;
 
 		r = wait_h(h[LONGB - 1], 1000000, &c);
-		el = (now_ns() - w0) / 1e6;
+		el = (gj_now_ns() - w0) / 1e6;
 		printf("long_queue: WAIT(last, 1 ms) = %d after %.2f ms\n", r, el);
 		if (r == 0) {
 			CHECK(!comp_ok(&c, h[LONGB - 1], LONGB - 1, LONGJ));
@@ -410,7 +359,7 @@ static int long_queue(void)
 	for (int i = 0; reaped && i < LONGJ; i++)
 		CHECK(!tjob_check(&t[LONGB - 1][i]));
 	printf("long_queue: %d batches of %dx64 samples in %.0f ms, last busy %.1f ms\n",
-	       LONGB, LONGJ, (now_ns() - t0) / 1e6, c.busy_ns / 1e6);
+	       LONGB, LONGJ, (gj_now_ns() - t0) / 1e6, c.busy_ns / 1e6);
 	for (int b = 0; b < LONGB; b++)
 		for (int i = 0; i < LONGJ; i++)
 			tjob_free(&t[b][i]);
@@ -556,28 +505,16 @@ static struct bnnacc_submit_args good_submit(void)
 	return a;
 }
 
+/* ioctl @req on the card must fail with errno @err; counted. */
 static int expect_err(int line, const char *what, unsigned long req,
 		      void *arg, int err)
 {
-	int rc;
-
-	errno = 0;
-	rc = ioctl(fd, req, arg);
 	nchecks++;
-	if (rc == -1 && errno == err)
-		return 0;
-	fprintf(stderr, "FAIL %s:%d: %s: want errno %d (%s), got rc %d errno %d (%s)\n",
-		__FILE__, line, what, err, strerror(err), rc, errno,
-		strerror(errno));
-	return -1;
+	return gj_expect_errno(__FILE__, line, what, fd, req, arg, err);
 }
 
-#define BAD(req, type, init, err, change) do {				\
-	type a = init();						\
-	change;								\
-	if (expect_err(__LINE__, #change, req, &a, err))		\
-		return -1;						\
-} while (0)
+#define BAD(req, type, init, err, change) \
+	GJ_BAD(fd, nchecks, req, type, init, err, change)
 #define BAD_SUB(err, change) \
 	BAD(BNNACC_IOC_SUBMIT, struct bnnacc_submit_args, good_submit, err, change)
 #define BAD_JOB(err, change) \
@@ -811,12 +748,7 @@ static int ro_output(void)
 
 static int bad_args(void)
 {
-	page = sysconf(_SC_PAGESIZE);
-	none_page = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
-	ro_page = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-	CHECK(none_page != MAP_FAILED && ro_page != MAP_FAILED);
+	CHECK(gj_bad_pages(&page, &none_page, &ro_page) == 0);
 	CHECK(!tjob_init(&bt, 1, 1, 1));
 	if (bad_submit() || bad_jobs() || bad_wait_cancel_reset())
 		return -1;
@@ -836,8 +768,7 @@ int main(int argc, char **argv)
 	const char *dev = argc > 1 + quick ? argv[1 + quick] : "/dev/bnnacc0";
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	snprintf(sysdir, sizeof(sysdir), "/sys/class/bnnacc/%s",
-		 strrchr(dev, '/') + 1);
+	gj_sysdir(sysdir, sizeof(sysdir), dev);
 	fd = open(dev, O_RDWR);
 	if (fd < 0) {
 		perror(dev);

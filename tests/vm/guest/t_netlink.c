@@ -32,6 +32,7 @@
 #include <linux/netlink.h>
 
 #include "bnnacc.h"
+#include "gjob.h"
 #include "gtest.h"
 
 #define BUF_SIZE	32768
@@ -397,10 +398,7 @@ static int cmd_dump(int expect)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(gj_now_ns() / 1000000);
 }
 
 static int subscribe(struct nl *nl)
@@ -499,7 +497,6 @@ static int cmd_listen(int n, int seconds)
 
 static int cmd_reset(const char *dev, int seconds)
 {
-	struct bnnacc_reset_args a = { .size = sizeof(a) };
 	const char *name = strrchr(dev, '/') ? strrchr(dev, '/') + 1 : dev;
 	int64_t deadline;
 	struct card c;
@@ -509,8 +506,9 @@ static int cmd_reset(const char *dev, int seconds)
 	CHECK(subscribe(&nl) == 0);
 	fd = open(dev, O_RDWR);
 	CHECK(fd >= 0);
-	if (ioctl(fd, BNNACC_IOC_RESET, &a)) {
-		if (errno == ENOTTY || errno == EINVAL) {
+	ret = gj_reset(fd);
+	if (ret) {
+		if (ret == -ENOTTY || ret == -EINVAL) {
 			printf("reset-check=SKIP (BNNACC_IOC_RESET: %s)\n",
 			       strerror(errno));
 			return 0;

@@ -29,17 +29,10 @@
 #include <unistd.h>
 
 #include "bnnacc.h"
+#include "gjob.h"
 #include "gtest.h"
 
 static const char *dev = "/dev/bnnacc0";
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
-}
 
 /* A batch of @nj jobs on the whole array, @count vectors each. */
 struct batch {
@@ -63,54 +56,22 @@ static int batch_init(struct batch *b, unsigned int nj, unsigned int count)
 	for (size_t i = 0; i < in_words; i++)
 		b->in[i] = (int16_t)((i * 7919) % 65536 - 32768);
 	for (unsigned int k = 0; k < nj; k++) {
-		b->j[k] = (struct bnnacc_job){
-			.region = { 0, 0, BNNACC_ROWS, BNNACC_COLS },
-			.in = (uintptr_t)b->in,
-			.out = (uintptr_t)(b->out + k * out_words),
-			.in_len = in_words * 2,
-			.out_len = out_words * 4,
-			.count = count,
-			.repeat = 1,
-		};
+		b->j[k] = gj_job((struct bnnacc_region){ 0, 0, BNNACC_ROWS,
+						       BNNACC_COLS },
+				 b->in, in_words * 2, b->out + k * out_words,
+				 out_words * 4, count, 1, 0);
 	}
 	return 0;
 }
 
 static int submit(int fd, struct batch *b, uint64_t user_data)
 {
-	struct bnnacc_submit_args a = {
-		.size = sizeof(a),
-		.jobs = (uintptr_t)b->j,
-		.njobs = b->nj,
-		.job_size = sizeof(b->j[0]),
-		.user_data = user_data,
-	};
+	uint64_t h = 0;
 
-	CHECK(ioctl(fd, BNNACC_IOC_SUBMIT, &a) == 0);
-	CHECK(a.handle);
-	b->handle = a.handle;
+	CHECK(gj_submit(fd, b->j, b->nj, 0, user_data, &h) == 0);
+	CHECK(h);
+	b->handle = h;
 	return 0;
-}
-
-static int wait_h(int fd, uint64_t handle, int64_t timeout_ns,
-		  struct bnnacc_completion *c)
-{
-	struct bnnacc_wait_args a = {
-		.size = sizeof(a), .handle = handle, .timeout_ns = timeout_ns,
-	};
-
-	if (ioctl(fd, BNNACC_IOC_WAIT, &a))
-		return -errno;
-	if (c)
-		*c = a.comp;
-	return 0;
-}
-
-static int cancel_h(int fd, uint64_t handle)
-{
-	struct bnnacc_cancel_args a = { .size = sizeof(a), .handle = handle };
-
-	return ioctl(fd, BNNACC_IOC_CANCEL, &a) ? -errno : 0;
 }
 
 static int xread(int fd, void *p, size_t n)
@@ -148,7 +109,7 @@ static int iso_side(int parent, uint64_t tag, int to, int from)
 	p = (struct pollfd){ .fd = fd, .events = POLLIN };
 	for (int i = 0; i < NISO; i++)
 		CHECK(!batch_init(&b[i], 2, 4));
-	CHECK(wait_h(fd, 0, 0, NULL) == -ENOENT);
+	CHECK(gj_wait(fd, 0, 0, NULL) == -ENOENT);
 	if (parent) {
 		for (int i = 0; i < NISO; i++) {
 			CHECK(!submit(fd, &b[i], tag + i));
@@ -161,16 +122,16 @@ static int iso_side(int parent, uint64_t tag, int to, int from)
 	} else {
 		CHECK(!xread(from, h, sizeof(h)));
 		for (int i = 0; i < NISO; i++) {
-			r = wait_h(fd, h[i], 0, NULL);
+			r = gj_wait(fd, h[i], 0, NULL);
 			CHECK_MSG(r == -ENOENT,
 				  "child: WAIT on the parent's handle %llu: %d",
 				  (unsigned long long)h[i], r);
-			r = cancel_h(fd, h[i]);
+			r = gj_cancel(fd, h[i]);
 			CHECK_MSG(r == -ENOENT,
 				  "child: CANCEL of the parent's handle %llu: %d",
 				  (unsigned long long)h[i], r);
 		}
-		CHECK(wait_h(fd, 0, 1000000, NULL) == -ENOENT);
+		CHECK(gj_wait(fd, 0, 1000000, NULL) == -ENOENT);
 		CHECK_MSG(poll(&p, 1, 50) == 0,
 			  "the parent's completions wake the child's poll");
 		CHECK(!xwrite(to, &seen, sizeof(seen)));
@@ -182,7 +143,7 @@ static int iso_side(int parent, uint64_t tag, int to, int from)
 			CHECK(poll(&p, 1, 20000) == 1 && (p.revents & POLLIN));
 			CHECK(read(fd, &c, sizeof(c)) == sizeof(c));
 		} else {
-			CHECK(wait_h(fd, 0, 20000000000ll, &c) == 0);
+			CHECK(gj_wait(fd, 0, 20000000000ll, &c) == 0);
 		}
 		CHECK_MSG(c.user_data >= tag && c.user_data < tag + NISO,
 			  "%s reaped user_data %#llx: not its own", who,
@@ -192,7 +153,7 @@ static int iso_side(int parent, uint64_t tag, int to, int from)
 		CHECK(!(seen & 1ull << (c.user_data - tag)));
 		seen |= 1ull << (c.user_data - tag);
 	}
-	CHECK(wait_h(fd, 0, 0, NULL) == -ENOENT);
+	CHECK(gj_wait(fd, 0, 0, NULL) == -ENOENT);
 	CHECK(poll(&p, 1, 0) == 0);
 	/* sync: the peer is done too, then our poll still sees nothing */
 	CHECK(!xwrite(to, &seen, sizeof(seen)));
@@ -253,15 +214,15 @@ static int fair_side(int depth, int go, int out)
 	CHECK(!xread(go, &end, sizeof(end)));
 	for (int i = 0; i < depth; i++, inflight++)
 		CHECK(!submit(fd, &b[i], i));
-	while (now_ns() < end) {
-		CHECK(wait_h(fd, 0, 20000000000ll, &c) == 0);
+	while (gj_now_ns() < end) {
+		CHECK(gj_wait(fd, 0, 20000000000ll, &c) == 0);
 		CHECK_MSG(c.status == 0, "status %d", c.status);
 		total++;
-		if (now_ns() < end)
+		if (gj_now_ns() < end)
 			done++;
 		CHECK(!submit(fd, &b[c.user_data], c.user_data));
 	}
-	while (wait_h(fd, 0, 20000000000ll, &c) == 0)
+	while (gj_wait(fd, 0, 20000000000ll, &c) == 0)
 		CHECK(c.status == 0);
 	CHECK(!xwrite(out, &done, sizeof(done)));
 	close(fd);
@@ -285,7 +246,7 @@ static int fairness(double window_s)
 	}
 	for (int k = 0; k < 2; k++)
 		CHECK(!xread(res[k][0], &n[k], sizeof(n[k])));
-	start = now_ns();
+	start = gj_now_ns();
 	end = start + (uint64_t)(window_s * 1e9);
 	for (int k = 0; k < 2; k++) {
 		CHECK(!xwrite(go[k][1], &start, sizeof(start)));
