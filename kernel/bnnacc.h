@@ -17,12 +17,16 @@
  *                         the per-file contexts, their batches and lists,
  *                         the dispatcher's state and the recovery flags
  *   bnnacc_ring.lock      spinlock, irq-safe; the ring indices and slots
+ *   bnnacc_pool.lock      spinlock, a leaf: the free lists of the bounce
+ *                         buffer pool; nothing else is taken or called
+ *                         under it
  *
  * Nothing sleeps under a spinlock. The ring lock is never held while a
  * command's @end callback runs: completions are collected under it and
  * handed to their owners after it is dropped, so the completion path takes
  * job_lock without nesting it inside the ring lock. Bounce buffers are
- * freed (dma_free_coherent) only in process context with no spinlock held.
+ * freed (dma_free_coherent) or given back to the pool only in process
+ * context with no spinlock held.
  */
 #ifndef _BNNACC_DRV_H
 #define _BNNACC_DRV_H
@@ -35,10 +39,12 @@
 #include <linux/io.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/log2.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/poll.h>
 #include <linux/rwsem.h>
+#include <linux/shrinker.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
@@ -59,12 +65,48 @@ extern const struct file_operations bnnacc_fops;
  * struct bnnacc_buf - a DMA bounce buffer
  * @cpu: kernel address, NULL when @len is 0
  * @dma: bus address the card uses
- * @len: bytes
+ * @len: bytes allocated; for a pooled buffer its size class (a power of
+ *	two number of pages), which may exceed what the command uses
  */
 struct bnnacc_buf {
 	void *cpu;
 	dma_addr_t dma;
 	size_t len;
+};
+
+/* Pool size classes: PAGE_SIZE << 0 .. BNNACC_JOB_MAX_BYTES. */
+#define BNNACC_POOL_CLASSES	(ilog2(BNNACC_JOB_MAX_BYTES) - PAGE_SHIFT + 1)
+#define BNNACC_POOL_CAP		(32u << 20)	/* bytes kept free per card */
+
+/**
+ * struct bnnacc_pool - free bounce buffers of a card, for reuse by jobs
+ * @dev: device the buffers are allocated for (coherent DMA memory)
+ * @lock: protects the fields below; a leaf lock
+ * @free: free buffers per size class (PAGE_SIZE << class bytes); a free
+ *	buffer's first bytes hold its list entry and bus address
+ * @cached: bytes on the free lists, at most @cap
+ * @cap: bytes the pool may keep free
+ * @closed: the card was removed: buffers given back are freed
+ * @shrinker: gives the free buffers back under memory pressure
+ * @shrinker_on: @shrinker is registered
+ *
+ * Jobs take their bounce buffers from the pool and give them back when
+ * the command is released, so the hot path neither allocates nor zeroes.
+ * A reused buffer holds stale data of an earlier job (possibly another
+ * file's): only the input bytes are copied in, the card reads only those,
+ * and only outputs the card reported as written in full are copied out.
+ * The free buffers are released when the last file of the card closes,
+ * under memory pressure and when the card is removed.
+ */
+struct bnnacc_pool {
+	struct device *dev;
+	spinlock_t lock;	/* the free lists, @cached, @closed */
+	struct list_head free[BNNACC_POOL_CLASSES];
+	size_t cached;
+	size_t cap;
+	bool closed;
+	struct shrinker shrinker;
+	bool shrinker_on;
 };
 
 /**
@@ -85,8 +127,10 @@ enum bnnacc_cmd_state {
 /**
  * struct bnnacc_cmd - one card command and its bounce buffers
  * @kref: one reference for the submitter, one for the ring while the
- *	command occupies a slot; the last put frees the buffers
+ *	command occupies a slot; the last put frees the buffers (or gives
+ *	them back to @pool)
  * @dev: device the buffers were allocated for
+ * @pool: pool the buffers came from, or NULL for zeroed one-off buffers
  * @sqe: descriptor in CPU byte order; the ring sets its cid (the tag) and
  *	copies it into the SQ
  * @src: buffer the card reads (PROGRAM data)
@@ -107,6 +151,7 @@ enum bnnacc_cmd_state {
 struct bnnacc_cmd {
 	struct kref kref;
 	struct device *dev;
+	struct bnnacc_pool *pool;
 	struct bnnacc_sqe sqe;
 	struct bnnacc_buf src;
 	struct bnnacc_buf dst;
@@ -137,6 +182,11 @@ struct bnnacc_cmd {
  * @cq_phase: phase tag that marks a new CQ entry
  * @inflight: tags taken, abandoned commands included
  * @tag_hint: where the search for a free tag starts
+ * @sq_db: SQ_TAIL as last written: entries from here to @sq_tail are
+ *	queued but not yet announced to the card (a deferred doorbell)
+ * @owed: completions the card owes: entries announced by a doorbell minus
+ *	CQ entries consumed since; while it is not 0 the card is working and
+ *	will interrupt, so a deferrable doorbell waits for that completion
  * @slots: the command holding each tag, or NULL; a command's cid is its
  *	tag, taken until its completion arrives (or the card is reset)
  * @enabled: rings programmed and the card READY
@@ -158,6 +208,8 @@ struct bnnacc_ring {
 	u16 cq_phase;
 	u32 inflight;
 	u32 tag_hint;
+	u32 sq_db;
+	u32 owed;
 	struct bnnacc_cmd **slots;
 	bool enabled;
 	int halted;
@@ -211,6 +263,7 @@ struct bnnacc_vec {
  * @int_mask: last value written to INT_MASK
  * @vec: per-vector state
  * @ring: the SQ/CQ pair
+ * @pool: bounce buffers for the jobs
  * @stats: software counters (bnnacc_obs.h)
  * @job_lock: protects the fields below down to @reset_done, the contexts'
  *	lists and every batch's state and list links
@@ -250,6 +303,7 @@ struct bnnacc_dev {
 	u32 int_mask;
 	struct bnnacc_vec vec[BNNACC_MSIX_VECTORS];
 	struct bnnacc_ring ring;
+	struct bnnacc_pool pool;
 	struct bnnacc_stats stats;
 	spinlock_t job_lock;	/* contexts, batches, dispatch, recovery */
 	struct list_head ctxs;
@@ -315,7 +369,8 @@ void bnnacc_ring_disable(struct bnnacc_ring *ring);
 void bnnacc_ring_halt(struct bnnacc_ring *ring, int err);
 void bnnacc_ring_cancel(struct bnnacc_ring *ring, int err);
 int bnnacc_ring_submit(struct bnnacc_ring *ring, struct bnnacc_cmd **cmds,
-		       unsigned int n);
+		       unsigned int n, bool defer);
+void bnnacc_ring_kick(struct bnnacc_ring *ring);
 unsigned int bnnacc_ring_drain(struct bnnacc_ring *ring);
 int bnnacc_ring_wait(struct bnnacc_ring *ring, struct bnnacc_cmd *cmd,
 		     unsigned int timeout_ms);
@@ -323,6 +378,12 @@ int bnnacc_ring_exec(struct bnnacc_ring *ring, struct bnnacc_cmd *cmd,
 		     unsigned int timeout_ms);
 struct bnnacc_cmd *bnnacc_cmd_alloc(struct device *dev, size_t src_len,
 				    size_t dst_len);
+struct bnnacc_cmd *bnnacc_cmd_alloc_pooled(struct bnnacc_pool *pool,
+					   size_t src_len, size_t dst_len);
+void bnnacc_pool_init(struct bnnacc_pool *pool, struct device *dev);
+void bnnacc_pool_start(struct bnnacc_pool *pool, const char *name);
+void bnnacc_pool_trim(struct bnnacc_pool *pool);
+void bnnacc_pool_close(struct bnnacc_pool *pool);
 void bnnacc_cmd_put(struct bnnacc_cmd *cmd);
 int bnnacc_sc_to_errno(u16 sc);
 

@@ -320,6 +320,7 @@ static struct bnnacc_dev *bnnacc_dev_create(struct pci_dev *pdev)
 	bdev->minor = minor;
 	bdev->pdev = pci_dev_get(pdev);
 	init_rwsem(&bdev->cmd_lock);
+	bnnacc_pool_init(&bdev->pool, &pdev->dev);
 	bnnacc_jobs_init(bdev);
 	device_initialize(&bdev->dev);
 	bdev->dev.class = bnnacc_class;
@@ -397,6 +398,7 @@ static int bnnacc_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = cdev_device_add(&bdev->cdev, &bdev->dev);
 	if (ret)
 		goto err_stop;
+	bnnacc_pool_start(&bdev->pool, dev_name(&bdev->dev));
 	dev_info(&pdev->dev, "%s: %ux%u array, hardware %u.%u, %u-entry rings\n",
 		 dev_name(&bdev->dev), bdev->rows, bdev->cols,
 		 bdev->hw_version >> 16, bdev->hw_version & 0xffff,
@@ -430,6 +432,8 @@ static void bnnacc_remove(struct pci_dev *pdev)
 	/* ...end the batches on the card and the queued ones with -ENODEV... */
 	bnnacc_ring_cancel(&bdev->ring, -ENODEV);
 	bnnacc_jobs_fail(bdev);
+	/* ...free the pooled buffers (later ones are freed when released)... */
+	bnnacc_pool_close(&bdev->pool);
 	/* ...and wait for the ioctl in progress, which frees its buffers. */
 	down_write(&bdev->cmd_lock);
 	bdev->gone = true;

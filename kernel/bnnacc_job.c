@@ -7,7 +7,11 @@
  * into one coherent bounce buffer per job at submission (the card takes one
  * contiguous buffer per descriptor and has no scatter-gather), so the
  * submitter's memory is never touched while the card works; the outputs
- * are copied out when the batch is reaped, in the submitter's process.
+ * are copied out when the batch is reaped, in the submitter's process. The
+ * bounce buffers come from the card's pool (struct bnnacc_pool) and go back
+ * to it when the batch is freed: they are neither allocated nor zeroed per
+ * job, so exactly the input bytes are copied in and only outputs the card
+ * reported as fully written are copied out (exactly their bytes).
  *
  * A batch lives on exactly one list, always under bnnacc_dev.job_lock:
  *
@@ -25,8 +29,13 @@
  * so the bounce buffers outlive any DMA the card may still do.
  *
  * The dispatcher moves whole batches from the files' queues to the ring,
- * taking files round-robin, one batch per turn and one doorbell per batch,
- * for as long as the ring has room. A synchronous command (IDENTIFY,
+ * taking files round-robin, one batch per turn and at most one doorbell
+ * per batch (deferred to the next completion while the card is busy, see
+ * bnnacc_ring.c), for as long as the ring has room and fewer than
+ * BNNACC_ONCARD_MAX batches are on the card. The card executes in order, so
+ * files share it only as fairly as the batches waiting in their queues are
+ * picked: a few batches on the card keep it busy, the rest wait where the
+ * round-robin applies. A synchronous command (IDENTIFY,
  * PROGRAM, READ) that finds the ring full holds the dispatcher back until
  * it is in, so jobs cannot starve it.
  *
@@ -43,6 +52,7 @@
 #include <linux/jiffies.h>
 #include <linux/ktime.h>
 #include <linux/sched/mm.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -57,6 +67,7 @@ static_assert(sizeof(struct bnnacc_reset_args) == BNNACC_RESET_SIZE_VER0);
 static_assert(BNNACC_SUBMIT_MAX_JOBS <= 64);	/* bnnacc_batch.ok_mask */
 
 #define BNNACC_WATCHDOG_PERIOD	(HZ / 10)
+#define BNNACC_ONCARD_MAX	4	/* batches on the card at a time */
 
 /**
  * enum bnnacc_batch_state - where a batch is
@@ -224,7 +235,7 @@ static void bnnacc_batch_result(struct bnnacc_batch *b)
 
 		err = cmd->err;
 		if (!err && cmd->result < cmd->sqe.dst_len)
-			err = -EIO;	/* the card wrote less than asked */
+			err = -EIO;	/* short: stale data, never copied */
 		b->busy_ns += cmd->busy_ns;
 		if (!err) {
 			b->ok_mask |= BIT_ULL(i);
@@ -281,7 +292,8 @@ static void bnnacc_job_end(struct bnnacc_cmd *cmd)
 
 /*
  * Move batches to the ring, round-robin across files, a whole batch per
- * doorbell, while it has room (job_lock held).
+ * doorbell, while it has room and the card has fewer than
+ * BNNACC_ONCARD_MAX batches (job_lock held).
  */
 static void bnnacc_dispatch(struct bnnacc_dev *bdev)
 {
@@ -290,12 +302,12 @@ static void bnnacc_dispatch(struct bnnacc_dev *bdev)
 
 	lockdep_assert_held(&bdev->job_lock);
 	while (!bdev->dead && !bdev->recovering && !bdev->sync_waiting &&
-	       !list_empty(&bdev->rr)) {
+	       bdev->noncard < BNNACC_ONCARD_MAX && !list_empty(&bdev->rr)) {
 		ctx = list_first_entry(&bdev->rr, struct bnnacc_ctx, rr);
 		b = list_first_entry(&ctx->queued, struct bnnacc_batch, link);
 		b->state = BNNACC_BATCH_ONCARD;
 		b->remaining = b->njobs;
-		if (bnnacc_ring_submit(&bdev->ring, b->cmds, b->njobs)) {
+		if (bnnacc_ring_submit(&bdev->ring, b->cmds, b->njobs, true)) {
 			/* No room (or the card is down): completions retry. */
 			b->state = BNNACC_BATCH_QUEUED;
 			break;
@@ -357,7 +369,7 @@ static bool bnnacc_sync_try(struct bnnacc_dev *bdev, struct bnnacc_cmd *cmd,
 	} else if (bdev->recovering) {
 		done = false;		/* retried once the card is back */
 	} else {
-		*ret = bnnacc_ring_submit(&bdev->ring, &cmd, 1);
+		*ret = bnnacc_ring_submit(&bdev->ring, &cmd, 1, false);
 		if (*ret == -EBUSY) {
 			if (!*waiting)
 				bdev->sync_waiting++;
@@ -557,6 +569,8 @@ static void bnnacc_watchdog(struct work_struct *work)
 	char reason[sizeof(bdev->reset_reason)];
 	u64 seq;
 
+	/* A doorbell deferred for a completion that never came. */
+	bnnacc_ring_kick(&bdev->ring);
 	if (!bnnacc_head_expired(bdev, &seq))
 		return;
 	/* A lost interrupt should not cost a reset: look once more. */
@@ -653,7 +667,8 @@ struct bnnacc_ctx *bnnacc_ctx_create(struct bnnacc_dev *bdev)
  * @ctx: the context
  *
  * Queued and completed batches are freed; batches on the card are detached
- * and freed when they end.
+ * and freed when they end. The card's last file to close empties the
+ * bounce buffer pool.
  *
  * Context: process.
  */
@@ -662,9 +677,11 @@ void bnnacc_ctx_destroy(struct bnnacc_ctx *ctx)
 	struct bnnacc_dev *bdev = ctx->bdev;
 	struct bnnacc_batch *b, *tmp;
 	LIST_HEAD(free);
+	bool last;
 
 	spin_lock(&bdev->job_lock);
 	list_del(&ctx->node);
+	last = list_empty(&bdev->ctxs);
 	list_del_init(&ctx->rr);
 	list_for_each_entry_safe(b, tmp, &ctx->all, cnode) {
 		list_del_init(&b->cnode);
@@ -678,11 +695,71 @@ void bnnacc_ctx_destroy(struct bnnacc_ctx *ctx)
 	}
 	spin_unlock(&bdev->job_lock);
 	bnnacc_free_list(&free);
+	if (last)
+		bnnacc_pool_trim(&bdev->pool);
 	put_device(&bdev->dev);
 	kfree(ctx);
 }
 
 /* ---- BNNACC_IOC_SUBMIT ------------------------------------------------ */
+
+#define BNNACC_COPY_CHUNK	SZ_64K	/* bytes between rescheduling points */
+
+/*
+ * Copy between a bounce buffer and user memory eight bytes per access. The
+ * card exists only in QEMU, whose TCG emulates the kernel's
+ * copy_{to,from}_user() (rep movsb on a CPU with ERMS) a byte per step, at
+ * a fraction of the speed of a loop of 8-byte moves; on the hot path every
+ * output byte goes through here.
+ */
+static int bnnacc_copy_out(void __user *to, const void *from, size_t n)
+{
+	size_t words = n / sizeof(u64), k, i;
+	const u64 *src = from;
+	u64 __user *dst = to;
+
+	while (words) {
+		k = min_t(size_t, words, BNNACC_COPY_CHUNK / sizeof(u64));
+		if (!user_access_begin(dst, k * sizeof(u64)))
+			return -EFAULT;
+		for (i = 0; i < k; i++)
+			unsafe_put_user(src[i], &dst[i], fault);
+		user_access_end();
+		src += k;
+		dst += k;
+		words -= k;
+		cond_resched();
+	}
+	return copy_to_user(dst, src, n % sizeof(u64)) ? -EFAULT : 0;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/* The other way, as bnnacc_copy_out(). */
+static int bnnacc_copy_in(void *to, const void __user *from, size_t n)
+{
+	size_t words = n / sizeof(u64), k, i;
+	const u64 __user *src = from;
+	u64 *dst = to;
+
+	while (words) {
+		k = min_t(size_t, words, BNNACC_COPY_CHUNK / sizeof(u64));
+		if (!user_access_begin(src, k * sizeof(u64)))
+			return -EFAULT;
+		for (i = 0; i < k; i++)
+			unsafe_get_user(dst[i], &src[i], fault);
+		user_access_end();
+		src += k;
+		dst += k;
+		words -= k;
+		cond_resched();
+	}
+	return copy_from_user(dst, src, n % sizeof(u64)) ? -EFAULT : 0;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
 
 static int bnnacc_job_check(struct bnnacc_dev *bdev,
 			    const struct bnnacc_job *j, u64 *in, u64 *out)
@@ -702,13 +779,16 @@ static int bnnacc_job_check(struct bnnacc_dev *bdev,
 	return 0;
 }
 
-/* Bounce buffers and descriptor of job @i, its input copied in. */
+/*
+ * Bounce buffers (from the card's pool, not zeroed) and descriptor of job
+ * @i, exactly its @in input bytes copied in.
+ */
 static int bnnacc_job_prepare(struct bnnacc_batch *b, u32 i, u64 in, u64 out)
 {
 	const struct bnnacc_job *j = &b->jobs[i];
 	struct bnnacc_cmd *cmd;
 
-	cmd = bnnacc_cmd_alloc(&b->bdev->pdev->dev, in, out);
+	cmd = bnnacc_cmd_alloc_pooled(&b->bdev->pool, in, out);
 	if (!cmd)
 		return -ENOMEM;
 	b->cmds[i] = cmd;
@@ -719,7 +799,7 @@ static int bnnacc_job_prepare(struct bnnacc_batch *b, u32 i, u64 in, u64 out)
 	cmd->sqe.cdw[2] = j->adc_shift;
 	cmd->end = bnnacc_job_end;
 	cmd->priv = b;
-	if (copy_from_user(cmd->src.cpu, u64_to_user_ptr(j->in), in))
+	if (bnnacc_copy_in(cmd->src.cpu, u64_to_user_ptr(j->in), in))
 		return -EFAULT;
 	return 0;
 }
@@ -888,7 +968,12 @@ static int bnnacc_take(struct bnnacc_ctx *ctx, u64 handle,
 	return ret;
 }
 
-/* Copy a reaped batch's outputs to its submitter, fill @c, free it. */
+/*
+ * Copy a reaped batch's outputs to its submitter, fill @c, free it. Only
+ * the jobs in @ok_mask, whose completions reported all of their dst_len
+ * bytes written, are copied, and exactly those bytes: a pooled buffer's
+ * other bytes are stale.
+ */
 static void bnnacc_reap(struct bnnacc_batch *b, struct bnnacc_completion *c)
 {
 	int status = b->status;
@@ -900,8 +985,8 @@ static void bnnacc_reap(struct bnnacc_batch *b, struct bnnacc_completion *c)
 		if (!(b->ok_mask & BIT_ULL(i)))
 			continue;
 		if (current->mm != b->mm ||
-		    copy_to_user(u64_to_user_ptr(b->jobs[i].out), cmd->dst.cpu,
-				 cmd->sqe.dst_len)) {
+		    bnnacc_copy_out(u64_to_user_ptr(b->jobs[i].out),
+				    cmd->dst.cpu, cmd->sqe.dst_len)) {
 			status = status ?: -EFAULT;
 			break;
 		}

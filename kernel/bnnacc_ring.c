@@ -12,6 +12,16 @@
  * Completions are matched to commands by cid, so the ring does not rely on
  * the card completing in order.
  *
+ * Doorbells: the card's engine runs in QEMU's main loop with the big QEMU
+ * lock held for up to several milliseconds at a time, and a register access
+ * by the (single) vCPU waits for that lock, stalling the whole guest. Batch
+ * jobs are therefore announced with a deferred doorbell while the card
+ * still owes completions for earlier entries (it is busy and will
+ * interrupt): the SQ entries are written at once, and SQ_TAIL is written
+ * when the completions are drained, between two runs of the engine, or by
+ * the batch watchdog as a safety net. When the card owes nothing, and for
+ * synchronous commands, the doorbell is rung at once.
+ *
  * A command is reference counted: the submitter holds one reference, the
  * ring another while the command holds a tag. A submitter that gives up
  * (timeout, fatal signal, halted card) marks its command abandoned and drops
@@ -82,12 +92,227 @@ static void bnnacc_buf_free(struct device *dev, struct bnnacc_buf *buf)
 	buf->cpu = NULL;
 }
 
+/*
+ * A free pooled buffer: its list entry, bus address and size class are kept
+ * in the buffer itself, so that the pool needs no memory of its own.
+ */
+struct bnnacc_pool_ent {
+	struct list_head node;
+	dma_addr_t dma;
+	unsigned int order;
+};
+
+/**
+ * bnnacc_pool_init() - set up an empty bounce buffer pool
+ * @pool: the pool
+ * @dev: device its buffers are for
+ */
+void bnnacc_pool_init(struct bnnacc_pool *pool, struct device *dev)
+{
+	unsigned int i;
+
+	spin_lock_init(&pool->lock);
+	pool->dev = dev;
+	pool->cap = BNNACC_POOL_CAP;
+	for (i = 0; i < BNNACC_POOL_CLASSES; i++)
+		INIT_LIST_HEAD(&pool->free[i]);
+}
+
+/* Free up to @pages pages of free buffers, the largest first. */
+static unsigned long bnnacc_pool_shrink(struct bnnacc_pool *pool,
+					unsigned long pages)
+{
+	struct bnnacc_pool_ent *ent, *tmp;
+	unsigned long freed = 0;
+	unsigned int i;
+	LIST_HEAD(list);
+
+	spin_lock(&pool->lock);
+	for (i = BNNACC_POOL_CLASSES; i-- > 0 && freed < pages;) {
+		while (freed < pages && !list_empty(&pool->free[i])) {
+			list_move(pool->free[i].next, &list);
+			pool->cached -= PAGE_SIZE << i;
+			freed += 1UL << i;
+		}
+	}
+	spin_unlock(&pool->lock);
+
+	list_for_each_entry_safe(ent, tmp, &list, node)
+		dma_free_coherent(pool->dev, PAGE_SIZE << ent->order, ent,
+				  ent->dma);
+	return freed;
+}
+
+static unsigned long bnnacc_pool_count(struct shrinker *shrinker,
+				       struct shrink_control *sc)
+{
+	struct bnnacc_pool *pool = container_of(shrinker, struct bnnacc_pool,
+						shrinker);
+
+	return READ_ONCE(pool->cached) >> PAGE_SHIFT ?: SHRINK_EMPTY;
+}
+
+static unsigned long bnnacc_pool_scan(struct shrinker *shrinker,
+				      struct shrink_control *sc)
+{
+	struct bnnacc_pool *pool = container_of(shrinker, struct bnnacc_pool,
+						shrinker);
+
+	return bnnacc_pool_shrink(pool, sc->nr_to_scan) ?: SHRINK_STOP;
+}
+
+/**
+ * bnnacc_pool_start() - let memory pressure shrink the pool
+ * @pool: the pool
+ * @name: name of the card, for the shrinker
+ *
+ * Without a shrinker (registration failed) the pool still works; it is
+ * then emptied only when the files close and at remove.
+ *
+ * Context: process (probe).
+ */
+void bnnacc_pool_start(struct bnnacc_pool *pool, const char *name)
+{
+	pool->shrinker.count_objects = bnnacc_pool_count;
+	pool->shrinker.scan_objects = bnnacc_pool_scan;
+	pool->shrinker.seeks = DEFAULT_SEEKS;
+	pool->shrinker_on = !register_shrinker(&pool->shrinker, "bnnacc-%s",
+					       name);
+	if (!pool->shrinker_on)
+		dev_warn(pool->dev, "no shrinker for the buffer pool\n");
+}
+
+/**
+ * bnnacc_pool_trim() - free every buffer the pool keeps
+ * @pool: the pool
+ *
+ * Context: process, no spinlock held.
+ */
+void bnnacc_pool_trim(struct bnnacc_pool *pool)
+{
+	bnnacc_pool_shrink(pool, ULONG_MAX);
+}
+
+/**
+ * bnnacc_pool_close() - empty the pool for good (card removal)
+ * @pool: the pool
+ *
+ * Buffers given back later (batches reaped after remove) are freed at
+ * once.
+ *
+ * Context: process, no spinlock held.
+ */
+void bnnacc_pool_close(struct bnnacc_pool *pool)
+{
+	if (pool->shrinker_on)
+		unregister_shrinker(&pool->shrinker);
+	pool->shrinker_on = false;
+	spin_lock(&pool->lock);
+	pool->closed = true;
+	spin_unlock(&pool->lock);
+	bnnacc_pool_trim(pool);
+}
+
+/*
+ * A buffer of at least @len bytes from @pool, not zeroed: a free one of
+ * its size class, else a new one.
+ */
+static int bnnacc_pool_get(struct bnnacc_pool *pool, struct bnnacc_buf *buf,
+			   size_t len)
+{
+	unsigned int order = get_order(len);
+	struct bnnacc_pool_ent *ent = NULL;
+
+	if (!len)
+		return 0;
+	if (order >= BNNACC_POOL_CLASSES)
+		return bnnacc_buf_alloc(pool->dev, buf, len);
+	spin_lock(&pool->lock);
+	ent = list_first_entry_or_null(&pool->free[order],
+				       struct bnnacc_pool_ent, node);
+	if (ent) {
+		list_del(&ent->node);
+		pool->cached -= PAGE_SIZE << order;
+	}
+	spin_unlock(&pool->lock);
+	buf->len = PAGE_SIZE << order;
+	if (ent) {
+		buf->dma = ent->dma;
+		buf->cpu = ent;
+		return 0;
+	}
+	buf->cpu = dma_alloc_coherent(pool->dev, buf->len, &buf->dma,
+				      GFP_KERNEL);
+	return buf->cpu ? 0 : -ENOMEM;
+}
+
+/*
+ * Make room for @len more bytes in @pool by moving free buffers of other
+ * size classes than @order (the largest first) to @list (pool lock held).
+ * Recently used sizes are the likely next ones: a full pool gives up the
+ * buffers of sizes the jobs moved away from.
+ */
+static bool bnnacc_pool_evict(struct bnnacc_pool *pool, unsigned int order,
+			      size_t len, struct list_head *list)
+{
+	unsigned int i;
+
+	for (i = BNNACC_POOL_CLASSES; i-- > 0;) {
+		if (i == order)
+			continue;
+		while (pool->cached + len > pool->cap &&
+		       !list_empty(&pool->free[i])) {
+			list_move(pool->free[i].next, list);
+			pool->cached -= PAGE_SIZE << i;
+		}
+	}
+	return pool->cached + len <= pool->cap;
+}
+
+/*
+ * Give a buffer back to @pool, making room by evicting other sizes if the
+ * pool is full; free it if it does not fit or the pool is closed.
+ */
+static void bnnacc_pool_put(struct bnnacc_pool *pool, struct bnnacc_buf *buf)
+{
+	struct bnnacc_pool_ent *ent = buf->cpu, *tmp;
+	unsigned int order;
+	LIST_HEAD(list);
+
+	if (!ent)
+		return;
+	buf->cpu = NULL;
+	order = get_order(buf->len);
+	if (buf->len == PAGE_SIZE << order && order < BNNACC_POOL_CLASSES) {
+		spin_lock(&pool->lock);
+		if (!pool->closed &&
+		    bnnacc_pool_evict(pool, order, buf->len, &list)) {
+			ent->dma = buf->dma;
+			ent->order = order;
+			list_add(&ent->node, &pool->free[order]);
+			pool->cached += buf->len;
+			ent = NULL;
+		}
+		spin_unlock(&pool->lock);
+	}
+	if (ent)
+		dma_free_coherent(pool->dev, buf->len, ent, buf->dma);
+	list_for_each_entry_safe(ent, tmp, &list, node)
+		dma_free_coherent(pool->dev, PAGE_SIZE << ent->order, ent,
+				  ent->dma);
+}
+
 static void bnnacc_cmd_release(struct kref *kref)
 {
 	struct bnnacc_cmd *cmd = container_of(kref, struct bnnacc_cmd, kref);
 
-	bnnacc_buf_free(cmd->dev, &cmd->src);
-	bnnacc_buf_free(cmd->dev, &cmd->dst);
+	if (cmd->pool) {
+		bnnacc_pool_put(cmd->pool, &cmd->src);
+		bnnacc_pool_put(cmd->pool, &cmd->dst);
+	} else {
+		bnnacc_buf_free(cmd->dev, &cmd->src);
+		bnnacc_buf_free(cmd->dev, &cmd->dst);
+	}
 	kfree(cmd);
 }
 
@@ -95,13 +320,41 @@ static void bnnacc_cmd_release(struct kref *kref)
  * bnnacc_cmd_put() - drop a reference to a command
  * @cmd: the command, or NULL
  *
- * The last reference frees the command and its bounce buffers; call it in
- * process context, without the ring lock.
+ * The last reference frees the command and its bounce buffers (pooled
+ * ones go back to their pool); call it in process context, without a
+ * spinlock held.
  */
 void bnnacc_cmd_put(struct bnnacc_cmd *cmd)
 {
 	if (cmd)
 		kref_put(&cmd->kref, bnnacc_cmd_release);
+}
+
+static struct bnnacc_cmd *bnnacc_cmd_new(struct device *dev, size_t src_len,
+					 size_t dst_len)
+{
+	struct bnnacc_cmd *cmd;
+
+	if (src_len > U32_MAX || dst_len > U32_MAX)
+		return NULL;
+	cmd = kzalloc(sizeof(*cmd), GFP_KERNEL);
+	if (!cmd)
+		return NULL;
+	kref_init(&cmd->kref);
+	init_completion(&cmd->done);
+	INIT_LIST_HEAD(&cmd->link);
+	cmd->dev = dev;
+	return cmd;
+}
+
+/* Descriptor lengths are what the command uses, not the buffer sizes. */
+static void bnnacc_cmd_set_bufs(struct bnnacc_cmd *cmd, size_t src_len,
+				size_t dst_len)
+{
+	cmd->sqe.src_addr = cmd->src.dma;
+	cmd->sqe.src_len = src_len;
+	cmd->sqe.dst_addr = cmd->dst.dma;
+	cmd->sqe.dst_len = dst_len;
 }
 
 /**
@@ -118,26 +371,47 @@ void bnnacc_cmd_put(struct bnnacc_cmd *cmd)
 struct bnnacc_cmd *bnnacc_cmd_alloc(struct device *dev, size_t src_len,
 				    size_t dst_len)
 {
-	struct bnnacc_cmd *cmd;
+	struct bnnacc_cmd *cmd = bnnacc_cmd_new(dev, src_len, dst_len);
 
-	if (src_len > U32_MAX || dst_len > U32_MAX)
-		return NULL;
-	cmd = kzalloc(sizeof(*cmd), GFP_KERNEL);
 	if (!cmd)
 		return NULL;
-	kref_init(&cmd->kref);
-	init_completion(&cmd->done);
-	INIT_LIST_HEAD(&cmd->link);
-	cmd->dev = dev;
 	if (bnnacc_buf_alloc(dev, &cmd->src, src_len) ||
 	    bnnacc_buf_alloc(dev, &cmd->dst, dst_len)) {
 		bnnacc_cmd_put(cmd);
 		return NULL;
 	}
-	cmd->sqe.src_addr = cmd->src.dma;
-	cmd->sqe.src_len = src_len;
-	cmd->sqe.dst_addr = cmd->dst.dma;
-	cmd->sqe.dst_len = dst_len;
+	bnnacc_cmd_set_bufs(cmd, src_len, dst_len);
+	return cmd;
+}
+
+/**
+ * bnnacc_cmd_alloc_pooled() - allocate a command with pooled bounce buffers
+ * @pool: pool of the card
+ * @src_len: bytes the card will read, 0 for none
+ * @dst_len: bytes the card will write, 0 for none
+ *
+ * As bnnacc_cmd_alloc(), but the buffers come from @pool and are not
+ * zeroed: they may hold an earlier job's data. The caller fills all
+ * @src_len bytes of the source and copies out of the destination only
+ * bytes the card reported as written. The buffers go back to @pool when
+ * the command is released.
+ *
+ * Return: the command, holding one reference, or NULL.
+ */
+struct bnnacc_cmd *bnnacc_cmd_alloc_pooled(struct bnnacc_pool *pool,
+					   size_t src_len, size_t dst_len)
+{
+	struct bnnacc_cmd *cmd = bnnacc_cmd_new(pool->dev, src_len, dst_len);
+
+	if (!cmd)
+		return NULL;
+	cmd->pool = pool;
+	if (bnnacc_pool_get(pool, &cmd->src, src_len) ||
+	    bnnacc_pool_get(pool, &cmd->dst, dst_len)) {
+		bnnacc_cmd_put(cmd);
+		return NULL;
+	}
+	bnnacc_cmd_set_bufs(cmd, src_len, dst_len);
 	return cmd;
 }
 
@@ -202,6 +476,8 @@ int bnnacc_ring_enable(struct bnnacc_ring *ring)
 	ring->sq_head = 0;
 	ring->cq_head = 0;
 	ring->cq_phase = 1;
+	ring->sq_db = 0;
+	ring->owed = 0;
 
 	bnnacc_wr(regs, BNNACC_REG_SQ_BASE_LO, lower_32_bits(ring->sq_dma));
 	bnnacc_wr(regs, BNNACC_REG_SQ_BASE_HI, upper_32_bits(ring->sq_dma));
@@ -311,6 +587,8 @@ void bnnacc_ring_cancel(struct bnnacc_ring *ring, int err)
 	ring->sq_head = 0;
 	ring->cq_head = 0;
 	ring->cq_phase = 1;
+	ring->sq_db = 0;
+	ring->owed = 0;
 	spin_unlock_irqrestore(&ring->lock, flags);
 	bnnacc_put_list(&put);
 }
@@ -373,11 +651,47 @@ static u16 bnnacc_tag_get(struct bnnacc_ring *ring)
 	return tag;
 }
 
+/* Announce the queued entries to the card (ring lock held). */
+static void bnnacc_ring_doorbell(struct bnnacc_ring *ring)
+{
+	lockdep_assert_held(&ring->lock);
+	if (ring->sq_db == ring->sq_tail || !ring->enabled || ring->halted)
+		return;
+	ring->owed += (ring->sq_tail - ring->sq_db) & (ring->depth - 1);
+	ring->sq_db = ring->sq_tail;
+	/*
+	 * writel() orders the SQE stores before the doorbell
+	 * (memory-barriers.txt, "writeX()"); pairs with the card fetching
+	 * entries only up to the SQ_TAIL value it has been given.
+	 */
+	bnnacc_wr(ring->regs, BNNACC_REG_SQ_TAIL, ring->sq_tail);
+}
+
+/**
+ * bnnacc_ring_kick() - ring a deferred doorbell
+ * @ring: the rings
+ *
+ * A safety net for a card that owes a completion it never posts: queued
+ * entries are not held back longer than the caller's period.
+ *
+ * Context: any; takes the ring lock.
+ */
+void bnnacc_ring_kick(struct bnnacc_ring *ring)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&ring->lock, flags);
+	bnnacc_ring_doorbell(ring);
+	spin_unlock_irqrestore(&ring->lock, flags);
+}
+
 /**
  * bnnacc_ring_submit() - queue a batch of commands with one doorbell
  * @ring: the rings
  * @cmds: commands with their descriptors filled in, except the cid
  * @n: number of commands, at least 1
+ * @defer: the doorbell may wait for the next completion drain if the card
+ *	owes completions (it is busy); else it is rung at once
  *
  * Either the whole batch is queued or none of it. Each queued command gets
  * a tag (its cid) and a reference, both held by the ring until its
@@ -388,7 +702,7 @@ static u16 bnnacc_tag_get(struct bnnacc_ring *ring)
  * is not running, or the -errno the ring was halted with.
  */
 int bnnacc_ring_submit(struct bnnacc_ring *ring, struct bnnacc_cmd **cmds,
-		       unsigned int n)
+		       unsigned int n, bool defer)
 {
 	u32 mask = ring->depth - 1;
 	struct bnnacc_cmd *cmd;
@@ -410,12 +724,8 @@ int bnnacc_ring_submit(struct bnnacc_ring *ring, struct bnnacc_cmd **cmds,
 		ring->sq_tail = (ring->sq_tail + 1) & mask;
 	}
 	ring->inflight += n;
-	/*
-	 * writel() orders the SQE stores above before the doorbell
-	 * (memory-barriers.txt, "writeX()"); pairs with the card fetching
-	 * entries only up to the SQ_TAIL value it has been given.
-	 */
-	bnnacc_wr(ring->regs, BNNACC_REG_SQ_TAIL, ring->sq_tail);
+	if (!defer || !ring->owed)
+		bnnacc_ring_doorbell(ring);
 out:
 	spin_unlock_irqrestore(&ring->lock, flags);
 	return ret;
@@ -430,6 +740,9 @@ static void bnnacc_cqe_handle(struct bnnacc_ring *ring,
 	u16 cid = bnnacc_cpu16(cqe->cid);
 	struct bnnacc_cmd *cmd = NULL;
 
+	/* Every CQ entry, even one with a bad cid, ends an announced entry. */
+	if (ring->owed)
+		ring->owed--;
 	if (sq_head < ring->depth)
 		ring->sq_head = sq_head;
 	if (cid < ring->depth)
@@ -463,7 +776,8 @@ static void bnnacc_cqe_handle(struct bnnacc_ring *ring,
  * @ring: the rings
  *
  * Matches every new CQ entry to its command, wakes the waiters and frees
- * the tags, then tells the card with one CQ_HEAD write.
+ * the tags, then tells the card with one CQ_HEAD write and rings a
+ * deferred doorbell.
  *
  * Context: process (threaded interrupt or a waiter); the last reference of
  * an abandoned command may be dropped here.
@@ -508,6 +822,7 @@ unsigned int bnnacc_ring_drain(struct bnnacc_ring *ring)
 		mb();
 		bnnacc_wr(ring->regs, BNNACC_REG_CQ_HEAD, ring->cq_head);
 	}
+	bnnacc_ring_doorbell(ring);
 	spin_unlock_irqrestore(&ring->lock, flags);
 	bnnacc_put_list(&put);
 	return n;
@@ -584,7 +899,7 @@ int bnnacc_ring_exec(struct bnnacc_ring *ring, struct bnnacc_cmd *cmd,
 {
 	int ret;
 
-	ret = bnnacc_ring_submit(ring, &cmd, 1);
+	ret = bnnacc_ring_submit(ring, &cmd, 1, false);
 	if (ret)
 		return ret;
 	return bnnacc_ring_wait(ring, cmd, timeout_ms);
