@@ -182,11 +182,7 @@ struct bnnacc_cmd {
  * @cq_phase: phase tag that marks a new CQ entry
  * @inflight: tags taken, abandoned commands included
  * @tag_hint: where the search for a free tag starts
- * @sq_db: SQ_TAIL as last written: entries from here to @sq_tail are
- *	queued but not yet announced to the card (a deferred doorbell)
- * @owed: completions the card owes: entries announced by a doorbell minus
- *	CQ entries consumed since; while it is not 0 the card is working and
- *	will interrupt, so a deferrable doorbell waits for that completion
+ * @sq_db: SQ_TAIL as last written (a doorbell is rung only when it moved)
  * @slots: the command holding each tag, or NULL; a command's cid is its
  *	tag, taken until its completion arrives (or the card is reset)
  * @enabled: rings programmed and the card READY
@@ -209,7 +205,6 @@ struct bnnacc_ring {
 	u32 inflight;
 	u32 tag_hint;
 	u32 sq_db;
-	u32 owed;
 	struct bnnacc_cmd **slots;
 	bool enabled;
 	int halted;
@@ -369,8 +364,7 @@ void bnnacc_ring_disable(struct bnnacc_ring *ring);
 void bnnacc_ring_halt(struct bnnacc_ring *ring, int err);
 void bnnacc_ring_cancel(struct bnnacc_ring *ring, int err);
 int bnnacc_ring_submit(struct bnnacc_ring *ring, struct bnnacc_cmd **cmds,
-		       unsigned int n, bool defer);
-void bnnacc_ring_kick(struct bnnacc_ring *ring);
+		       unsigned int n);
 unsigned int bnnacc_ring_drain(struct bnnacc_ring *ring);
 int bnnacc_ring_wait(struct bnnacc_ring *ring, struct bnnacc_cmd *cmd,
 		     unsigned int timeout_ms);

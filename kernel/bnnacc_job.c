@@ -29,9 +29,8 @@
  * so the bounce buffers outlive any DMA the card may still do.
  *
  * The dispatcher moves whole batches from the files' queues to the ring,
- * taking files round-robin, one batch per turn and at most one doorbell
- * per batch (deferred to the next completion while the card is busy, see
- * bnnacc_ring.c), for as long as the ring has room and fewer than
+ * taking files round-robin, one batch per turn and one doorbell per batch,
+ * for as long as the ring has room and fewer than
  * BNNACC_ONCARD_MAX batches are on the card. The card executes in order, so
  * files share it only as fairly as the batches waiting in their queues are
  * picked: a few batches on the card keep it busy, the rest wait where the
@@ -67,7 +66,7 @@ static_assert(sizeof(struct bnnacc_reset_args) == BNNACC_RESET_SIZE_VER0);
 static_assert(BNNACC_SUBMIT_MAX_JOBS <= 64);	/* bnnacc_batch.ok_mask */
 
 #define BNNACC_WATCHDOG_PERIOD	(HZ / 10)
-#define BNNACC_ONCARD_MAX	4	/* batches on the card at a time */
+#define BNNACC_ONCARD_MAX	2	/* batches on the card at a time */
 
 /**
  * enum bnnacc_batch_state - where a batch is
@@ -307,7 +306,7 @@ static void bnnacc_dispatch(struct bnnacc_dev *bdev)
 		b = list_first_entry(&ctx->queued, struct bnnacc_batch, link);
 		b->state = BNNACC_BATCH_ONCARD;
 		b->remaining = b->njobs;
-		if (bnnacc_ring_submit(&bdev->ring, b->cmds, b->njobs, true)) {
+		if (bnnacc_ring_submit(&bdev->ring, b->cmds, b->njobs)) {
 			/* No room (or the card is down): completions retry. */
 			b->state = BNNACC_BATCH_QUEUED;
 			break;
@@ -369,7 +368,7 @@ static bool bnnacc_sync_try(struct bnnacc_dev *bdev, struct bnnacc_cmd *cmd,
 	} else if (bdev->recovering) {
 		done = false;		/* retried once the card is back */
 	} else {
-		*ret = bnnacc_ring_submit(&bdev->ring, &cmd, 1, false);
+		*ret = bnnacc_ring_submit(&bdev->ring, &cmd, 1);
 		if (*ret == -EBUSY) {
 			if (!*waiting)
 				bdev->sync_waiting++;
@@ -569,8 +568,6 @@ static void bnnacc_watchdog(struct work_struct *work)
 	char reason[sizeof(bdev->reset_reason)];
 	u64 seq;
 
-	/* A doorbell deferred for a completion that never came. */
-	bnnacc_ring_kick(&bdev->ring);
 	if (!bnnacc_head_expired(bdev, &seq))
 		return;
 	/* A lost interrupt should not cost a reset: look once more. */

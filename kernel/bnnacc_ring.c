@@ -12,15 +12,10 @@
  * Completions are matched to commands by cid, so the ring does not rely on
  * the card completing in order.
  *
- * Doorbells: the card's engine runs in QEMU's main loop with the big QEMU
- * lock held for up to several milliseconds at a time, and a register access
- * by the (single) vCPU waits for that lock, stalling the whole guest. Batch
- * jobs are therefore announced with a deferred doorbell while the card
- * still owes completions for earlier entries (it is busy and will
- * interrupt): the SQ entries are written at once, and SQ_TAIL is written
- * when the completions are drained, between two runs of the engine, or by
- * the batch watchdog as a safety net. When the card owes nothing, and for
- * synchronous commands, the doorbell is rung at once.
+ * Doorbells: one SQ_TAIL write per batch, rung as the batch is queued.
+ * (Deferring it to the next completion drain, to spare the vCPU a register
+ * access while the emulated card computes, was measured: no clear gain, and
+ * it let a process with a deep queue crowd out a shallow one.)
  *
  * A command is reference counted: the submitter holds one reference, the
  * ring another while the command holds a tag. A submitter that gives up
@@ -477,7 +472,6 @@ int bnnacc_ring_enable(struct bnnacc_ring *ring)
 	ring->cq_head = 0;
 	ring->cq_phase = 1;
 	ring->sq_db = 0;
-	ring->owed = 0;
 
 	bnnacc_wr(regs, BNNACC_REG_SQ_BASE_LO, lower_32_bits(ring->sq_dma));
 	bnnacc_wr(regs, BNNACC_REG_SQ_BASE_HI, upper_32_bits(ring->sq_dma));
@@ -588,7 +582,6 @@ void bnnacc_ring_cancel(struct bnnacc_ring *ring, int err)
 	ring->cq_head = 0;
 	ring->cq_phase = 1;
 	ring->sq_db = 0;
-	ring->owed = 0;
 	spin_unlock_irqrestore(&ring->lock, flags);
 	bnnacc_put_list(&put);
 }
@@ -657,7 +650,6 @@ static void bnnacc_ring_doorbell(struct bnnacc_ring *ring)
 	lockdep_assert_held(&ring->lock);
 	if (ring->sq_db == ring->sq_tail || !ring->enabled || ring->halted)
 		return;
-	ring->owed += (ring->sq_tail - ring->sq_db) & (ring->depth - 1);
 	ring->sq_db = ring->sq_tail;
 	/*
 	 * writel() orders the SQE stores before the doorbell
@@ -668,30 +660,10 @@ static void bnnacc_ring_doorbell(struct bnnacc_ring *ring)
 }
 
 /**
- * bnnacc_ring_kick() - ring a deferred doorbell
- * @ring: the rings
- *
- * A safety net for a card that owes a completion it never posts: queued
- * entries are not held back longer than the caller's period.
- *
- * Context: any; takes the ring lock.
- */
-void bnnacc_ring_kick(struct bnnacc_ring *ring)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&ring->lock, flags);
-	bnnacc_ring_doorbell(ring);
-	spin_unlock_irqrestore(&ring->lock, flags);
-}
-
-/**
  * bnnacc_ring_submit() - queue a batch of commands with one doorbell
  * @ring: the rings
  * @cmds: commands with their descriptors filled in, except the cid
  * @n: number of commands, at least 1
- * @defer: the doorbell may wait for the next completion drain if the card
- *	owes completions (it is busy); else it is rung at once
  *
  * Either the whole batch is queued or none of it. Each queued command gets
  * a tag (its cid) and a reference, both held by the ring until its
@@ -702,7 +674,7 @@ void bnnacc_ring_kick(struct bnnacc_ring *ring)
  * is not running, or the -errno the ring was halted with.
  */
 int bnnacc_ring_submit(struct bnnacc_ring *ring, struct bnnacc_cmd **cmds,
-		       unsigned int n, bool defer)
+		       unsigned int n)
 {
 	u32 mask = ring->depth - 1;
 	struct bnnacc_cmd *cmd;
@@ -724,8 +696,7 @@ int bnnacc_ring_submit(struct bnnacc_ring *ring, struct bnnacc_cmd **cmds,
 		ring->sq_tail = (ring->sq_tail + 1) & mask;
 	}
 	ring->inflight += n;
-	if (!defer || !ring->owed)
-		bnnacc_ring_doorbell(ring);
+	bnnacc_ring_doorbell(ring);
 out:
 	spin_unlock_irqrestore(&ring->lock, flags);
 	return ret;
@@ -740,9 +711,6 @@ static void bnnacc_cqe_handle(struct bnnacc_ring *ring,
 	u16 cid = bnnacc_cpu16(cqe->cid);
 	struct bnnacc_cmd *cmd = NULL;
 
-	/* Every CQ entry, even one with a bad cid, ends an announced entry. */
-	if (ring->owed)
-		ring->owed--;
 	if (sq_head < ring->depth)
 		ring->sq_head = sq_head;
 	if (cid < ring->depth)
@@ -776,8 +744,7 @@ static void bnnacc_cqe_handle(struct bnnacc_ring *ring,
  * @ring: the rings
  *
  * Matches every new CQ entry to its command, wakes the waiters and frees
- * the tags, then tells the card with one CQ_HEAD write and rings a
- * deferred doorbell.
+ * the tags, then tells the card with one CQ_HEAD write.
  *
  * Context: process (threaded interrupt or a waiter); the last reference of
  * an abandoned command may be dropped here.
@@ -822,7 +789,6 @@ unsigned int bnnacc_ring_drain(struct bnnacc_ring *ring)
 		mb();
 		bnnacc_wr(ring->regs, BNNACC_REG_CQ_HEAD, ring->cq_head);
 	}
-	bnnacc_ring_doorbell(ring);
 	spin_unlock_irqrestore(&ring->lock, flags);
 	bnnacc_put_list(&put);
 	return n;
@@ -899,7 +865,7 @@ int bnnacc_ring_exec(struct bnnacc_ring *ring, struct bnnacc_cmd *cmd,
 {
 	int ret;
 
-	ret = bnnacc_ring_submit(ring, &cmd, 1, false);
+	ret = bnnacc_ring_submit(ring, &cmd, 1);
 	if (ret)
 		return ret;
 	return bnnacc_ring_wait(ring, cmd, timeout_ms);
