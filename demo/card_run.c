@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+int card_run_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -206,7 +206,7 @@ static int infer_pass(struct bnnacc_net *net, const float *x, unsigned n,
 		return ret;
 	ret = card_run_dump(dir, name, &r);
 	bnnacc_result_free(&r);
-	return ret ? fail(err, errlen, ret, "write %s: %s", name, strerror(-ret)) : 0;
+	return ret ? card_run_fail(err, errlen, ret, "write %s: %s", name, strerror(-ret)) : 0;
 }
 
 int card_run_files(const struct bnnacc_net *net, const struct bnnacc_model *m,
@@ -221,19 +221,19 @@ int card_run_files(const struct bnnacc_net *net, const struct bnnacc_model *m,
 
 	ret = bnnacc_net_achieved(net, &ach);
 	if (ret)
-		return fail(err, errlen, ret, "achieved model: %s", strerror(-ret));
+		return card_run_fail(err, errlen, ret, "achieved model: %s", strerror(-ret));
 	snprintf(path, sizeof(path), "%s/achieved.bnnm", outdir);
 	ret = bnnacc_model_save(ach, path);
 	if (ret) {
 		bnnacc_model_free(ach);
-		return fail(err, errlen, ret, "save %s: %s", path, strerror(-ret));
+		return card_run_fail(err, errlen, ret, "save %s: %s", path, strerror(-ret));
 	}
 	snprintf(path, sizeof(path), "%s/transfer.txt", outdir);
 	f = fopen(path, "w");
 	if (!f) {
 		ret = -errno;
 		bnnacc_model_free(ach);
-		return fail(err, errlen, ret, "%s: %s", path, strerror(-ret));
+		return card_run_fail(err, errlen, ret, "%s: %s", path, strerror(-ret));
 	}
 	fprintf(f, "m %u\ngamma %.6f\ncal_k %.6f\ncal_g_lo %.3f\ncal_g_hi %.3f\n",
 		bnnacc_net_m(net), bnnacc_net_gamma(net), cal->k_us_per_ua,
@@ -247,7 +247,7 @@ int card_run_files(const struct bnnacc_net *net, const struct bnnacc_model *m,
 	if (fclose(f)) {
 		ret = -errno;
 		bnnacc_model_free(ach);
-		return fail(err, errlen, ret, "%s: %s", path, strerror(-ret));
+		return card_run_fail(err, errlen, ret, "%s: %s", path, strerror(-ret));
 	}
 	*achp = ach;
 	return 0;
@@ -271,7 +271,7 @@ int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
 		return ret;
 	n = card_run_points(o->points, m->n_inputs, &x);
 	if (n < 0) {
-		ret = fail(err, errlen, n, "points %s: %s", o->points, strerror(-n));
+		ret = card_run_fail(err, errlen, n, "points %s: %s", o->points, strerror(-n));
 		goto out;
 	}
 	memset(&co, 0, sizeof(co));
@@ -290,7 +290,7 @@ int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
 	if (o->programmed) {
 		ret = o->programmed(o->advance_ctx);
 		if (ret) {
-			fail(err, errlen, ret, "device clock: %s", strerror(-ret));
+			card_run_fail(err, errlen, ret, "device clock: %s", strerror(-ret));
 			goto out;
 		}
 	}
@@ -302,7 +302,7 @@ int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
 	fflush(stdout);
 	ret = conductances(card, net, m, ach, o);
 	if (ret) {
-		fail(err, errlen, ret, "conductance read-back: %s", strerror(-ret));
+		card_run_fail(err, errlen, ret, "conductance read-back: %s", strerror(-ret));
 		goto out;
 	}
 	ret = infer_pass(net, x, (unsigned)n, o->outdir, "card_0.txt", err, errlen);
@@ -311,7 +311,7 @@ int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
 		fflush(stdout);
 		ret = o->advance ? o->advance(o->advance_ctx, o->ages[a]) : -EINVAL;
 		if (ret) {
-			fail(err, errlen, ret, "clock advance to %u s failed", o->ages[a]);
+			card_run_fail(err, errlen, ret, "clock advance to %u s failed", o->ages[a]);
 			break;
 		}
 		snprintf(name, sizeof(name), "card_%u.txt", o->ages[a]);

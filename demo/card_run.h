@@ -74,4 +74,11 @@ int card_run_weights(const struct bnnacc_card_info *info, const uint32_t *ns,
 		     const struct bnnacc_model *ach, double gamma, unsigned mm,
 		     const struct bnnacc_region *tiles, const char *outdir);
 
+/*
+ * Format an error message into @err (when not NULL) and return @ret: the
+ * demo's one way to report a failure with its context.
+ */
+int card_run_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #endif

@@ -43,20 +43,6 @@
 #define CAL_MAX_AGE_S (7 * 86400)	/* the library's default reuse age */
 #define MATCH_MAX 9.0		/* mean z^2 over a tile above which it is no match */
 
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 /* ---- the socket ---------------------------------------------------------- */
 
@@ -86,13 +72,13 @@ static int conn_open(struct conn *c, const char *path, char *err, size_t errlen)
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return fail(err, errlen, -ENAMETOOLONG, "socket path %s too long", path);
+		return card_run_fail(err, errlen, -ENAMETOOLONG, "socket path %s too long", path);
 	strcpy(sa.sun_path, path);
 	/* The daemon was started just before us: give it 30 s to listen. */
 	for (i = 0; i < 300; i++) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
-			return fail(err, errlen, -errno, "socket: %s", strerror(errno));
+			return card_run_fail(err, errlen, -errno, "socket: %s", strerror(errno));
 		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 			break;
 		close(fd);
@@ -100,11 +86,11 @@ static int conn_open(struct conn *c, const char *path, char *err, size_t errlen)
 		nanosleep(&ts, NULL);
 	}
 	if (fd < 0)
-		return fail(err, errlen, -ECONNREFUSED, "bnnaccd does not answer on %s", path);
+		return card_run_fail(err, errlen, -ECONNREFUSED, "bnnaccd does not answer on %s", path);
 	c->f = fdopen(fd, "r+");
 	if (!c->f) {
 		close(fd);
-		return fail(err, errlen, -errno, "fdopen: %s", strerror(errno));
+		return card_run_fail(err, errlen, -errno, "fdopen: %s", strerror(errno));
 	}
 	return 0;
 }
@@ -123,9 +109,9 @@ static int conn_send(struct conn *c, json_t *req, char *err, size_t errlen)
 	int ret = 0;
 
 	if (!s)
-		return fail(err, errlen, -ENOMEM, "json_dumps failed");
+		return card_run_fail(err, errlen, -ENOMEM, "json_dumps failed");
 	if (fputs(s, c->f) == EOF || fputc('\n', c->f) == EOF || fflush(c->f))
-		ret = fail(err, errlen, -EPIPE, "bnnaccd: write: %s", strerror(errno));
+		ret = card_run_fail(err, errlen, -EPIPE, "bnnaccd: write: %s", strerror(errno));
 	free(s);
 	return ret;
 }
@@ -143,11 +129,11 @@ static int reply_decode(struct conn *c, const char *txt, json_t **out, char *err
 	c->parse_s += now_s() - t0;
 	if (!r || !json_is_object(r)) {
 		json_decref(r);
-		return fail(err, errlen, -EPROTO, "bnnaccd: unparsable reply: %s", je.text);
+		return card_run_fail(err, errlen, -EPROTO, "bnnaccd: unparsable reply: %s", je.text);
 	}
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		e = json_object_get(r, "error");
-		fail(err, errlen, -EIO, "bnnaccd: %s: %s",
+		card_run_fail(err, errlen, -EIO, "bnnaccd: %s: %s",
 		     json_string_value(json_object_get(e, "code")) ?: "?",
 		     json_string_value(json_object_get(e, "message")) ?: "?");
 		json_decref(r);
@@ -160,7 +146,7 @@ static int reply_decode(struct conn *c, const char *txt, json_t **out, char *err
 static int conn_line(struct conn *c, char *err, size_t errlen)
 {
 	if (getline(&c->line, &c->cap, c->f) < 0)
-		return fail(err, errlen, -EPIPE, "bnnaccd closed the connection");
+		return card_run_fail(err, errlen, -EPIPE, "bnnaccd closed the connection");
 	return 0;
 }
 
@@ -206,12 +192,12 @@ static int conn_recv_ps(struct conn *c, json_t **out, const char **ps,
 			break;
 	}
 	if (*v != '[' || *q != ']')
-		return fail(err, errlen, -EPROTO, "bnnaccd: malformed per_sample");
+		return card_run_fail(err, errlen, -EPROTO, "bnnaccd: malformed per_sample");
 	q++;
 	lv = (size_t)(v - c->line);
 	rest = malloc(lv + 3 + strlen(q));
 	if (!rest)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return card_run_fail(err, errlen, -ENOMEM, "out of memory");
 	memcpy(rest, c->line, lv);
 	strcpy(rest + lv, "[]");
 	strcpy(rest + lv + 2, q);
@@ -361,7 +347,7 @@ static int find_tiles(const struct bnnacc_card_info *info, const uint32_t *ns,
 	int ret = 0;
 
 	if (!obs || !cand || !occ || !got) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = card_run_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < cells; i++) {
@@ -380,7 +366,7 @@ static int find_tiles(const struct bnnacc_card_info *info, const uint32_t *ns,
 		if (!ex || !iv) {
 			free(ex);
 			free(iv);
-			ret = fail(err, errlen, -ENOMEM, "out of memory");
+			ret = card_run_fail(err, errlen, -ENOMEM, "out of memory");
 			goto out;
 		}
 		for (a = 0; a < h; a++)
@@ -448,7 +434,7 @@ static int find_tiles(const struct bnnacc_card_info *info, const uint32_t *ns,
 	if (done < nl) {
 		for (l = 0; l < nl && cnt[l] == mm; l++)
 			;
-		ret = fail(err, errlen, -ENOENT,
+		ret = card_run_fail(err, errlen, -ENOENT,
 			   "found %u of the %u tiles of layer %u in the read-back", cnt[l], mm, l);
 		goto out;
 	}
@@ -512,7 +498,7 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 	r.c = c;
 	r.probs = malloc((size_t)n * mm * c * sizeof(double));
 	if (!r.probs)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return card_run_fail(err, errlen, -ENOMEM, "out of memory");
 	printf("p_demo: inference %s: %u points x %u networks, %u request%s to bnnaccd\n",
 	       name, n, mm, nch, nch > 1 ? "s" : "");
 	fflush(stdout);
@@ -533,7 +519,7 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 				"name", DEMO_MODEL_NAME, "inputs", in, "outputs", "per_sample",
 				"deadline_ms", 3600000);
 		ret = req ? conn_send(cn, req, err, errlen) :
-			    fail(err, errlen, -ENOMEM, "json_pack failed");
+			    card_run_fail(err, errlen, -ENOMEM, "json_pack failed");
 		json_decref(req);
 	}
 	for (ch = 0; ch < nch && !ret; ch++) {
@@ -551,7 +537,7 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 		if (lo >= n || (got & (1u << (lo / per))) || !ps ||
 		    json_integer_value(json_object_get(rep, "n")) != (json_int_t)(hi - lo) ||
 		    json_integer_value(json_object_get(rep, "m")) != (json_int_t)mm) {
-			ret = fail(err, errlen, -EPROTO, "bnnaccd: unexpected infer reply (id, n or m)");
+			ret = card_run_fail(err, errlen, -EPROTO, "bnnaccd: unexpected infer reply (id, n or m)");
 			break;
 		}
 		got |= 1u << (lo / per);
@@ -559,7 +545,7 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 		ret = ps_read(ps, pe, hi - lo, mm, c, r.probs + (size_t)lo * mm * c);
 		cn->parse_s += now_s() - t1;
 		if (ret) {
-			fail(err, errlen, ret, "bnnaccd: per_sample is not [%u][%u][%u] numbers",
+			card_run_fail(err, errlen, ret, "bnnaccd: per_sample is not [%u][%u][%u] numbers",
 			     hi - lo, mm, c);
 			break;
 		}
@@ -571,7 +557,7 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 		       name, now_s() - t0, cn->parse_s - p0);
 		ret = card_run_dump(dir, name, &r);
 		if (ret)
-			fail(err, errlen, ret, "write %s: %s", name, strerror(-ret));
+			card_run_fail(err, errlen, ret, "write %s: %s", name, strerror(-ret));
 	}
 	free(r.probs);
 	return ret;
@@ -605,18 +591,18 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 
 	ret = bnnacc_dev_card(dev, &card);
 	if (ret)
-		return fail(err, errlen, ret, "card: %s", strerror(-ret));
+		return card_run_fail(err, errlen, ret, "card: %s", strerror(-ret));
 	cells = (size_t)card.info.rows * card.info.cols;
 	ret = bnnacc_model_load(&m, o->model, err, errlen);
 	if (ret)
 		return ret;
 	n = card_run_points(o->points, m->n_inputs, &x);
 	if (n < 0) {
-		ret = fail(err, errlen, n, "points %s: %s", o->points, strerror(-n));
+		ret = card_run_fail(err, errlen, n, "points %s: %s", o->points, strerror(-n));
 		goto out;
 	}
 	if (!realpath(o->model, mpath)) {
-		ret = fail(err, errlen, -errno, "%s: %s", o->model, strerror(errno));
+		ret = card_run_fail(err, errlen, -errno, "%s: %s", o->model, strerror(errno));
 		goto out;
 	}
 	ret = conn_open(&cn, sock, err, errlen);
@@ -642,7 +628,7 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 		    time(NULL) - cal.created < CAL_MAX_AGE_S && time(NULL) >= cal.created) {
 			ret = bnnacc_calib_save(&cal, state);
 			if (ret) {
-				fail(err, errlen, ret, "%s: %s", state, strerror(-ret));
+				card_run_fail(err, errlen, ret, "%s: %s", state, strerror(-ret));
 				goto out;
 			}
 			reused = 1;
@@ -663,14 +649,14 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 		goto out;
 	c0 = json_array_get(json_object_get(rep, "cards"), 0);
 	if (!json_is_true(json_object_get(c0, "ok"))) {
-		ret = fail(err, errlen, -EIO, "bnnaccd could not program the card: %s",
+		ret = card_run_fail(err, errlen, -EIO, "bnnaccd could not program the card: %s",
 			   json_string_value(json_object_get(c0, "error")) ?: "no card");
 		goto out;
 	}
 	mm = (unsigned)json_integer_value(json_object_get(c0, "m"));
 	gamma = json_number_value(json_object_get(c0, "gamma"));
 	if (!mm || (o->m && mm != o->m)) {
-		ret = fail(err, errlen, -EPROTO, "bnnaccd programmed M=%u networks (asked %u)",
+		ret = card_run_fail(err, errlen, -EPROTO, "bnnaccd programmed M=%u networks (asked %u)",
 			   mm, o->m);
 		goto out;
 	}
@@ -679,7 +665,7 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	if (o->programmed) {
 		ret = o->programmed(o->advance_ctx);
 		if (ret) {
-			fail(err, errlen, ret, "device clock: %s", strerror(-ret));
+			card_run_fail(err, errlen, ret, "device clock: %s", strerror(-ret));
 			goto out;
 		}
 	}
@@ -697,7 +683,7 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	rec.cols = card.info.cols;
 	rec.words = calloc(cells, sizeof(uint32_t));
 	if (!rec.words) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = card_run_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	rc.ops = &rec_ops;
@@ -711,7 +697,7 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	if (ret)
 		goto out;
 	if (bnnacc_net_m(ref) != mm || fabs(bnnacc_net_gamma(ref) - gamma) > 1e-6 * gamma) {
-		ret = fail(err, errlen, -EPROTO,
+		ret = card_run_fail(err, errlen, -EPROTO,
 			   "recomputed transfer differs from the daemon's (M %u gamma %.6f vs M %u gamma %.6f)",
 			   bnnacc_net_m(ref), bnnacc_net_gamma(ref), mm, gamma);
 		goto out;
@@ -725,13 +711,13 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	ns = malloc(cells * reads * sizeof(uint32_t));
 	tiles = malloc((size_t)mm * m->n_layers * sizeof(*tiles));
 	if (!ns || !tiles) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = card_run_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (rd = 0; rd < reads && !ret; rd++)
 		ret = card.ops->read(card.ctx, &all, ns + rd * cells);
 	if (ret) {
-		fail(err, errlen, ret, "reading the array back: %s", strerror(-ret));
+		card_run_fail(err, errlen, ret, "reading the array back: %s", strerror(-ret));
 		goto out;
 	}
 	ret = find_tiles(&card.info, ns, reads, &cal, rec.words, ref, m->n_layers, mm,
@@ -743,7 +729,7 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	       mm * m->n_layers, mm, worst, next, same);
 	ret = card_run_weights(&card.info, ns, reads, m, ach, gamma, mm, tiles, o->outdir);
 	if (ret) {
-		fail(err, errlen, ret, "weights.txt: %s", strerror(-ret));
+		card_run_fail(err, errlen, ret, "weights.txt: %s", strerror(-ret));
 		goto out;
 	}
 	fflush(stdout);
@@ -755,7 +741,7 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 		fflush(stdout);
 		ret = o->advance ? o->advance(o->advance_ctx, o->ages[a]) : -EINVAL;
 		if (ret) {
-			fail(err, errlen, ret, "clock advance to %u s failed", o->ages[a]);
+			card_run_fail(err, errlen, ret, "clock advance to %u s failed", o->ages[a]);
 			break;
 		}
 		snprintf(name, sizeof(name), "card_%u.txt", o->ages[a]);
