@@ -188,23 +188,39 @@ static void state_path(struct daemon *d, char *buf, size_t len, const char *name
 	snprintf(buf, len, "%s/models/%s.bnnm", d->cfg.state_dir, name);
 }
 
+/* Open <state_dir>/models, its path in @dir; NULL if it is absent. */
+static DIR *models_open(struct daemon *d, char *dir, size_t len)
+{
+	snprintf(dir, len, "%.1000s/models", d->cfg.state_dir);
+	return opendir(dir);
+}
+
+/* Length of the model name in a stored file's name ("NAME.bnnm"), or 0. */
+static size_t model_stem(const char *fname)
+{
+	size_t n = strlen(fname);
+
+	if (n < 6 || n - 5 >= PROTO_NAME_LEN || strcmp(fname + n - 5, ".bnnm"))
+		return 0;
+	return n - 5;
+}
+
 /* Remove every stored model but @keep (NULL: all). */
 static void state_prune(struct daemon *d, const char *keep)
 {
 	char dir[1100], path[1400];
 	struct dirent *e;
+	size_t n;
 	DIR *dp;
 
-	snprintf(dir, sizeof(dir), "%.1000s/models", d->cfg.state_dir);
-	dp = opendir(dir);
+	dp = models_open(d, dir, sizeof(dir));
 	if (!dp)
 		return;
 	while ((e = readdir(dp)) != NULL) {
-		size_t n = strlen(e->d_name);
-
-		if (n < 6 || strcmp(e->d_name + n - 5, ".bnnm"))
+		n = model_stem(e->d_name);
+		if (!n)
 			continue;
-		if (keep && n - 5 == strlen(keep) && !strncmp(e->d_name, keep, n - 5))
+		if (keep && n == strlen(keep) && !strncmp(e->d_name, keep, n))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		unlink(path);
@@ -249,23 +265,22 @@ static void state_restore(struct daemon *d)
 	time_t best_t = 0;
 	struct dirent *e;
 	struct stat st;
+	size_t n;
 	DIR *dp;
 
-	snprintf(dir, sizeof(dir), "%.1000s/models", d->cfg.state_dir);
-	dp = opendir(dir);
+	dp = models_open(d, dir, sizeof(dir));
 	if (!dp)
 		return;
 	while ((e = readdir(dp)) != NULL) {
-		size_t n = strlen(e->d_name);
-
-		if (n < 6 || n - 5 >= PROTO_NAME_LEN || strcmp(e->d_name + n - 5, ".bnnm"))
+		n = model_stem(e->d_name);
+		if (!n)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (stat(path, &st) || st.st_mtime < best_t)
 			continue;
 		best_t = st.st_mtime;
-		memcpy(best, e->d_name, n - 5);
-		best[n - 5] = 0;
+		memcpy(best, e->d_name, n);
+		best[n] = 0;
 	}
 	closedir(dp);
 	if (!best[0])

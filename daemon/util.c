@@ -228,20 +228,23 @@ static int set_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
 	return 0;
 }
 
+/* Copy @v into the string setting @dst of @len bytes; -ENAMETOOLONG if it
+ * does not fit. */
+static int set_str(char *dst, size_t len, const char *v)
+{
+	return snprintf(dst, len, "%s", v) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
 int config_set(struct config *c, const char *k, const char *v)
 {
 	if (!strcmp(k, "socket"))
-		return snprintf(c->socket, sizeof(c->socket), "%s", v) <
-		       (int)sizeof(c->socket) ? 0 : -ENAMETOOLONG;
+		return set_str(c->socket, sizeof(c->socket), v);
 	if (!strcmp(k, "state_dir"))
-		return snprintf(c->state_dir, sizeof(c->state_dir), "%s", v) <
-		       (int)sizeof(c->state_dir) ? 0 : -ENAMETOOLONG;
+		return set_str(c->state_dir, sizeof(c->state_dir), v);
 	if (!strcmp(k, "socket_group"))
-		return snprintf(c->socket_group, sizeof(c->socket_group), "%s", v) <
-		       (int)sizeof(c->socket_group) ? 0 : -ENAMETOOLONG;
+		return set_str(c->socket_group, sizeof(c->socket_group), v);
 	if (!strcmp(k, "admin_group"))
-		return snprintf(c->admin_group, sizeof(c->admin_group), "%s", v) <
-		       (int)sizeof(c->admin_group) ? 0 : -ENAMETOOLONG;
+		return set_str(c->admin_group, sizeof(c->admin_group), v);
 	if (!strcmp(k, "max_queue"))
 		return set_uint(v, 1, 1u << 20, &c->max_queue);
 	if (!strcmp(k, "deadline_ms"))
