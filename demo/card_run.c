@@ -253,6 +253,41 @@ int card_run_files(const struct bnnacc_net *net, const struct bnnacc_model *m,
 	return 0;
 }
 
+int card_run_ages(const struct card_run_opts *o, card_run_pass_fn pass,
+		  void *ctx, char *err, size_t errlen)
+{
+	char name[64];
+	unsigned a;
+	int ret;
+
+	ret = pass(ctx, "card_0.txt", err, errlen);
+	for (a = 0; !ret && a < o->nages; a++) {
+		printf("p_demo: ageing the card to %u s after programming\n", o->ages[a]);
+		fflush(stdout);
+		ret = o->advance ? o->advance(o->advance_ctx, o->ages[a]) : -EINVAL;
+		if (ret)
+			return card_run_fail(err, errlen, ret,
+					     "clock advance to %u s failed", o->ages[a]);
+		snprintf(name, sizeof(name), "card_%u.txt", o->ages[a]);
+		ret = pass(ctx, name, err, errlen);
+	}
+	return ret;
+}
+
+struct direct_pass {
+	struct bnnacc_net *net;
+	const float *x;
+	unsigned n;
+	const char *dir;
+};
+
+static int direct_pass(void *ctx, const char *name, char *err, size_t errlen)
+{
+	struct direct_pass *p = ctx;
+
+	return infer_pass(p->net, p->x, p->n, p->dir, name, err, errlen);
+}
+
 int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
 	     char *err, size_t errlen)
 {
@@ -261,10 +296,9 @@ int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
 	struct bnnacc_model *m = NULL, *ach = NULL;
 	struct bnnacc_net *net = NULL;
 	struct bnnacc_calib cal;
-	char name[64];
+	struct direct_pass pass;
 	float *x = NULL;
 	int n, ret;
-	unsigned a;
 
 	ret = bnnacc_model_load(&m, o->model, err, errlen);
 	if (ret)
@@ -305,18 +339,8 @@ int card_run(struct bnnacc_card *card, const struct card_run_opts *o,
 		card_run_fail(err, errlen, ret, "conductance read-back: %s", strerror(-ret));
 		goto out;
 	}
-	ret = infer_pass(net, x, (unsigned)n, o->outdir, "card_0.txt", err, errlen);
-	for (a = 0; !ret && a < o->nages; a++) {
-		printf("p_demo: ageing the card to %u s after programming\n", o->ages[a]);
-		fflush(stdout);
-		ret = o->advance ? o->advance(o->advance_ctx, o->ages[a]) : -EINVAL;
-		if (ret) {
-			card_run_fail(err, errlen, ret, "clock advance to %u s failed", o->ages[a]);
-			break;
-		}
-		snprintf(name, sizeof(name), "card_%u.txt", o->ages[a]);
-		ret = infer_pass(net, x, (unsigned)n, o->outdir, name, err, errlen);
-	}
+	pass = (struct direct_pass){ net, x, (unsigned)n, o->outdir };
+	ret = card_run_ages(o, direct_pass, &pass, err, errlen);
 out:
 	free(x);
 	bnnacc_net_free(net);

@@ -81,4 +81,15 @@ int card_run_weights(const struct bnnacc_card_info *info, const uint32_t *ns,
 int card_run_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* One inference pass whose results go to file @name of the output dir. */
+typedef int (*card_run_pass_fn)(void *ctx, const char *name, char *err,
+				size_t errlen);
+/*
+ * The passes of a run: "card_0.txt" right after programming, then for each
+ * of @o's ages the card's clock advanced (o->advance) and "card_<age>.txt".
+ * Returns 0, or -errno with @err set.
+ */
+int card_run_ages(const struct card_run_opts *o, card_run_pass_fn pass,
+		  void *ctx, char *err, size_t errlen);
+
 #endif

@@ -570,6 +570,21 @@ static void cal_path(char *buf, size_t len, const char *dir, const struct bnnacc
 	snprintf(buf, len, "%s/bnnacc-%016llx.cal", dir, (unsigned long long)in->serial);
 }
 
+struct daemon_pass {
+	struct conn *cn;
+	const float *x;
+	unsigned n, d, c, mm;
+	const char *dir;
+};
+
+static int daemon_pass(void *ctx, const char *name, char *err, size_t errlen)
+{
+	struct daemon_pass *p = ctx;
+
+	return infer_pass(p->cn, p->x, p->n, p->d, p->c, p->mm, p->dir, name,
+			  err, errlen);
+}
+
 int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	       const char *sock, const char *statedir, char *err, size_t errlen)
 {
@@ -580,9 +595,10 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	struct rec rec = { NULL, 0 };
 	struct bnnacc_region all, *tiles = NULL;
 	struct conn cn = { NULL, NULL, 0, 0 };
-	char cache[4096], state[4096], mpath[PATH_MAX], name[64];
+	char cache[4096], state[4096], mpath[PATH_MAX];
 	json_t *rep = NULL, *c0;
-	unsigned mm, a, reads = o->reads ? o->reads : 4, same = 0, rd;
+	unsigned mm, reads = o->reads ? o->reads : 4, same = 0, rd;
+	struct daemon_pass pass;
 	uint32_t *ns = NULL;
 	double gamma, worst = 0, next = 0;
 	size_t cells;
@@ -734,20 +750,9 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	}
 	fflush(stdout);
 
-	ret = infer_pass(&cn, x, (unsigned)n, m->n_inputs, m->n_classes, mm, o->outdir,
-			 "card_0.txt", err, errlen);
-	for (a = 0; !ret && a < o->nages; a++) {
-		printf("p_demo: ageing the card to %u s after programming\n", o->ages[a]);
-		fflush(stdout);
-		ret = o->advance ? o->advance(o->advance_ctx, o->ages[a]) : -EINVAL;
-		if (ret) {
-			card_run_fail(err, errlen, ret, "clock advance to %u s failed", o->ages[a]);
-			break;
-		}
-		snprintf(name, sizeof(name), "card_%u.txt", o->ages[a]);
-		ret = infer_pass(&cn, x, (unsigned)n, m->n_inputs, m->n_classes, mm,
-				 o->outdir, name, err, errlen);
-	}
+	pass = (struct daemon_pass){ &cn, x, (unsigned)n, m->n_inputs, m->n_classes,
+				     mm, o->outdir };
+	ret = card_run_ages(o, daemon_pass, &pass, err, errlen);
 	if (!ret && !conn_call(&cn, json_pack("{s:s}", "op", "stats"), &rep, NULL, 0)) {
 		printf("p_demo: bnnaccd stats: %lld infer requests, %lld inputs, %.2f s in inference, %lld retries\n",
 		       (long long)json_integer_value(json_object_get(json_object_get(rep, "requests"), "infer")),
