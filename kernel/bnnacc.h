@@ -329,6 +329,7 @@ struct bnnacc_dev {
  * @done: completed batches waiting to be reaped
  * @all: every unreaped batch of the file (through &bnnacc_batch.cnode)
  * @pending: unreaped batches
+ * @pending_bytes: input + output bytes of the unreaped batches
  * @next_handle: handle of the next batch
  * @wq: woken when a batch completes or the card goes away
  *
@@ -342,6 +343,7 @@ struct bnnacc_ctx {
 	struct list_head done;
 	struct list_head all;
 	u32 pending;
+	u64 pending_bytes;
 	u64 next_handle;
 	wait_queue_head_t wq;
 };

@@ -95,6 +95,7 @@ enum bnnacc_batch_state {
  * @abort_err: 0, or the -errno a reset or remove ends it with
  * @status: result of the batch, once done
  * @njobs: jobs
+ * @bytes: input + output bytes of its jobs (counted in the file's budget)
  * @remaining: jobs not yet ended, while on the card
  * @jobs_done: leading jobs that completed successfully
  * @ok_mask: bit i set when job i completed successfully
@@ -123,6 +124,7 @@ struct bnnacc_batch {
 	int abort_err;
 	int status;
 	u32 njobs;
+	u64 bytes;
 	u32 remaining;
 	u32 jobs_done;
 	u64 ok_mask;
@@ -663,7 +665,8 @@ struct bnnacc_ctx *bnnacc_ctx_create(struct bnnacc_dev *bdev)
  * bnnacc_ctx_destroy() - release the job context of a closed file
  * @ctx: the context
  *
- * Queued and completed batches are freed; batches on the card are detached
+ * Queued and completed batches are freed (the queued ones' jobs are
+ * counted as failed, as if cancelled); batches on the card are detached
  * and freed when they end. The card's last file to close empties the
  * bounce buffer pool.
  *
@@ -686,8 +689,12 @@ void bnnacc_ctx_destroy(struct bnnacc_ctx *ctx)
 			b->ctx = NULL;
 			continue;
 		}
-		if (b->state == BNNACC_BATCH_QUEUED)
+		if (b->state == BNNACC_BATCH_QUEUED) {
+			/* It never ran: its jobs count as failed. */
 			bdev->nqueued--;
+			b->status = -ECANCELED;
+			bnnacc_batch_account(bdev, b);
+		}
 		list_move_tail(&b->link, &free);
 	}
 	spin_unlock(&bdev->job_lock);
@@ -801,10 +808,17 @@ static int bnnacc_job_prepare(struct bnnacc_batch *b, u32 i, u64 in, u64 out)
 	return 0;
 }
 
+/*
+ * A new batch of @ctx's file, its inputs copied in. Nothing is allocated
+ * for a batch that would not fit the file's byte budget: -E2BIG when it
+ * alone is larger, -EAGAIN when the file's unreaped batches leave too
+ * little (bnnacc_batch_queue() checks again under the lock).
+ */
 static struct bnnacc_batch *
-bnnacc_batch_create(struct bnnacc_dev *bdev,
+bnnacc_batch_create(struct bnnacc_ctx *ctx,
 		    const struct bnnacc_submit_args *args)
 {
+	struct bnnacc_dev *bdev = ctx->bdev;
 	struct bnnacc_batch *b;
 	u64 in[BNNACC_SUBMIT_MAX_JOBS], out[BNNACC_SUBMIT_MAX_JOBS];
 	u32 i;
@@ -828,6 +842,16 @@ bnnacc_batch_create(struct bnnacc_dev *bdev,
 		ret = bnnacc_job_check(bdev, &b->jobs[i], &in[i], &out[i]);
 		if (ret)
 			goto err;
+		b->bytes += in[i] + out[i];
+	}
+	if (b->bytes > BNNACC_MAX_PENDING_BYTES) {
+		ret = -E2BIG;
+		goto err;
+	}
+	if (READ_ONCE(ctx->pending_bytes) + b->bytes >
+	    BNNACC_MAX_PENDING_BYTES) {
+		ret = -EAGAIN;
+		goto err;
 	}
 	for (i = 0; i < args->njobs; i++) {
 		ret = bnnacc_job_prepare(b, i, in[i], out[i]);
@@ -857,7 +881,8 @@ static s64 bnnacc_batch_queue(struct bnnacc_ctx *ctx, struct bnnacc_batch *b)
 		ret = -ENODEV;
 	} else if (bdev->broken) {
 		ret = -EIO;
-	} else if (ctx->pending >= BNNACC_MAX_PENDING) {
+	} else if (ctx->pending >= BNNACC_MAX_PENDING ||
+		   ctx->pending_bytes + b->bytes > BNNACC_MAX_PENDING_BYTES) {
 		ret = -EAGAIN;
 	} else {
 		b->ctx = ctx;
@@ -868,6 +893,7 @@ static s64 bnnacc_batch_queue(struct bnnacc_ctx *ctx, struct bnnacc_batch *b)
 		list_add_tail(&b->cnode, &ctx->all);
 		list_add_tail(&b->link, &ctx->queued);
 		ctx->pending++;
+		ctx->pending_bytes += b->bytes;
 		bdev->nqueued++;
 		atomic64_add(b->njobs, &bdev->stats.jobs_submitted);
 		if (list_empty(&ctx->rr))
@@ -905,7 +931,13 @@ long bnnacc_ioc_submit(struct bnnacc_ctx *ctx,
 		return -ENODEV;
 	if (READ_ONCE(ctx->pending) >= BNNACC_MAX_PENDING)
 		return -EAGAIN;
-	b = bnnacc_batch_create(bdev, &args);
+	/*
+	 * The handle is written back once the batch is queued: a caller
+	 * that cannot receive it gets -EFAULT now, with nothing queued.
+	 */
+	if (put_user(0ULL, &uargs->handle))
+		return -EFAULT;
+	b = bnnacc_batch_create(ctx, &args);
 	if (IS_ERR(b))
 		return PTR_ERR(b);
 	handle = bnnacc_batch_queue(ctx, b);
@@ -959,6 +991,7 @@ static int bnnacc_take(struct bnnacc_ctx *ctx, u64 handle,
 		list_del(&b->link);
 		list_del_init(&b->cnode);
 		ctx->pending--;
+		ctx->pending_bytes -= b->bytes;
 		*bp = b;
 	}
 	spin_unlock(&bdev->job_lock);
@@ -1054,6 +1087,9 @@ long bnnacc_ioc_wait(struct bnnacc_ctx *ctx,
 		return -EFAULT;
 	if (args.size != BNNACC_WAIT_SIZE_VER0 || args.flags || args.rsvd)
 		return -EINVAL;
+	/* A completion that cannot be written back must not be reaped. */
+	if (clear_user(&uargs->comp, sizeof(uargs->comp)))
+		return -EFAULT;
 	ret = bnnacc_wait_take(ctx, args.handle, args.timeout_ns, &b);
 	if (ret)
 		return ret;
@@ -1080,8 +1116,9 @@ static bool bnnacc_ctx_readable(struct bnnacc_ctx *ctx)
  * @count: its size; at least one &struct bnnacc_completion
  * @nonblock: O_NONBLOCK
  *
- * Reaps as many completed batches as fit; blocks for the first unless
- * @nonblock.
+ * Reaps as many completed batches as fit (and as the file has unreaped);
+ * blocks for the first unless @nonblock. The records are checked to be
+ * writable first, so that a bad @buf costs no completion.
  *
  * Return: bytes read, or -errno.
  */
@@ -1095,6 +1132,14 @@ ssize_t bnnacc_ctx_read(struct bnnacc_ctx *ctx, char __user *buf,
 
 	if (count < sizeof(comp))
 		return -EINVAL;
+	/*
+	 * Reap no more batches than there are records known to be writable:
+	 * a completion that cannot be copied out would be lost.
+	 */
+	count = min_t(size_t, count / sizeof(comp),
+		      max(READ_ONCE(ctx->pending), 1U)) * sizeof(comp);
+	if (clear_user(buf, count))
+		return -EFAULT;
 	while (n + sizeof(comp) <= count) {
 		ret = bnnacc_take(ctx, 0, &b);
 		if (ret == -EAGAIN || ret == -ENOENT) {

@@ -376,6 +376,8 @@ struct bnnacc_read_args {
 #define BNNACC_SUBMIT_MAX_JOBS	64	/* jobs in one batch */
 #define BNNACC_JOB_MAX_BYTES	(4u << 20)	/* input or output of one job */
 #define BNNACC_MAX_PENDING	256	/* unreaped batches per open file */
+/* input + output bytes of the unreaped batches of one open file */
+#define BNNACC_MAX_PENDING_BYTES	(64u << 20)
 
 /**
  * struct bnnacc_job - one MVM sample job of a batch
@@ -425,7 +427,10 @@ struct bnnacc_job {
  * batch is reaped (BNNACC_IOC_WAIT or read()) by the submitting process.
  * The jobs of a batch run in order; the batch reaches the card with one
  * doorbell. Batches of different open files share the card round-robin.
- * Fails with -EAGAIN when the file has BNNACC_MAX_PENDING unreaped batches.
+ * Fails with -EAGAIN when the file has BNNACC_MAX_PENDING unreaped batches
+ * or when the batch's input and output bytes would take the file's
+ * unreaped batches past BNNACC_MAX_PENDING_BYTES (reap some and retry), and
+ * with -E2BIG when the batch alone is larger than that.
  */
 struct bnnacc_submit_args {
 	__u32 size;
@@ -476,7 +481,10 @@ struct bnnacc_completion {
  * Returns 0 with @comp filled, -ETIMEDOUT when nothing completed in time,
  * -ENOENT when @handle is no unreaped batch of this file (or, with 0, the
  * file has none), -EINTR on a signal (the batch stays), -ENODEV once the card
- * is gone and every batch has been reaped.
+ * is gone and every batch has been reaped, -EFAULT when @comp cannot be
+ * written (the batch stays unreaped). read() likewise reaps no more batches
+ * than it has checked records for in its buffer: -EFAULT costs no
+ * completion.
  */
 struct bnnacc_wait_args {
 	__u32 size;

@@ -14,6 +14,9 @@
  *  - CANCEL: 0 (then -ECANCELED) before the card, -EBUSY on it, -EALREADY
  *    when complete, -ENOENT when unknown;
  *  - BNNACC_MAX_PENDING unreaped batches: the next SUBMIT gets -EAGAIN;
+ *  - the file's byte budget (BNNACC_MAX_PENDING_BYTES of unreaped inputs and
+ *    outputs): a batch alone larger gets -E2BIG, one that does not fit
+ *    beside the unreaped ones -EAGAIN until they are reaped;
  *  - bad arguments of SUBMIT (and of each job), WAIT, CANCEL and RESET:
  *    -EINVAL / -EFAULT, with nothing queued;
  *  - a batch whose output buffer is read-only completes with -EFAULT (or is
@@ -486,6 +489,41 @@ static int max_pending(void)
 	return 0;
 }
 
+/*
+ * The byte budget: jobs of 4 MiB output (count 1 x repeat 8192 x 128
+ * columns x 4 bytes), all writing one shared buffer.
+ */
+static int byte_budget(void)
+{
+	const unsigned int per = BNNACC_JOB_MAX_BYTES;
+	const unsigned int fit = BNNACC_MAX_PENDING_BYTES / per - 1;
+	struct bnnacc_region r = { 0, 0, 1, 128 };
+	static struct bnnacc_job jobs[BNNACC_SUBMIT_MAX_JOBS];
+	static int16_t in[1];
+	struct bnnacc_completion c;
+	uint64_t h1, h2;
+	int32_t *out;
+
+	out = malloc(per);
+	CHECK(out);
+	for (unsigned int i = 0; i < BNNACC_SUBMIT_MAX_JOBS; i++)
+		jobs[i] = gj_job(r, in, sizeof(in), out, per, 1, per / 512, 0);
+	/* more than the whole budget in one batch */
+	CHECK(gj_submit(fd, jobs, fit + 2, 0, 1, &h1) == -E2BIG);
+	/* most of it, then a batch that does not fit beside it */
+	CHECK(gj_submit(fd, jobs, fit, 0, 1, &h1) == 0);
+	CHECK(gj_submit(fd, jobs, 2, 0, 2, &h2) == -EAGAIN);
+	CHECK(!wait_h(h1, 60000000000ll, &c) && c.status == 0 &&
+	      c.jobs_done == fit);
+	CHECK(gj_submit(fd, jobs, 2, 0, 2, &h2) == 0);
+	CHECK(!wait_h(h2, 60000000000ll, &c) && c.status == 0);
+	CHECK(wait_h(0, 0, NULL) == -ENOENT);
+	free(out);
+	printf("byte_budget: %u x 4 MiB queued, 2 more -EAGAIN, %u -E2BIG\n",
+	       fit, fit + 2);
+	return 0;
+}
+
 /* ---- bad arguments ---- */
 
 static struct tjob bt;			/* a good job for the bad cases */
@@ -778,7 +816,7 @@ int main(int argc, char **argv)
 	    poll_read(quick ? 4 : 16))
 		return 1;
 	if (!quick && (long_queue() || cancel_done() || max_pending() ||
-		       bad_args() || basic()))
+		       byte_budget() || bad_args() || basic()))
 		return 1;
 	close(fd);
 	printf("t_jobs: %u checks\nt_jobs: PASS\n", nchecks);
