@@ -610,6 +610,30 @@ static uint16_t bnnacc_len_sc(BnnaccCmd *c, const char *what, uint64_t need,
     return BNNACC_SC_SUCCESS;
 }
 
+/*
+ * Whether DMA reaches every byte of the data buffer [addr, addr + len).
+ * Checked before a command moves any data: QEMU's DMA carries on past an
+ * address nothing decodes (one guest-error line per access) and past 2^64
+ * to bus address 0, so an unchecked bad buffer would be partly transferred,
+ * or written over low guest memory.
+ */
+static uint16_t bnnacc_dma_sc(BnnaccState *s, BnnaccCmd *c, const char *what,
+                              uint64_t addr, uint64_t len, DMADirection dir)
+{
+    if (!len) {
+        return BNNACC_SC_SUCCESS;
+    }
+    if (len - 1 > UINT64_MAX - addr ||
+        !dma_memory_valid(pci_get_address_space(PCI_DEVICE(s)), addr, len,
+                          dir, MEMTXATTRS_UNSPECIFIED)) {
+        BNNACC_GUEST_ERR("cid %u: %s buffer of %" PRIu64 " bytes at 0x%"
+                         PRIx64 " is not reachable by DMA", c->cid, what,
+                         len, addr);
+        return BNNACC_SC_DMA_ERROR;
+    }
+    return BNNACC_SC_SUCCESS;
+}
+
 static void bnnacc_identify(BnnaccState *s, BnnaccCmd *c)
 {
     struct bnnacc_identify *id = c->out;
@@ -650,6 +674,11 @@ static uint16_t bnnacc_start_identify(BnnaccState *s, BnnaccCmd *c,
     sc = bnnacc_len_sc(c, "IDENTIFY", sizeof(struct bnnacc_identify),
                        e->dst_len);
     if (sc == BNNACC_SC_SUCCESS) {
+        sc = bnnacc_dma_sc(s, c, "IDENTIFY destination", e->dst_addr,
+                           sizeof(struct bnnacc_identify),
+                           DMA_DIRECTION_FROM_DEVICE);
+    }
+    if (sc == BNNACC_SC_SUCCESS) {
         sc = bnnacc_alloc_out(c, sizeof(struct bnnacc_identify));
     }
     if (sc == BNNACC_SC_SUCCESS) {
@@ -676,6 +705,10 @@ static uint16_t bnnacc_start_program(BnnaccState *s, BnnaccCmd *c,
     }
     cells = (uint64_t)c->reg.rows * c->reg.cols;
     sc = bnnacc_len_sc(c, "PROGRAM", cells * 4, e->src_len);
+    if (sc == BNNACC_SC_SUCCESS) {
+        sc = bnnacc_dma_sc(s, c, "PROGRAM source", e->src_addr, cells * 4,
+                           DMA_DIRECTION_TO_DEVICE);
+    }
     if (sc == BNNACC_SC_SUCCESS) {
         sc = bnnacc_fetch_in(s, c, e->src_addr, cells * 4);
     }
@@ -719,6 +752,10 @@ static uint16_t bnnacc_start_read(BnnaccState *s, BnnaccCmd *c,
     per_read = (uint64_t)c->reg.rows * c->reg.cols * 4;
     sc = bnnacc_len_sc(c, "READ", reads * per_read, e->dst_len);
     if (sc == BNNACC_SC_SUCCESS) {
+        sc = bnnacc_dma_sc(s, c, "READ destination", e->dst_addr,
+                           reads * per_read, DMA_DIRECTION_FROM_DEVICE);
+    }
+    if (sc == BNNACC_SC_SUCCESS) {
         sc = bnnacc_alloc_out(c, reads * per_read);
     }
     c->units = reads;
@@ -751,6 +788,14 @@ static uint16_t bnnacc_start_mvm(BnnaccState *s, BnnaccCmd *c,
         sc = bnnacc_len_sc(c, "MVM output",
                            repeat > BNNACC_MAX_XFER / per_repeat ?
                            UINT64_MAX : repeat * per_repeat, e->dst_len);
+    }
+    if (sc == BNNACC_SC_SUCCESS) {
+        sc = bnnacc_dma_sc(s, c, "MVM source", e->src_addr, in_len,
+                           DMA_DIRECTION_TO_DEVICE);
+    }
+    if (sc == BNNACC_SC_SUCCESS) {
+        sc = bnnacc_dma_sc(s, c, "MVM destination", e->dst_addr,
+                           repeat * per_repeat, DMA_DIRECTION_FROM_DEVICE);
     }
     if (sc == BNNACC_SC_SUCCESS) {
         sc = bnnacc_alloc_out(c, repeat * per_repeat);
