@@ -333,12 +333,16 @@ int main(int argc, char **argv)
 	}
 	if ((rc = connect_to(sock))) {
 		fprintf(stderr, "bnnaccctl: %s: %s\n", sock, strerror(-rc));
+		json_decref(req);
 		return 1;
 	}
 	r = call(json_pack("{s:s,s:i}", "op", "hello", "version", PROTO_VERSION));
-	if (check(r))
-		return 1;
+	rc = check(r);
 	json_decref(r);
+	if (rc) {
+		json_decref(req);
+		return 1;
+	}
 	if (!req) {
 		char *line = NULL;
 		size_t cap = 0;

@@ -41,7 +41,29 @@
 #include "util.h"
 
 #define MAX_CARDS	64
-#define MAX_OUTBUF	(64u << 20)
+/*
+ * Output buffering per client: past OUT_HIGH bytes of unsent replies the
+ * daemon stops reading the client's requests (the client's writes block:
+ * back-pressure) until they drain to OUT_LOW; replies of requests already
+ * accepted can still grow it, and a client past MAX_OUTBUF is dropped.
+ */
+#define OUT_HIGH	(128u << 10)
+#define OUT_LOW		(32u << 10)
+#define MAX_OUTBUF	(16u << 20)
+/*
+ * Fairness of the loop: one client's read callback handles at most
+ * TURN_LINES requests or TURN_S seconds of work, then yields (its callback
+ * is re-armed behind the other ready clients); its unread input is bounded
+ * by IN_HIGH (beyond, the client's writes block).
+ */
+#define TURN_LINES	16
+#define TURN_S		0.002
+#define IN_HIGH		(PROTO_MAX_LINE + (64u << 10))
+/* a batch is cut to about BATCH_S seconds of the card's measured time per
+ * input, so one batch never holds a newly queued request back for long */
+#define BATCH_S		0.25
+#define BATCH_FIRST	16
+#define BATCH_MIN	8
 #define NBUCKETS	14
 
 static const double lat_bounds[NBUCKETS] = {
@@ -89,7 +111,7 @@ struct card {
 	 * before notifying (the pipe orders the two) */
 	enum work work, wkind;
 	int rc, wforce, want_reset;
-	char err[256];
+	char err[256], warn[256];
 	struct dmodel *wmodel;
 	unsigned wgen;
 	struct job **jobs;
@@ -101,6 +123,7 @@ struct card {
 	/* statistics */
 	uint64_t batches, inputs, errors, programs;
 	double busy_s;
+	double s_per_input;	/* moving average of a batch's time per input */
 };
 
 /* an admin request waiting for cards (load, calibrate, reset) */
@@ -122,6 +145,9 @@ struct client {
 	gid_t gid;
 	pid_t pid;
 	int hello, admin, bad, discarding;
+	int throttled;		/* reading stopped: too many unsent replies */
+	int qwait;		/* reading stopped: got `busy`, waits for room */
+	int drop;		/* over MAX_OUTBUF: freed at the next tick */
 	uint64_t serial;
 };
 
@@ -132,6 +158,10 @@ struct daemon {
 	int nover;
 	struct event_base *base;
 	struct evconnlistener *lis;
+	int lis_paused;		/* accept() ran out of descriptors */
+	unsigned nqwait;	/* clients with qwait set */
+	double lis_pause_t;
+	int lock_fd;		/* <state_dir>/bnnaccd.lock, flock()ed */
 	struct event *ev_notify, *ev_tick, *ev_term, *ev_hup, *ev_int, *ev_nl;
 	int notify_fd[2];
 	struct nl_sock *nl;
@@ -151,8 +181,11 @@ struct daemon {
 };
 
 static void kick(struct daemon *d);
+static void accept_resume(struct daemon *d);
 
 /* ---- replies ------------------------------------------------------------- */
+
+static void throttle(struct client *cl);
 
 static void send_json(struct client *cl, json_t *j)
 {
@@ -161,8 +194,10 @@ static void send_json(struct client *cl, json_t *j)
 
 	if (!s)
 		return;
-	if (cl && cl->bev)
+	if (cl && cl->bev && !cl->drop) {
 		bufferevent_write(cl->bev, s, len);
+		throttle(cl);
+	}
 	free(s);
 }
 
@@ -257,6 +292,25 @@ static void set_model(struct daemon *d, struct dmodel *dm)
 			d->card[i]->need_program = 1;
 }
 
+/* Remove the temporaries a daemon killed while writing left in @dir. */
+static void remove_tmp(const char *dir)
+{
+	char path[1400];
+	struct dirent *e;
+	DIR *dp = opendir(dir);
+
+	if (!dp)
+		return;
+	while ((e = readdir(dp)) != NULL) {
+		if (!strstr(e->d_name, ".tmp") || e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		logmsg(LOG_INFO, "removing the stale temporary %s", path);
+		unlink(path);
+	}
+	closedir(dp);
+}
+
 /* At start: the newest stored model becomes the model. */
 static void state_restore(struct daemon *d)
 {
@@ -268,9 +322,11 @@ static void state_restore(struct daemon *d)
 	size_t n;
 	DIR *dp;
 
+	remove_tmp(d->cfg.state_dir);
 	dp = models_open(d, dir, sizeof(dir));
 	if (!dp)
 		return;
+	remove_tmp(dir);
 	while ((e = readdir(dp)) != NULL) {
 		n = model_stem(e->d_name);
 		if (!n)
@@ -328,12 +384,17 @@ static int w_calibrate(struct card *c)
 	c->have_cal = 1;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	ret = bnnacc_calib_save(&c->cal, tmp);
-	if (!ret)
+	if (!ret) {
 		ret = rename_durable(tmp, path);
+		if (ret)
+			unlink(tmp);
+	}
+	/* the measured calibration is used all the same; only a restart
+	 * will have to measure it again */
 	if (ret)
-		snprintf(c->err, sizeof(c->err), "saving the calibration: %s",
-			 strerror(-ret));
-	return ret;
+		snprintf(c->warn, sizeof(c->warn), "calibration not saved in %.150s: %s",
+			 c->d->cfg.state_dir, strerror(-ret));
+	return 0;
 }
 
 static int w_program(struct card *c)
@@ -344,6 +405,7 @@ static int w_program(struct card *c)
 	bnnacc_net_free(c->net);
 	c->net = NULL;
 	c->err[0] = 0;
+	c->warn[0] = 0;
 	if (!c->wmodel && !c->wforce)
 		return 0;
 	ret = w_calibrate(c);
@@ -594,9 +656,9 @@ static void pending_card_done(struct daemon *d, struct card *c, int rc,
 			json_array_append_new(p->cards, json_pack("{s:i,s:b,s:s}",
 				"index", c->index, "ok", 0, "error", err));
 		else
-			json_array_append_new(p->cards, json_pack("{s:i,s:b,s:i,s:f}",
+			json_array_append_new(p->cards, json_pack("{s:i,s:b,s:i,s:f,s:s*}",
 				"index", c->index, "ok", 1, "m", (int)c->m,
-				"gamma", c->gamma));
+				"gamma", c->gamma, "warning", c->warn[0] ? c->warn : NULL));
 	}
 	pending_reply(d);
 }
@@ -690,8 +752,17 @@ static int batch(struct daemon *d, struct card *c)
 	struct sched_item *it;
 	double t = now_s();
 	size_t need;
-	unsigned n = 0;
+	unsigned n = 0, lim = d->cfg.batch_inputs;
 
+	if (c->s_per_input > 0) {
+		double fit = BATCH_S / c->s_per_input;
+
+		if (fit < lim)
+			lim = fit > BATCH_MIN ? (unsigned)fit :
+			      BATCH_MIN < lim ? BATCH_MIN : lim;
+	} else if (lim > BATCH_FIRST) {
+		lim = BATCH_FIRST;	/* not measured yet */
+	}
 	c->njobs = 0;
 	while ((it = sched_peek(&d->sq)) != NULL) {
 		struct job *j = (struct job *)it;
@@ -702,7 +773,7 @@ static int batch(struct daemon *d, struct card *c)
 			job_free(j);
 			continue;
 		}
-		if (n > 0 && n + j->n > d->cfg.batch_inputs)
+		if (n > 0 && n + j->n > lim)
 			break;
 		if (c->njobs == c->jcap) {
 			unsigned cap = c->jcap ? 2 * c->jcap : 64;
@@ -783,6 +854,11 @@ static void infer_done(struct daemon *d, struct card *c)
 	}
 	c->batches++;
 	c->inputs += c->n;
+	if (c->n) {
+		double per = (now_s() - c->t_post) / c->n;
+
+		c->s_per_input = c->s_per_input > 0 ? 0.8 * c->s_per_input + 0.2 * per : per;
+	}
 	for (i = 0; i < c->njobs; i++) {
 		struct job *j = c->jobs[i];
 
@@ -815,6 +891,8 @@ static void program_done(struct daemon *d, struct card *c)
 		c->gamma = c->net ? bnnacc_net_gamma(c->net) : 0;
 		logmsg(LOG_INFO, "%s: programmed gen %u (M=%u)", c->path, c->wgen, c->m);
 	}
+	if (c->warn[0])
+		logmsg(LOG_WARNING, "%s: %s", c->path, c->warn);
 	if (!c->need_program && c->wgen == d->gen)
 		pending_card_done(d, c, c->rc, c->err);
 }
@@ -840,6 +918,27 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 			post(c, W_QUIT);
 	}
 	kick(d);
+}
+
+/* The queue has room again (under 7/8 of max_queue): read the clients
+ * that were told `busy` again (their requests already read first). */
+static void qwait_resume(struct daemon *d)
+{
+	struct client *cl;
+
+	if (!d->nqwait || d->sq.pending > d->sq.max - d->sq.max / 8)
+		return;
+	for (cl = d->clients; cl && d->nqwait; cl = cl->next) {
+		if (!cl->qwait)
+			continue;
+		cl->qwait = 0;
+		d->nqwait--;
+		if (cl->throttled || cl->drop)
+			continue;
+		bufferevent_enable(cl->bev, EV_READ);
+		bufferevent_trigger(cl->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+				    BEV_TRIG_DEFER_CALLBACKS);
+	}
 }
 
 /* Hand work to every idle card. */
@@ -872,6 +971,7 @@ static void kick(struct daemon *d)
 			batch(d, c);
 		}
 	}
+	qwait_resume(d);
 	for (i = 0; i < MAX_CARDS; i++)
 		if (d->card[i] && !d->card[i]->gone && d->card[i]->busy)
 			any_ok = 1;
@@ -890,6 +990,31 @@ static void kick(struct daemon *d)
 }
 
 /* ---- requests -------------------------------------------------------------- */
+
+/*
+ * The queue is full and @cl wants to add a request: if another client holds
+ * at least two more queued requests than @cl, its newest is answered `busy`
+ * to make room, so that clients pipelining deep queues cannot lock out one
+ * that asks little (each client keeps a fair share of max_queue).
+ */
+static void make_room(struct daemon *d, struct client *cl)
+{
+	struct sched_client *sc, *hog = NULL;
+	struct sched_item *it, *last = NULL;
+	struct job *j;
+
+	TAILQ_FOREACH(sc, &d->sq.ring, ring)
+		if (sc != &cl->sq && (!hog || sc->n > hog->n))
+			hog = sc;
+	if (!hog || hog->n < cl->sq.n + 2)
+		return;
+	TAILQ_FOREACH(it, &hog->items, link)
+		last = it;
+	j = (struct job *)last;
+	sched_remove(&d->sq, last);
+	send_err(d, j->cl, j->id, E_BUSY, "queue full, retry later");
+	job_free(j);
+}
 
 static void do_infer(struct daemon *d, struct client *cl, struct proto_req *r)
 {
@@ -919,8 +1044,18 @@ static void do_infer(struct daemon *d, struct client *cl, struct proto_req *r)
 	j->t0 = t;
 	j->deadline = t + (r->deadline_ms != PROTO_DEFAULT_DEADLINE_MS ?
 			   r->deadline_ms : d->cfg.deadline_ms) / 1000.0;
+	if (d->sq.pending >= d->sq.max)
+		make_room(d, cl);
 	if (sched_push(&d->sq, &cl->sq, &j->si)) {
 		job_free(j);
+		/* read no more of this client's requests until the queue has
+		 * room again: a pipelining client gets one `busy` per full
+		 * queue instead of one per request it sent meanwhile */
+		if (!cl->qwait) {
+			cl->qwait = 1;
+			d->nqwait++;
+			bufferevent_disable(cl->bev, EV_READ);
+		}
 		return send_err(d, cl, r->id, E_BUSY, "queue full, retry later");
 	}
 	d->infer_inputs += r->n;
@@ -938,6 +1073,7 @@ static void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
 	unsigned i;
 	uint64_t mask = 0;
 	struct dmodel *dm;
+	enum proto_err ecode = E_BAD_MODEL;
 
 	if (!buf) {
 		FILE *f = fopen(r->path, "re");
@@ -960,15 +1096,19 @@ static void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
 	if (!ret) {
 		state_path(d, path, sizeof(path), r->name);
 		ret = write_atomic(path, buf, len);
-		if (ret) {
+		if (ret) {	/* the previous model stays, stored and served */
 			bnnacc_model_free(m);
-			snprintf(err, sizeof(err), "storing the model: %s", strerror(-ret));
+			snprintf(err, sizeof(err), "cannot store the model (%zu bytes) in %.150s/models: %s%s",
+				 len, d->cfg.state_dir, strerror(-ret),
+				 ret == -ENOSPC ? " (ENOSPC: free space in the state directory)" : "");
+			logmsg(LOG_ERR, "load %s: %s", r->name, err);
+			ecode = E_STORAGE;
 		}
 	}
 	if (buf != r->data)
 		free(buf);
 	if (ret)
-		return send_err(d, cl, r->id, E_BAD_MODEL, err);
+		return send_err(d, cl, r->id, ecode, err);
 	state_prune(d, r->name);
 	dm = model_new(d, r->name, m, len);
 	if (dm)
@@ -1224,6 +1364,30 @@ static void handle_line(struct client *cl, const char *line, size_t len)
 
 /* ---- clients --------------------------------------------------------------- */
 
+/* accept() ran out of descriptors or memory: stop listening (the socket is
+ * level-triggered: retrying at once would spin) until a client goes away or
+ * a second has passed; new clients wait in the listen backlog meanwhile. */
+static void accept_error(struct evconnlistener *l, void *arg)
+{
+	struct daemon *d = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+
+	evconnlistener_disable(l);
+	if (!d->lis_paused && now_s() - d->lis_pause_t > 10)
+		logmsg(LOG_WARNING, "accept: %s; not accepting until descriptors free up (%u clients)",
+		       strerror(e), d->nclients);
+	d->lis_paused = 1;
+	d->lis_pause_t = now_s();
+}
+
+static void accept_resume(struct daemon *d)
+{
+	if (!d->lis_paused || !d->lis)
+		return;
+	d->lis_paused = 0;
+	evconnlistener_enable(d->lis);
+}
+
 static void drop_job(struct sched_item *it, void *arg)
 {
 	(void)arg;
@@ -1251,19 +1415,31 @@ static void client_free(struct client *cl)
 	if (cl->next)
 		cl->next->prev = cl->prev;
 	d->nclients--;
+	if (cl->qwait)
+		d->nqwait--;
 	bufferevent_free(cl->bev);
 	free(cl);
+	accept_resume(d);
 }
 
 static void client_read(struct bufferevent *bev, void *arg)
 {
 	struct client *cl = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	double t_end = now_s() + TURN_S;
+	unsigned lines = 0;
 
-	while (!cl->bad) {
+	while (!cl->bad && !cl->throttled && !cl->qwait && !cl->drop) {
 		size_t eol;
-		struct evbuffer_ptr pos = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
+		struct evbuffer_ptr pos;
 
+		if (lines++ == TURN_LINES || (lines > 1 && now_s() > t_end)) {
+			/* yield to the other clients; come back after them */
+			bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+					    BEV_TRIG_DEFER_CALLBACKS);
+			break;
+		}
+		pos = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
 		if (pos.pos < 0) {
 			size_t have = evbuffer_get_length(in);
 
@@ -1287,19 +1463,47 @@ static void client_read(struct bufferevent *bev, void *arg)
 		}
 		evbuffer_drain(in, (size_t)pos.pos + 1);
 	}
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > MAX_OUTBUF) {
-		logmsg(LOG_WARNING, "client pid %d does not read its replies; dropped",
-		       (int)cl->pid);
-		client_free(cl);
+}
+
+/*
+ * Called after every reply queued to @cl: past OUT_HIGH unsent bytes stop
+ * reading its requests (client_write resumes at OUT_LOW); past MAX_OUTBUF
+ * the client is dropped at the next tick (not here: the caller may be
+ * walking the client list or a card's batch).
+ */
+static void throttle(struct client *cl)
+{
+	size_t out = evbuffer_get_length(bufferevent_get_output(cl->bev));
+
+	if (out > MAX_OUTBUF) {
+		logmsg(LOG_WARNING, "client pid %d does not read its replies (%zu bytes unsent); dropped",
+		       (int)cl->pid, out);
+		cl->drop = 1;
+		bufferevent_disable(cl->bev, EV_READ | EV_WRITE);
+	} else if (out > OUT_HIGH && !cl->throttled) {
+		cl->throttled = 1;
+		bufferevent_disable(cl->bev, EV_READ);
+		bufferevent_setwatermark(cl->bev, EV_WRITE, OUT_LOW, 0);
 	}
 }
 
 static void client_write(struct bufferevent *bev, void *arg)
 {
 	struct client *cl = arg;
+	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
 
-	if (cl->bad && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (cl->bad && out == 0) {
 		client_free(cl);
+		return;
+	}
+	if (cl->throttled && out <= OUT_LOW && !cl->drop) {
+		cl->throttled = 0;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		if (!cl->qwait) {
+			bufferevent_enable(bev, EV_READ);
+			client_read(bev, cl);	/* the requests already buffered */
+		}
+	}
 }
 
 static void client_event(struct bufferevent *bev, short what, void *arg)
@@ -1340,6 +1544,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	sched_client_init(&cl->sq);
+	bufferevent_setwatermark(cl->bev, EV_READ, 0, IN_HIGH);
 	bufferevent_setcb(cl->bev, client_read, client_write, client_event, cl);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
 	cl->next = d->clients;
@@ -1367,11 +1572,21 @@ static int listen_socket(struct daemon *d)
 		*slash = 0;
 		mkdir_p(dir, 0755);
 	}
+	/* a socket left by a daemon that died is removed; one that answers
+	 * belongs to a live daemon (another state directory): leave it */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || errno == EAGAIN) {
+		close(fd);
+		return -EADDRINUSE;
+	}
+	close(fd);
 	unlink(sa.sun_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1024)) {
 		int e = -errno;
 
 		close(fd);
@@ -1386,7 +1601,10 @@ static int listen_socket(struct daemon *d)
 	}
 	chmod(sa.sun_path, 0660);
 	d->lis = evconnlistener_new(d->base, accept_cb, d, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	return d->lis ? 0 : -ENOMEM;
+	if (!d->lis)
+		return -ENOMEM;
+	evconnlistener_set_error_cb(d->lis, accept_error);
+	return 0;
 }
 
 /* ---- kernel events (generic netlink "bnnacc", group "events") -------------- */
@@ -1499,6 +1717,15 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	for (cl = d->clients; cl;) {	/* clients that never read their replies */
+		struct client *nx = cl->next;
+
+		if (cl->drop)
+			client_free(cl);
+		cl = nx;
+	}
+	if (d->lis_paused && now_s() - d->lis_pause_t >= 1)
+		accept_resume(d);
 	expire(d);
 	if (now_s() - d->last_scan > 2)
 		rescan(d);
@@ -1611,6 +1838,7 @@ int main(int argc, char **argv)
 	char err[512], dir[1100];
 	const char *sock = NULL, *state = NULL;
 	int opt, fg = 0, ret;
+	long holder;
 
 	config_defaults(&d->cfg);
 	while ((opt = getopt(argc, argv, "fc:s:d:o:h")) != -1) {
@@ -1651,6 +1879,15 @@ int main(int argc, char **argv)
 		logmsg(LOG_ERR, "%s: %s", dir, strerror(-ret));
 		return 1;
 	}
+	if ((ret = lock_state(d->cfg.state_dir, &d->lock_fd, &holder))) {
+		if (ret == -EBUSY)
+			logmsg(LOG_ERR, "state directory %s is in use by another bnnaccd (pid %ld)",
+			       d->cfg.state_dir, holder);
+		else
+			logmsg(LOG_ERR, "%s/bnnaccd.lock: %s", d->cfg.state_dir, strerror(-ret));
+		return 1;
+	}
+	logmsg(LOG_INFO, "up to %d open files", raise_nofile());
 	signal(SIGPIPE, SIG_IGN);
 	d->t_start = now_s();
 	sched_init(&d->sq, d->cfg.max_queue);
@@ -1660,7 +1897,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if ((ret = listen_socket(d))) {
-		logmsg(LOG_ERR, "socket %s: %s", d->cfg.socket, strerror(-ret));
+		logmsg(LOG_ERR, "socket %s: %s", d->cfg.socket,
+		       ret == -EADDRINUSE ? "another daemon is serving on it" : strerror(-ret));
 		return 1;
 	}
 	d->ev_notify = event_new(d->base, d->notify_fd[0], EV_READ | EV_PERSIST, notify_cb, d);

@@ -3,7 +3,8 @@
 #   build/daemon/bnnaccd, build/daemon/bnnaccctl: linked statically (Debian
 #   ships libevent.a, libjansson.a, libnl-3.a and libnl-genl-3.a), so the same
 #   binaries run on the host and in the VM bench; copies go to build/guest/
-#   (the guest PATH) with the test helper d_tool.
+#   (the guest PATH) with the test helper d_tool. In a SAN=1 build (LDSTATIC
+#   empty) all three link dynamically: the sanitizer runtimes are shared.
 #   build/unit/daemon_test: Check tests of the protocol and the scheduler.
 
 D_B		:= $(BUILD)/daemon
@@ -23,12 +24,12 @@ daemon: $(D_BIN) $(D_GUEST)
 
 $(D_B)/bnnaccd: daemon/bnnaccd.c daemon/util.c $(D_COMMON) $(D_HDR) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(D_CPP) $(WARN) $(CFLAGS) -static daemon/bnnaccd.c daemon/util.c $(D_COMMON) \
+	$(CC) $(D_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) daemon/bnnaccd.c daemon/util.c $(D_COMMON) \
 		-o $@ $(LIB_A) -levent_core -levent_pthreads -ljansson -lnl-genl-3 -lnl-3 -lpthread -lm
 
 $(D_B)/bnnaccctl: daemon/bnnaccctl.c $(D_COMMON) $(D_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(D_CPP) $(WARN) $(CFLAGS) -static daemon/bnnaccctl.c $(D_COMMON) -o $@ -ljansson -lm
+	$(CC) $(D_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) daemon/bnnaccctl.c $(D_COMMON) -o $@ -ljansson -lm
 
 $(BUILD)/guest/bnnaccd: $(D_B)/bnnaccd
 	@mkdir -p $(@D)
@@ -40,7 +41,7 @@ $(BUILD)/guest/bnnaccctl: $(D_B)/bnnaccctl
 
 $(BUILD)/guest/d_tool: tests/vm/guest/d_tool.c $(LIB_A) $(D_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CPP) $(WARN) $(CFLAGS) -static $< -o $@ $(LIB_A) -ljansson -lpthread -lm
+	$(CC) $(LIB_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) $< -o $@ $(LIB_A) -ljansson -lpthread -lm
 
 $(D_TEST): $(wildcard tests/unit/daemon/*.c) $(D_COMMON) $(D_HDR)
 	@mkdir -p $(@D)

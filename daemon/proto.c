@@ -21,7 +21,7 @@ static const char *const err_names[E__COUNT] = {
 	[E_PERM] = "permission", [E_BUSY] = "busy", [E_DEADLINE] = "deadline",
 	[E_NO_MODEL] = "no_model", [E_BAD_MODEL] = "bad_model",
 	[E_CARD] = "card", [E_NO_CARD] = "no_card", [E_SHUTDOWN] = "shutdown",
-	[E_INTERNAL] = "internal",
+	[E_INTERNAL] = "internal", [E_STORAGE] = "storage",
 };
 
 const char *proto_op_name(enum proto_op op)
@@ -150,13 +150,15 @@ static enum proto_err parse_inputs(json_t *o, struct proto_req *r, char *msg,
 	if (dim == 0 || dim > PROTO_MAX_DIM)
 		return fail(msg, msglen, E_BAD_REQUEST, "%s",
 			    "each input must be an array of 1..4096 numbers");
+	/* shapes first: a short line of empty vectors must not cost n * dim */
+	json_array_foreach(in, i, v)
+		if (!json_is_array(v) || json_array_size(v) != dim)
+			return fail(msg, msglen, E_BAD_REQUEST, "%s",
+				    "all inputs must have the same length");
 	r->inputs = malloc(n * dim * sizeof(float));
 	if (!r->inputs)
 		return fail(msg, msglen, E_INTERNAL, "%s", "out of memory");
 	json_array_foreach(in, i, v) {
-		if (!json_is_array(v) || json_array_size(v) != dim)
-			return fail(msg, msglen, E_BAD_REQUEST, "%s",
-				    "all inputs must have the same length");
 		json_array_foreach(v, k, x) {
 			double d;
 
@@ -374,10 +376,68 @@ json_t *proto_ok(json_t *id)
 	return j;
 }
 
+/* Length of the valid UTF-8 sequence (RFC 3629) starting at @p, or 0 */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned int c = p[0], v, n, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	v = c & (0x7fu >> n);	/* the lead byte's payload bits */
+	for (i = 1; i < n; i++) {	/* stops at the NUL too */
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) ||
+	    (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * @msg as a JSON string. Messages quote request text cut to a length
+ * ("%.64s", or the message buffer's size), which can cut a UTF-8 sequence;
+ * jansson rejects invalid UTF-8, and the reply (json_pack) would then be
+ * NULL: the request would go unanswered. Every byte that is not part of a
+ * valid sequence becomes '?'.
+ */
+static json_t *msg_string(const char *msg)
+{
+	json_t *s = json_string(msg);
+	unsigned char *c;
+	size_t i, k;
+
+	if (s)
+		return s;
+	c = (unsigned char *)strdup(msg);
+	if (!c)
+		return NULL;
+	for (i = 0; c[i]; i += k) {
+		k = utf8_len(c + i);
+		if (!k) {
+			c[i] = '?';
+			k = 1;
+		}
+	}
+	s = json_string((const char *)c);
+	free(c);
+	return s;
+}
+
 json_t *proto_error(json_t *id, enum proto_err e, const char *msg)
 {
-	json_t *j = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code",
-			      proto_err_name(e), "message", msg ? msg : "");
+	json_t *j = json_pack("{s:b,s:{s:s,s:o}}", "ok", 0, "error", "code",
+			      proto_err_name(e), "message",
+			      msg_string(msg ? msg : ""));
 
 	if (j && id)
 		json_object_set(j, "id", id);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <syslog.h>
@@ -115,6 +117,52 @@ int write_atomic(const char *path, const void *buf, size_t len)
 	if (ret)
 		unlink(tmp);
 	return ret;
+}
+
+int lock_state(const char *dir, int *fd, long *holder)
+{
+	char path[4096], buf[32];
+	ssize_t n;
+	int f;
+
+	*holder = 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/bnnaccd.lock", dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (f < 0)
+		return -errno;
+	if (flock(f, LOCK_EX | LOCK_NB)) {
+		int e = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		n = pread(f, buf, sizeof(buf) - 1, 0);
+		if (n > 0) {
+			buf[n] = 0;
+			*holder = strtol(buf, NULL, 10);
+		}
+		close(f);
+		return e;
+	}
+	/* the pid is informative only (the lock is the flock, which dies with
+	 * its holder): a failure to write it, e.g. a full disk, is not fatal */
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(f, 0) || pwrite(f, buf, (size_t)n, 0) != n)
+		logmsg(LOG_WARNING, "%s: cannot write the pid: %s", path, strerror(errno));
+	*fd = f;
+	return 0;
+}
+
+int raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return -1;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur > (rlim_t)1 << 30 ? 1 << 30 : (int)rl.rlim_cur;
 }
 
 int mkdir_p(const char *path, mode_t mode)

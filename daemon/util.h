@@ -30,6 +30,15 @@ int rename_durable(const char *tmp, const char *path);
 /* write @path.tmp, fsync, rename, fsync the directory. 0 or -errno. */
 int write_atomic(const char *path, const void *buf, size_t len);
 int mkdir_p(const char *path, mode_t mode);
+/*
+ * One daemon per state directory: flock <dir>/bnnaccd.lock (released by the
+ * kernel however the holder dies, so a stale file never blocks a restart)
+ * and write our pid into it. 0 with *fd set, -EBUSY with *holder the pid
+ * read from the file (0 if none), or -errno.
+ */
+int lock_state(const char *dir, int *fd, long *holder);
+/* Raise the soft RLIMIT_NOFILE to the hard limit; returns the soft limit. */
+int raise_nofile(void);
 int group_gid(const char *name, gid_t *gid);
 /* Is process @pid (primary gid @pgid) a member of @gid? */
 int pid_in_group(pid_t pid, gid_t pgid, gid_t gid);
