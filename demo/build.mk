@@ -1,7 +1,7 @@
 # demo - included by the top Makefile: the paper end to end (`make demo`).
 #
 #   build/demo/bnn-demo      host side: trainer, data points, report
-#   build/guest/p_demo       card side in the VM (static, libbnnacc.a, jansson):
+#   build/guest/p_demo       card side in the VM (static unless SAN=1, libbnnacc.a, jansson):
 #                            through bnnaccd, or libbnnacc directly
 #   build/unit/demo_test     Check tests of the trainer
 # demo/run-demo.sh drives them; tests/vm/cases/60-demo.sh checks the fidelity.
@@ -21,7 +21,7 @@ $(DEMO_TOOL): demo/bnn_demo.c demo/bnn.c $(DEMO_HDR) $(LIB_A)
 
 $(DEMO_GUEST): tests/vm/guest/p_demo.c demo/card_run.c demo/daemon_run.c $(DEMO_HDR) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CPP) -Idemo $(WARN) $(CFLAGS) -static tests/vm/guest/p_demo.c \
+	$(CC) $(LIB_CPP) -Idemo $(WARN) $(CFLAGS) $(LDSTATIC) tests/vm/guest/p_demo.c \
 		demo/card_run.c demo/daemon_run.c -o $@ $(LIB_A) -ljansson -lm
 
 $(DEMO_TEST): $(wildcard tests/unit/demo/*.c) demo/bnn.c $(DEMO_HDR) $(LIB_A)

@@ -80,7 +80,8 @@ install-lib: $(LIB_SO) $(LIB_A)
 	install -m 0644 libbnnacc/include/bnnacc/bnnacc.h $(LIB_UAPI) \
 		$(DESTDIR)$(PREFIX)/include/bnnacc/
 
-# The VM test of the library (tests/vm/guest/t_lib.c): static, without libpci.
+# The VM test of the library (tests/vm/guest/t_lib.c): static (dynamic in a
+# SAN=1 build: LDSTATIC is empty), without libpci.
 $(BUILD)/guest/t_lib: tests/vm/guest/t_lib.c tests/vm/guest/gtest.h $(LIB_A) $(LIB_HDR) $(LIB_UAPI)
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CPP) -Itests/vm/guest $(WARN) $(CFLAGS) -static $< -o $@ $(LIB_A) -lm
+	$(CC) $(LIB_CPP) -Itests/vm/guest $(WARN) $(CFLAGS) $(LDSTATIC) $< -o $@ $(LIB_A) -lm

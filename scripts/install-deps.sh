@@ -10,6 +10,8 @@ PKGS=(
 	busybox-static cpio kmod xz-utils seabios qemu-system-data
 	dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev flex bison
 	libattr1-dev libcap-ng-dev gnuplot-nox
+	libelf-dev bc
+	clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gen_seeds - seed corpora of the userspace fuzzers (tests/fuzz/userspace.mk).
+ *
+ *   gen_seeds MODEL_DIR PROTO_DIR
+ *
+ * MODEL_DIR gets valid model files written by the library itself
+ * (bnnacc_model_save): both kinds, 1 to 3 layers, every activation, one and
+ * several posterior samples, non-trivial input normalisation and class
+ * names. Each is read back with bnnacc_model_load() so a seed the loader
+ * rejects fails the build instead of silently weakening the fuzzer.
+ * PROTO_DIR gets the protocol requests that need a generated part: `load`
+ * with the smallest model as base64 "data" (the checked-in examples of
+ * docs/protocol.md are in tests/fuzz/corpus/fuzz_proto/).
+ */
+#include <bnnacc/bnnacc.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct shape {
+	const char *file;
+	uint32_t kind;
+	unsigned nl, ns;
+	uint32_t dims[4];
+	uint32_t acts[3];
+};
+
+static const struct shape shapes[] = {
+	{ "gauss-2-2", BNNACC_MODEL_GAUSS, 1, 0, { 2, 2 }, { BNNACC_ACT_SOFTMAX } },
+	{ "gauss-2-4-3", BNNACC_MODEL_GAUSS, 2, 0, { 2, 4, 3 },
+	  { BNNACC_ACT_RELU, BNNACC_ACT_SOFTMAX } },
+	{ "gauss-3-2-3-2", BNNACC_MODEL_GAUSS, 3, 0, { 3, 2, 3, 2 },
+	  { BNNACC_ACT_LINEAR, BNNACC_ACT_TANH, BNNACC_ACT_SOFTMAX } },
+	{ "samples1-2-2", BNNACC_MODEL_SAMPLES, 1, 1, { 2, 2 }, { BNNACC_ACT_SOFTMAX } },
+	{ "samples3-3-3-2", BNNACC_MODEL_SAMPLES, 2, 3, { 3, 3, 2 },
+	  { BNNACC_ACT_TANH, BNNACC_ACT_SOFTMAX } },
+	{ "samples2-2-2-2-4", BNNACC_MODEL_SAMPLES, 3, 2, { 2, 2, 2, 4 },
+	  { BNNACC_ACT_RELU, BNNACC_ACT_LINEAR, BNNACC_ACT_SOFTMAX } },
+};
+
+static float val(uint32_t *s)
+{
+	*s = *s * 1664525u + 1013904223u;
+	return (float)((int)(*s >> 16) - 32768) / 16384.0f;	/* [-2, 2) */
+}
+
+static void fill(struct bnnacc_model *m, uint32_t seed)
+{
+	static const char *const names[] = { "setosa", "versicolor", "virginica", "x-4" };
+	uint32_t s = seed, l, i;
+	size_t w;
+
+	for (i = 0; i < m->n_inputs; i++) {
+		m->in_mean[i] = val(&s);
+		m->in_scale[i] = 0.5f + (float)i;
+	}
+	for (i = 0; i < m->n_classes; i++)
+		snprintf(m->class_name[i], BNNACC_NAME_LEN, "%s", names[i % 4]);
+	for (l = 0; l < m->n_layers; l++) {
+		struct bnnacc_layer *ly = &m->layer[l];
+
+		w = (size_t)ly->n_out * (ly->n_in + 1);
+		if (m->kind == BNNACC_MODEL_GAUSS) {
+			for (i = 0; i < w; i++) {
+				ly->mean[i] = val(&s);
+				ly->std[i] = val(&s) * val(&s) * 0.1f;
+				if (ly->std[i] < 0)
+					ly->std[i] = -ly->std[i];
+			}
+		} else {
+			for (i = 0; i < w * m->n_samples; i++)
+				ly->samples[i] = val(&s);
+		}
+	}
+}
+
+static int write_file(const char *dir, const char *name, const void *buf, size_t n)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "we");
+	if (!f || fwrite(buf, 1, n, f) != n || fclose(f)) {
+		perror(path);
+		return -1;
+	}
+	return 0;
+}
+
+static char *b64(const unsigned char *p, size_t n)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *s = malloc((n + 2) / 3 * 4 + 1), *o = s;
+	size_t i;
+
+	if (!s)
+		return NULL;
+	for (i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+			     (i + 2 < n ? p[i + 2] : 0);
+
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		*o++ = i + 2 < n ? tab[v & 63] : '=';
+	}
+	*o = 0;
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned char *first = NULL;
+	size_t first_len = 0, k;
+	char err[256], path[4096], *enc, *line;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s MODEL_DIR PROTO_DIR\n", argv[0]);
+		return 2;
+	}
+	for (k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+		const struct shape *sh = &shapes[k];
+		struct bnnacc_model *m, *back;
+		int ret;
+
+		ret = bnnacc_model_new(&m, sh->kind, sh->nl, sh->dims, sh->acts, sh->ns);
+		if (ret) {
+			fprintf(stderr, "%s: bnnacc_model_new: %s\n", sh->file, bnnacc_strerror(ret));
+			return 1;
+		}
+		fill(m, (uint32_t)k + 1);
+		snprintf(path, sizeof(path), "%s/%s.bnnm", argv[1], sh->file);
+		ret = bnnacc_model_save(m, path);
+		if (!ret)
+			ret = bnnacc_model_load(&back, path, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "%s", bnnacc_strerror(ret));
+		if (ret) {
+			fprintf(stderr, "%s: %s\n", path, err);
+			bnnacc_model_free(m);
+			return 1;
+		}
+		bnnacc_model_free(back);
+		if (!first) {
+			first_len = bnnacc_model_size(m);
+			first = malloc(first_len);
+			if (!first || bnnacc_model_save_mem(m, first, first_len) != (long)first_len) {
+				fprintf(stderr, "bnnacc_model_save_mem failed\n");
+				return 1;
+			}
+		}
+		bnnacc_model_free(m);
+	}
+	enc = b64(first, first_len);
+	line = enc ? malloc(strlen(enc) + 128) : NULL;
+	if (!line)
+		return 1;
+	sprintf(line, "{\"op\":\"load\",\"id\":\"l1\",\"name\":\"toy\",\"data\":\"%s\",\"m\":4}", enc);
+	if (write_file(argv[2], "gen-load-data", line, strlen(line)))
+		return 1;
+	/* the same without padding (the decoder takes both) */
+	sprintf(line, "{\"op\":\"load\",\"name\":\"toy.v2\",\"data\":\"%.*s\"}",
+		(int)strcspn(enc, "="), enc);
+	if (write_file(argv[2], "gen-load-data-nopad", line, strlen(line)))
+		return 1;
+	free(line);
+	free(enc);
+	free(first);
+	return 0;
+}
