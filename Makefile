@@ -15,7 +15,26 @@ WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-pr
 CPPFLAGS := -D_GNU_SOURCE -Iuapi -Iqemu-model
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-export CACHE BUILD
+# SAN=1: AddressSanitizer + UndefinedBehaviorSanitizer build of the library,
+# the daemon, the demo and their tests (use a separate BUILD, e.g.
+# build/san). Product binaries then link dynamically (LDSTATIC is empty):
+# the sanitizer runtimes cannot be linked statically. The guest test
+# programs that abuse the driver are not product code: they stay static and
+# unsanitized (GUEST_CFLAGS).
+SAN	?=
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+GUEST_CFLAGS := $(CFLAGS)
+ifeq ($(SAN),1)
+override CFLAGS += $(SAN_FLAGS)
+LDSTATIC :=
+else
+LDSTATIC := -static
+endif
+
+# VM test cases run at once (tests/vm/run-all.sh): one TCG VM per core.
+VM_JOBS	?= 2
+
+export CACHE BUILD VM_JOBS
 
 # Components add themselves here from their own build.mk: EXTRA_ALL (built
 # by `make`), EXTRA_UNIT_TESTS (test programs run by `make unit`).
@@ -25,8 +44,15 @@ EXTRA_UNIT_TESTS :=
 -include daemon/build.mk
 -include demo/build.mk
 
+# Reliability lane (docs/reliability.md). Fragments under tests/fuzz/ add:
+#   FUZZ_LONG    targets of `make fuzz` (the long runs)
+#   CHECK_EXTRA  targets `make check` runs after the VM suites (short runs)
+FUZZ_LONG :=
+CHECK_EXTRA :=
+-include $(sort $(wildcard tests/fuzz/*.mk))
+
 .PHONY: all help deps qemu module module-install guest unit-bin unit vm-check check \
-	bench demo card-demo clean lint
+	bench demo card-demo clean lint vm-check-debug fuzz
 
 all: qemu module guest unit-bin $(EXTRA_ALL)
 
@@ -37,6 +63,9 @@ help:
 	@echo "make check      install deps, build, run unit and VM tests"
 	@echo "make unit       Check unit tests"
 	@echo "make vm-check   VM tests (real driver on the emulated card)"
+	@echo "make vm-check-debug  unit + VM tests again: debug kernel (KASAN, lockdep,"
+	@echo "                kmemleak, UBSAN...) and ASan+UBSan library and daemon"
+	@echo "make fuzz       the long fuzz runs (ioctl, device, model file, protocol)"
 	@echo "make qemu       build QEMU with the bnnacc device (cached)"
 	@echo "make bench      benchmarks, as BENCH <name> <value> [unit] lines"
 	@echo "make lint       checkpatch --strict, W=1 and sparse on the driver"
@@ -56,8 +85,9 @@ module:
 	rm -rf $(STAGE)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(STAGE) INSTALL_MOD_DIR=extra \
 		INSTALL_MOD_STRIP=1 DEPMOD=/bin/true CONFIG_MODULE_SIG_ALL= modules_install
-	cp /lib/modules/$(KVER)/modules.order /lib/modules/$(KVER)/modules.builtin /lib/modules/$(KVER)/modules.builtin.modinfo \
-		$(STAGE)/lib/modules/$(KVER)/
+	for f in modules.order modules.builtin modules.builtin.modinfo; do \
+		if [ -f /lib/modules/$(KVER)/$$f ]; then cp /lib/modules/$(KVER)/$$f $(STAGE)/lib/modules/$(KVER)/; \
+		elif [ -f $(KDIR)/$$f ]; then cp $(KDIR)/$$f $(STAGE)/lib/modules/$(KVER)/; fi; done
 	/sbin/depmod -b $(STAGE) $(KVER)
 
 # ---- userspace: physics core, unit tests, benchmarks, guest programs ------
@@ -83,12 +113,12 @@ GUEST_PROGS := $(patsubst tests/vm/guest/%.c,$(BUILD)/guest/%,$(wildcard tests/v
 
 $(BUILD)/guest/%: tests/vm/guest/%.c $(wildcard tests/vm/guest/*.h) uapi/bnnacc.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/vm/guest $(WARN) $(CFLAGS) -static $< -o $@ -lm
+	$(CC) $(CPPFLAGS) -Itests/vm/guest $(WARN) $(GUEST_CFLAGS) -static $< -o $@ -lm
 
 # The ioctl ABI from a 32-bit process (compat_ioctl path of the driver).
 $(BUILD)/guest/t_compat32: tests/vm/guest/t_compat.c $(wildcard tests/vm/guest/*.h) uapi/bnnacc.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/vm/guest $(WARN) $(CFLAGS) -m32 -static $< -o $@
+	$(CC) $(CPPFLAGS) -Itests/vm/guest $(WARN) $(GUEST_CFLAGS) -m32 -static $< -o $@
 
 guest: $(GUEST_PROGS) $(BUILD)/guest/t_compat32
 
@@ -107,11 +137,26 @@ bench: $(BENCH_PROGS)
 vm-check: all
 	tests/vm/run-all.sh
 
+# The same unit and VM suites on the debug kernel with sanitized userspace
+# (tests/vm/check-debug.sh builds both, cached; build/debug).
+vm-check-debug:
+	tests/vm/check-debug.sh
+
+# The debug kernel and the ASan QEMU (both cached) build at the lowest
+# priority while the first VM suite keeps one core busy; vm-check-debug
+# waits for them (each build holds a lock).
 check: deps
+	@mkdir -p $(BUILD)
+	@nice -n 19 sh -c 'scripts/build-debug-kernel.sh; scripts/build-qemu.sh --san' \
+		> $(BUILD)/debug-builds.log 2>&1 &
 	$(MAKE) all
 	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) vm-check
+	$(MAKE) vm-check-debug
+	@set -e; for t in $(CHECK_EXTRA); do $(MAKE) $$t; done
+
+fuzz: $(FUZZ_LONG)
 
 demo: deps
 	$(MAKE) all

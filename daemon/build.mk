@@ -39,7 +39,7 @@ $(BUILD)/guest/bnnaccctl: $(D_B)/bnnaccctl
 	@mkdir -p $(@D)
 	cp $< $@
 
-$(BUILD)/guest/d_tool: tests/vm/guest/d_tool.c $(LIB_A) $(D_HDR)
+$(BUILD)/guest/d_tool: tests/vm/guest/d_tool.c tests/vm/guest/dclient.h $(LIB_A) $(D_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) $< -o $@ $(LIB_A) -ljansson -lpthread -lm
 

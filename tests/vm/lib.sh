@@ -20,8 +20,15 @@ vm_qemu() {
 
 # Debian's bzImage decompresses itself for ~4 s under TCG; booting the
 # uncompressed vmlinux through PVH skips that. Cached per kernel version.
+# $VM_KERNEL (e.g. the debug kernel of scripts/build-debug-kernel.sh, with
+# KVER set to its release) overrides it.
 vm_kernel() {
 	local src=/boot/vmlinuz-$KVER out=$CACHE/vmlinux-$KVER off
+	if [ -n "${VM_KERNEL:-}" ]; then
+		[ -s "$VM_KERNEL" ] || die "VM_KERNEL=$VM_KERNEL does not exist"
+		echo "$VM_KERNEL"
+		return
+	fi
 	if [ ! -s "$out" ]; then
 		[ -r "$src" ] || die "$src missing: install linux-image-amd64"
 		mkdir -p "$CACHE"
@@ -39,14 +46,27 @@ vm_kernel() {
 VM_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
 netfs fscache 9pnet 9pnet_virtio 9p"
 
+# The shared libraries (and ELF interpreter) the dynamically linked guest
+# programs need, e.g. a SAN=1 build's sanitizer runtimes; none for the
+# default, static build.
+vm_guest_libs() {
+	local f
+	for f in "$BUILD"/guest/*; do
+		[ -f "$f" ] && [ -x "$f" ] || continue
+		ldd "$f" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^\t\(\/[^ ]*\) .*/\1/p'
+	done | sort -u
+}
+
 # Base initramfs: busybox, /init, the modules (Debian's + ours, depmod'ed so
-# `modprobe bnnacc` works) and the guest programs. Rebuilt when any input
-# changes; the key is a hash of the inputs.
+# `modprobe bnnacc` works), the guest programs and the shared libraries they
+# need. Rebuilt when any input changes; the key is a hash of the inputs. A
+# kernel with the virtio/9p modules built in (the debug kernel) needs none.
 vm_base_initramfs() {
 	local ko="$BUILD/stage/lib/modules/$KVER/extra/bnnacc.ko"
 	[ -f "$ko" ] || die "$ko missing: run 'make module'"
-	local key out root m f
-	key=$( { echo "$KVER"; sha256sum "$ko" "$top/tests/vm/init" /bin/busybox;
+	local key out root m f libs
+	libs=$(vm_guest_libs)
+	key=$( { echo "$KVER"; sha256sum "$ko" "$top/tests/vm/init" /bin/busybox $libs;
 		 find "$BUILD/guest" -type f -exec sha256sum {} + 2>/dev/null | sort; } |
 		sha256sum | cut -c1-16)
 	out=$VM_DIR/initramfs-$key.cpio.gz
@@ -64,16 +84,23 @@ vm_base_initramfs() {
 		mknod -m 666 "$root/dev/null" c 1 3
 		cp "$top/tests/vm/init" "$root/init"
 		chmod 755 "$root/init"
-		for m in $VM_MODULES; do
-			f=$(find "/lib/modules/$KVER/kernel" -name "$m.ko*" | head -n1)
-			[ -n "$f" ] || die "module $m not found for $KVER"
-			mkdir -p "$root/$(dirname "$f")"
-			cp "$f" "$root/$f"
-		done
+		if [ -d "/lib/modules/$KVER/kernel" ]; then
+			for m in $VM_MODULES; do
+				f=$(find "/lib/modules/$KVER/kernel" -name "$m.ko*" | head -n1)
+				[ -n "$f" ] || die "module $m not found for $KVER"
+				mkdir -p "$root/$(dirname "$f")"
+				cp "$f" "$root/$f"
+			done
+		fi
 		mkdir -p "$root/lib/modules/$KVER/extra"
 		cp "$ko" "$root/lib/modules/$KVER/extra/"
-		cp /lib/modules/"$KVER"/modules.{order,builtin,builtin.modinfo} \
+		cp "$BUILD/stage/lib/modules/$KVER"/modules.{order,builtin,builtin.modinfo} \
 			"$root/lib/modules/$KVER/" 2>/dev/null || true
+		for f in $libs; do
+			mkdir -p "$root/$(dirname "$f")"
+			cp -L "$f" "$root/$f"
+		done
+
 		/sbin/depmod -b "$root" "$KVER"
 		[ -d "$BUILD/guest" ] && cp "$BUILD"/guest/* "$root/bin/bnnacc/" 2>/dev/null || true
 		# A private temporary name: concurrent runs may build the same key.
@@ -87,7 +114,7 @@ vm_base_initramfs() {
 # Fail on any kernel report in a serial log. $2 = 1 lets WARNING lines pass.
 vm_check_log() {
 	local log=$1 allow_warn=${2:-0} pat
-	pat='Oops|BUG:|kernel BUG|KASAN|UBSAN|general protection|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU|sleeping function called from invalid context|kmemleak:.*new suspected|Kernel panic|Call Trace'
+	pat='Oops|BUG:|kernel BUG|KASAN|UBSAN|general protection|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU|sleeping function called from invalid context|kmemleak:.*new suspected|ODEBUG: .*object type:|DMA-API: .*device driver|Kernel panic|Call Trace|BNNACC-SANITIZER'
 	[ "$allow_warn" = 1 ] || pat="$pat|WARNING:"
 	if grep -aEq "$pat" "$log"; then
 		echo "run-vm: kernel report in $log:" >&2

@@ -12,8 +12,10 @@
 #   --qmp PATH        QMP socket for host-side fault injection / unplug
 #   --log FILE        serial log (default: build/vm/last.log)
 #   --qemu-log FILE   QEMU's own log of guest errors (-d guest_errors)
-#   --timeout S       kill the VM after S seconds (default 120)
-#   --mem MB          guest memory (default 512)
+#   --timeout S       kill the VM after S seconds (default 120), times
+#                     $VM_TIMEOUT_SCALE (an integer, default 1) for slow kernels
+#   --mem MB          guest memory (default 512, or $VM_MEM)
+# $VM_APPEND adds kernel command-line arguments.
 #   --kernel FILE     guest kernel (default: vmlinux extracted from Debian's
 #                     /boot/vmlinuz-$KVER)
 #   --allow-warn      do not fail on kernel WARNING lines (for tests that
@@ -38,7 +40,7 @@ qmp=
 log=
 qlog=
 timeout_s=120
-mem=512
+mem=${VM_MEM:-512}
 kernel=
 allow_warn=0
 while [ $# -gt 0 ]; do
@@ -61,6 +63,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ $# -ge 1 ] || die "no guest command given"
+timeout_s=$((timeout_s * ${VM_TIMEOUT_SCALE:-1}))
+[ -z "${VM_MEM:-}" ] || [ "$mem" -ge "$VM_MEM" ] || mem=$VM_MEM
 cmd="$*"
 [ ${#cards[@]} -gt 0 ] || [ $no_card -eq 1 ] || cards=("seed=1")
 [ $no_card -eq 0 ] || cards=()
@@ -80,6 +84,7 @@ printf '%s\n' "$cmd" > "$run/root/test.sh"
 {
 	echo "modprobe=$modprobe"
 	[ -n "$share" ] && echo "share=1" || echo "share=0"
+	echo "slow=${VM_TIMEOUT_SCALE:-1}"
 } > "$run/root/etc/bnnacc-run"
 (cd "$run/root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$run/run.cpio.gz"
 # Zero padding between the archives (the kernel skips zeros): its gzip
@@ -90,7 +95,7 @@ printf '%s\n' "$cmd" > "$run/root/test.sh"
 args=(-nodefaults -display none -no-reboot -M q35 -accel tcg -cpu max -m "$mem" -smp 1
       -L /usr/share/seabios -L /usr/share/qemu
       -kernel "$kernel" -initrd "$run/initrd"
-      -append "console=ttyS0 panic=-1 loglevel=4 no_timer_check tsc=reliable"
+      -append "console=ttyS0 panic=-1 loglevel=4 no_timer_check tsc=reliable${VM_APPEND:+ $VM_APPEND}"
       -chardev "file,id=ser0,path=$log" -serial chardev:ser0)
 n=0
 for c in "${cards[@]}"; do

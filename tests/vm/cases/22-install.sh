@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# host-only
+# serial (`make install` rebuilds build/stage, which the others read)
 # `make install DESTDIR=...` (host only, no VM) lays out the driver like a
 # package: the module under lib/modules/KVER/updates with a modules.dep that
 # has it, the udev rule (sane syntax, group bnnacc, mode 0660), and the DKMS

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/common.sh"
 run_vm --mem 768 --timeout 400 -- '
 	echo "bnnacc:x:900:" >> /etc/group; echo "bnnacc-admin:x:901:" >> /etc/group
-	bnnaccd -f 2>/tmp/d.log & d=$!
+	bnnaccd -f $BNNACCD_ARGS 2>/tmp/d.log & d=$!
 	i=0; while [ ! -S /run/bnnacc/bnnaccd.sock ]; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ]; done
 	ls -l /run/bnnacc/bnnaccd.sock
 	d_tool model /tmp/toy.bnnm
@@ -40,7 +40,7 @@ run_vm --mem 768 --timeout 400 -- '
 	echo queue-drained=yes
 	d_tool clients /run/bnnacc/bnnaccd.sock 4 0 20 check && echo after-flood=ok
 	kill -9 $d; wait $d || true
-	bnnaccd -f 2>>/tmp/d.log & d=$!
+	bnnaccd -f $BNNACCD_ARGS 2>>/tmp/d.log & d=$!
 	i=0; until bnnaccctl models 2>/dev/null | grep -q "cards=1"; do sleep 0.2; i=$((i+1)); [ $i -lt 300 ]; done
 	bnnaccctl models
 	d_tool clients /run/bnnacc/bnnaccd.sock 8 0 20 check && echo restart-serve=ok

@@ -9,7 +9,7 @@ answer_wait=180
 run_vm --mem 768 --timeout 400 --qmp "$sock" --share "$share" -- '
 	req() { echo "FAULT-REQUEST $1"; i=0
 		while [ ! -e /mnt/host/$1 ]; do sleep 0.1; i=$((i + 1)); [ $i -lt 900 ]; done; }
-	bnnaccd -f 2>/tmp/d.log & d=$!
+	bnnaccd -f $BNNACCD_ARGS 2>/tmp/d.log & d=$!
 	i=0; while [ ! -S /run/bnnacc/bnnaccd.sock ]; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ]; done
 	d_tool model /tmp/toy.bnnm
 	bnnaccctl load toy /tmp/toy.bnnm

@@ -15,14 +15,14 @@ run_vm --mem 768 --timeout 400 -- '
 	S=/run/bnnacc/bnnaccd.sock
 	up() { i=0; until bnnaccctl models 2>/dev/null | grep -q "cards=1"; do
 		sleep 0.2; i=$((i+1)); [ $i -lt 600 ]; done; }
-	bnnaccd -f 2>/tmp/d.log & d=$!
+	bnnaccd -f $BNNACCD_ARGS 2>/tmp/d.log & d=$!
 	i=0; while [ ! -S $S ]; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ]; done
 	d_tool model /tmp/toy.bnnm
 	bnnaccctl load toy /tmp/toy.bnnm
 	cat /var/lib/bnnacc/bnnaccd.lock
 	[ "$(cat /var/lib/bnnacc/bnnaccd.lock)" = "$d" ] && echo lockpid=ok
-	rc=0; bnnaccd -f 2>/tmp/d2.log || rc=$?; cat /tmp/d2.log; echo second-rc=$rc
-	rc=0; bnnaccd -f -d /tmp/other 2>/tmp/d3.log || rc=$?; cat /tmp/d3.log; echo second-sock-rc=$rc
+	rc=0; bnnaccd -f $BNNACCD_ARGS 2>/tmp/d2.log || rc=$?; cat /tmp/d2.log; echo second-rc=$rc
+	rc=0; bnnaccd -f $BNNACCD_ARGS -d /tmp/other 2>/tmp/d3.log || rc=$?; cat /tmp/d3.log; echo second-sock-rc=$rc
 	d_tool clients $S 2 0 10 check && echo first-still-serves=yes
 	t0=$(date +%s)
 	d_fault kill $S $d 48 40 > /tmp/k.out 2>/tmp/k.err & k=$!
@@ -32,7 +32,7 @@ run_vm --mem 768 --timeout 400 -- '
 	[ -S $S ] && echo stale-socket=present
 	echo partial > /var/lib/bnnacc/models/toy.bnnm.tmp	# as if killed mid-write
 	tr=$(date +%s)
-	bnnaccd -f 2>>/tmp/d.log & d=$!
+	bnnaccd -f $BNNACCD_ARGS 2>>/tmp/d.log & d=$!
 	rc=0; wait $k || rc=$?; cat /tmp/k.out; tail -n 5 /tmp/k.err; echo kill-rc=$rc
 	echo "clients done $(( $(date +%s) - tr )) s after the restart"
 	up; bnnaccctl models

@@ -19,7 +19,7 @@ run_vm --mem 768 --timeout 400 -- '
 		sleep 0.2; i=$((i+1)); [ $i -lt 600 ]; done; }
 	ntmp() { echo $(find $st -name "*.tmp*" | wc -l); }
 	mkdir -p $st; mount -t tmpfs -o size=1m tmpfs $st
-	bnnaccd -f 2>/tmp/d.log & d=$!
+	bnnaccd -f $BNNACCD_ARGS 2>/tmp/d.log & d=$!
 	i=0; while [ ! -S $S ]; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ]; done
 	d_tool model /tmp/toy.bnnm
 	d_fault model /tmp/huge.bnnm samples 2 64 3 1024 1
@@ -49,7 +49,7 @@ run_vm --mem 768 --timeout 400 -- '
 	ls -la $st/models; echo freed-tmp=$(ntmp)
 	up big; d_fault agree $S /tmp/big.bnnm 3
 	kill -9 $d; wait $d || true
-	bnnaccd -f 2>>/tmp/d.log & d=$!
+	bnnaccd -f $BNNACCD_ARGS 2>>/tmp/d.log & d=$!
 	up big; bnnaccctl models | grep -q "name=\"big\"" && echo restart-big=yes
 	d_fault agree $S /tmp/big.bnnm 3 && echo restart-serve=ok
 	bnnaccctl stats | grep errors

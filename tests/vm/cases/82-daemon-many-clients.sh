@@ -27,7 +27,7 @@ run_vm --mem 1024 --timeout 500 -- '
 	sock() { i=0; while [ ! -S $S ]; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ]; done; }
 	up() { i=0; until bnnaccctl models 2>/dev/null | grep -q "cards=1"; do
 		sleep 0.2; i=$((i+1)); [ $i -lt 600 ]; done; }
-	bnnaccd -f 2>/tmp/d.log & d=$!
+	bnnaccd -f $BNNACCD_ARGS 2>/tmp/d.log & d=$!
 	sock
 	d_tool model /tmp/toy.bnnm
 	bnnaccctl load toy /tmp/toy.bnnm
@@ -51,7 +51,7 @@ run_vm --mem 1024 --timeout 500 -- '
 	bnnaccctl stats | grep -E "errors|queue|clients"
 	kill $id; wait $id || true
 	kill -TERM $d; wait $d; echo term-rc=$?
-	(ulimit -n 200; exec bnnaccd -f 2>>/tmp/d.log) & d=$!
+	(ulimit -n 200; exec bnnaccd -f $BNNACCD_ARGS $BNNACCD_ARGS 2>>/tmp/d.log) & d=$!
 	sock; up; grep "open files" /tmp/d.log | tail -n1
 	d_fault idle $S 300 25 > /tmp/a.out & a=$!
 	sleep 8; echo fds=$(ls /proc/$d/fd | wc -l)

@@ -46,20 +46,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "dclient.h"
+
 #define GRID 60
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void raise_nofile(void)
 {
@@ -69,26 +61,6 @@ static void raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-}
-
-/* A connected socket (blocking unless @nb), or -errno. */
-static int dial(const char *path, int nb)
-{
-	struct sockaddr_un sa;
-	int fd, e;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0), 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		e = -errno;
-		close(fd);
-		return e;
-	}
-	return fd;
 }
 
 static int write_all(int fd, const char *s, size_t n)
@@ -411,16 +383,6 @@ static void forward(const struct mfile *m, const double *x, unsigned s, double *
 		p[j] = a[j];
 }
 
-static unsigned argmax(const double *p, unsigned c)
-{
-	unsigned i, b = 0;
-
-	for (i = 1; i < c; i++)
-		if (p[i] > p[b])
-			b = i;
-	return b;
-}
-
 static int cmd_agree(int argc, char **argv)
 {
 	static double ref[GRID * 16], got[GRID * 16], p[4096];
@@ -451,7 +413,7 @@ static int cmd_agree(int argc, char **argv)
 				ref[i * m.ncls + c] += p[c] / S;
 		}
 	}
-	fd = dial(argv[2], 0);
+	fd = dc_dial(argv[2], 0);
 	if (fd < 0 || !(f = fdopen(fd, "r+"))) {
 		fprintf(stderr, "d_fault agree: connect: %s\n", strerror(-fd));
 		return 1;
@@ -484,7 +446,7 @@ static int cmd_agree(int argc, char **argv)
 			for (k = 0; k < m.ncls; k++)
 				d += fabs(got[i * m.ncls + k] - ref[i * m.ncls + k]);
 			tv += d / 2;
-			agree += argmax(got + i * m.ncls, m.ncls) == argmax(ref + i * m.ncls, m.ncls);
+			agree += dc_argmax(got + i * m.ncls, m.ncls) == dc_argmax(ref + i * m.ncls, m.ncls);
 			total++;
 		}
 	}
@@ -583,7 +545,7 @@ static void k_line(struct kcl *c, const char *l)
 	k_count_err(code);
 	kstate[id] = 0;		/* retried */
 	k_retried++;
-	c->t_retry = now() + 0.1;
+	c->t_retry = dc_now() + 0.1;
 }
 
 static void k_lost_conn(struct kcl *c)
@@ -601,13 +563,13 @@ static void k_lost_conn(struct kcl *c)
 	c->fd = -1;
 	c->up = 0;
 	if (!c->t_eof)
-		c->t_eof = now();
+		c->t_eof = dc_now();
 }
 
 static int cmd_kill(int argc, char **argv)
 {
 	unsigned C, i, total, inflight_kill = 0, reconnects = 0, hung = 0;
-	double t_kill = 0, t_end, eof_max = 0, t_first_after = 0, t0 = now();
+	double t_kill = 0, t_end, eof_max = 0, t_first_after = 0, t0 = dc_now();
 	pid_t pid;
 	struct kcl *cl;
 	struct pollfd *pf;
@@ -626,7 +588,7 @@ static int cmd_kill(int argc, char **argv)
 	pf = calloc(C, sizeof(*pf));
 	for (i = 0; i < C; i++) {
 		cl[i].inflight = calloc(KWIN, sizeof(unsigned));
-		cl[i].fd = dial(argv[2], 0);
+		cl[i].fd = dc_dial(argv[2], 0);
 		if (cl[i].fd < 0) {
 			fprintf(stderr, "d_fault kill: connect: %s\n", strerror(-cl[i].fd));
 			return 1;
@@ -635,14 +597,14 @@ static int cmd_kill(int argc, char **argv)
 		write_all(cl[i].fd, "{\"op\":\"hello\",\"version\":1}\n", 27);
 		k_send(&cl[i], i);
 	}
-	t_end = now() + 600;
-	while (k_answered + k_bad < total && now() < t_end) {
-		double t = now();
+	t_end = dc_now() + 600;
+	while (k_answered + k_bad < total && dc_now() < t_end) {
+		double t = dc_now();
 
 		if (!t_kill && k_answered >= total / 4) {
 			for (i = 0; i < C; i++)
 				inflight_kill += cl[i].nin;
-			t_kill = now();
+			t_kill = dc_now();
 			kill(pid, SIGKILL);
 			printf("d_fault kill: SIGKILL %d at %.2f s, %u answered, %u in flight\n",
 			       (int)pid, t_kill - t0, k_answered, inflight_kill);
@@ -653,7 +615,7 @@ static int cmd_kill(int argc, char **argv)
 
 			if (!c->up && t_kill && t >= c->t_retry) {	/* reconnect */
 				c->t_retry = t + 0.05;
-				c->fd = dial(argv[2], 0);
+				c->fd = dc_dial(argv[2], 0);
 				if (c->fd < 0)
 					continue;
 				reconnects++;
@@ -668,7 +630,7 @@ static int cmd_kill(int argc, char **argv)
 		}
 		if (poll(pf, C, 20) < 0 && errno != EINTR)
 			return 1;
-		t = now();
+		t = dc_now();
 		for (i = 0; i < C; i++) {
 			struct kcl *c = &cl[i];
 			ssize_t n;
@@ -723,7 +685,7 @@ static int cmd_kill(int argc, char **argv)
 static int cmd_idle(int argc, char **argv)
 {
 	unsigned N, i, connected = 0, hello = 0, eof = 0;
-	double hold, t0 = now(), wait_max = 0, *t_conn;
+	double hold, t0 = dc_now(), wait_max = 0, *t_conn;
 	int *fd, *got;
 	struct pollfd *pf;
 
@@ -738,11 +700,11 @@ static int cmd_idle(int argc, char **argv)
 	pf = calloc(N, sizeof(*pf));
 	for (i = 0; i < N; i++)
 		fd[i] = -1;
-	while (now() - t0 < hold) {
+	while (dc_now() - t0 < hold) {
 		for (i = 0; i < N; i++) {
 			if (fd[i] >= 0 || got[i])
 				continue;
-			fd[i] = dial(argv[2], 1);
+			fd[i] = dc_dial(argv[2], 1);
 			if (fd[i] == -EAGAIN || fd[i] == -EMFILE) {
 				fd[i] = -1;
 				break;	/* the backlog is full: later */
@@ -753,7 +715,7 @@ static int cmd_idle(int argc, char **argv)
 				break;
 			}
 			connected++;
-			t_conn[i] = now();
+			t_conn[i] = dc_now();
 			write_all(fd[i], "{\"op\":\"hello\",\"version\":1}\n", 27);
 		}
 		for (i = 0; i < N; i++) {
@@ -782,7 +744,7 @@ static int cmd_idle(int argc, char **argv)
 			if (!got[i] && strstr(buf, "\"server\":\"bnnaccd\"")) {
 				got[i] = 1;
 				hello++;
-				wait_max = fmax(wait_max, now() - t_conn[i]);
+				wait_max = fmax(wait_max, dc_now() - t_conn[i]);
 			}
 		}
 	}
@@ -838,7 +800,7 @@ static int cmd_slow(int argc, char **argv)
 	unsigned late = 0;
 	int close_after;
 	int metrics;
-	double hold, t0 = now(), t_drain = 0, t_end;
+	double hold, t0 = dc_now(), t_drain = 0, t_end;
 	struct scl *cl;
 	struct pollfd *pf;
 
@@ -854,7 +816,7 @@ static int cmd_slow(int argc, char **argv)
 	cl = calloc(C, sizeof(*cl));
 	pf = calloc(C, sizeof(*pf));
 	for (i = 0; i < C; i++) {
-		cl[i].fd = dial(argv[2], 0);
+		cl[i].fd = dc_dial(argv[2], 0);
 		if (cl[i].fd < 0) {
 			fprintf(stderr, "d_fault slow: connect: %s\n", strerror(-cl[i].fd));
 			return 1;
@@ -865,8 +827,8 @@ static int cmd_slow(int argc, char **argv)
 		cl[i].replies = 0;
 	}
 	t_end = t0 + hold + 300;
-	while (done < C && now() < t_end) {
-		double t = now();
+	while (done < C && dc_now() < t_end) {
+		double t = dc_now();
 		int draining = t - t0 >= hold;
 
 		if (draining && close_after) {	/* leave without reading */
@@ -892,7 +854,7 @@ static int cmd_slow(int argc, char **argv)
 		}
 		if (poll(pf, C, 10) < 0 && errno != EINTR)
 			return 1;
-		t = now();
+		t = dc_now();
 		for (i = 0; i < C; i++) {
 			struct scl *c = &cl[i];
 			char buf[65536];
@@ -945,18 +907,11 @@ static int cmd_slow(int argc, char **argv)
 	printf("d_fault slow: clients=%u op=%s sent=%u replies=%u ok=%u busy=%u deadline=%u "
 	       "other=%u lost=%u hold_s=%.0f drain_s=%.2f\n", C, metrics ? "metrics" : "infer",
 	       sent, got, ok, busy, late, other, C * K - got, hold,
-	       t_drain ? now() - t_drain : 0.0);
+	       t_drain ? dc_now() - t_drain : 0.0);
 	return got == C * K && other == 0 && ok + busy + late == got ? 0 : 1;
 }
 
 /* ---- probe: one well-behaved client ------------------------------------- */
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static int cmd_probe(int argc, char **argv)
 {
@@ -972,22 +927,22 @@ static int cmd_probe(int argc, char **argv)
 		return 2;
 	secs = atof(argv[3]);
 	max_ms = atof(argv[4]);
-	fd = dial(argv[2], 0);
+	fd = dc_dial(argv[2], 0);
 	if (fd < 0 || !(f = fdopen(fd, "r+")))
 		return 1;
 	fprintf(f, "{\"op\":\"hello\",\"version\":1}\n");
 	fflush(f);
 	if (getline(&line, &cap, f) < 0 || !j_ok(line))
 		return 1;
-	t_end = now() + secs;
-	while (now() < t_end && n < 100000) {
-		double t0 = now(), l;
+	t_end = dc_now() + secs;
+	while (dc_now() < t_end && n < 100000) {
+		double t0 = dc_now(), l;
 
 		fprintf(f, "{\"op\":\"infer\",\"id\":%u,\"inputs\":[[0.25,0.5]]}\n", id);
 		fflush(f);
 		if (getline(&line, &cap, f) < 0)
 			break;
-		l = (now() - t0) * 1e3;
+		l = (dc_now() - t0) * 1e3;
 		lat[n++] = l;
 		sum += l;
 		lmax = fmax(lmax, l);
@@ -1006,7 +961,7 @@ static int cmd_probe(int argc, char **argv)
 	}
 	fclose(f);
 	free(line);
-	qsort(lat, n, sizeof(lat[0]), cmp_d);
+	qsort(lat, n, sizeof(lat[0]), dc_cmp_double);
 	printf("d_fault probe: requests=%u ok=%u busy=%u other=%u mean_ms=%.1f p50_ms=%.1f "
 	       "p99_ms=%.1f max_ms=%.1f\n", n, ok, busy, other, n ? sum / n : 0.0,
 	       n ? lat[n / 2] : 0.0, n ? lat[(size_t)(n * 0.99)] : 0.0, lmax);

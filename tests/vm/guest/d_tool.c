@@ -23,13 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bnnacc/bnnacc.h>
 #include <jansson.h>
+
+#include "dclient.h"
 
 #define MAXC 256
 #define MAXLAT 200000
@@ -44,14 +44,6 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static double lat[MAXLAT];
 static unsigned nlat, nreq, nbad, nmismatch;
 static struct bnnacc_net *net;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void mk_model(void)
 {
@@ -79,13 +71,6 @@ static void input(unsigned i, float *x)
 	x[1] = (float)(-1.0 + 2.0 * ((i / 10) % 6) / 5.0);
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void record(double l)
 {
 	pthread_mutex_lock(&mu);
@@ -95,20 +80,9 @@ static void record(double l)
 	pthread_mutex_unlock(&mu);
 }
 
-static unsigned argmax(const double *p, unsigned c)
-{
-	unsigned i, b = 0;
-
-	for (i = 1; i < c; i++)
-		if (p[i] > p[b])
-			b = i;
-	return b;
-}
-
 /* One socket client: returns 0 if every reply was ok. */
 static void *client(void *arg)
 {
-	struct sockaddr_un sa;
 	char *line = NULL, *s;
 	size_t cap = 0;
 	json_t *req, *in;
@@ -117,11 +91,9 @@ static void *client(void *arg)
 	int fd;
 
 	(void)arg;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	fd = dc_dial(sock_path, 0);
+	if (fd < 0) {
+		errno = -fd;
 		perror("connect");
 		pthread_mutex_lock(&mu);
 		nbad++;
@@ -145,7 +117,7 @@ static void *client(void *arg)
 	req = json_pack("{s:s,s:O,s:[s,s]}", "op", "infer", "inputs", in, "outputs",
 			"mean", "uncertainty");
 	do {
-		double t0 = now();
+		double t0 = dc_now();
 		json_t *r, *mean;
 		int ok;
 
@@ -178,7 +150,7 @@ static void *client(void *arg)
 
 				for (k = 0; k < 3; k++)
 					p[k] = json_real_value(json_array_get(json_array_get(mean, i), k));
-				miss += argmax(p, 3) != argmax(ref.mean + i * 3, 3);
+				miss += dc_argmax(p, 3) != dc_argmax(ref.mean + i * 3, 3);
 			}
 			pthread_mutex_lock(&mu);
 			nmismatch += miss;
@@ -186,8 +158,8 @@ static void *client(void *arg)
 		}
 		json_decref(r);
 		if (ok)
-			record(now() - t0);
-	} while (now() < t_end);
+			record(dc_now() - t0);
+	} while (dc_now() < t_end);
 	json_decref(req);
 	json_decref(in);
 	free(line);
@@ -205,7 +177,7 @@ static void *direct(void *arg)
 		input(i, x + 2 * i);
 	do {
 		struct bnnacc_result r;
-		double t0 = now();
+		double t0 = dc_now();
 		int ret;
 
 		pthread_mutex_lock(&mu);
@@ -216,8 +188,8 @@ static void *direct(void *arg)
 			break;
 		}
 		bnnacc_result_free(&r);
-		record(now() - t0);
-	} while (now() < t_end);
+		record(dc_now() - t0);
+	} while (dc_now() < t_end);
 	free(x);
 	return NULL;
 }
@@ -226,7 +198,7 @@ static void report(const char *what, unsigned c, double secs)
 {
 	double p50 = 0, p99 = 0;
 
-	qsort(lat, nlat, sizeof(lat[0]), cmp_d);
+	qsort(lat, nlat, sizeof(lat[0]), dc_cmp_double);
 	if (nlat) {
 		p50 = lat[nlat / 2];
 		p99 = lat[(size_t)(nlat * 0.99)];
@@ -239,7 +211,7 @@ static void report(const char *what, unsigned c, double secs)
 static int run(const char *what, void *(*fn)(void *), unsigned c, double secs)
 {
 	pthread_t th[MAXC];
-	double t0 = now();
+	double t0 = dc_now();
 	unsigned i;
 
 	nlat = nreq = nbad = nmismatch = 0;
@@ -248,7 +220,7 @@ static int run(const char *what, void *(*fn)(void *), unsigned c, double secs)
 		pthread_create(&th[i], NULL, fn, NULL);
 	for (i = 0; i < c; i++)
 		pthread_join(th[i], NULL);
-	report(what, c, now() - t0);
+	report(what, c, dc_now() - t0);
 	return nbad || nmismatch > nreq * nper / 10 ? 1 : 0;
 }
 
@@ -278,18 +250,14 @@ static int run_list(const char *what, void *(*fn)(void *), const char *list,
  */
 static int flood(const char *path, unsigned k, unsigned n, int close_early)
 {
-	struct sockaddr_un sa;
 	char *line = NULL;
 	size_t cap = 0;
 	unsigned i, ok = 0, busy = 0, other = 0;
 	FILE *f;
 	int fd;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+	fd = dc_dial(path, 0);
+	if (fd < 0)
 		return 1;
 	f = fdopen(fd, "r+");
 	fprintf(f, "{\"op\":\"hello\",\"version\":1}\n");
@@ -358,8 +326,10 @@ int main(int argc, char **argv)
 		char err[256] = "";
 		int ret = bnnacc_open(&dev, atoi(argv[2]), err, sizeof(err));
 
-		if (!ret)
+		if (!ret) {
 			ret = bnnacc_reset(dev);
+			bnnacc_close(dev);
+		}
 		printf("d_tool reset: %d %s\n", ret, err);
 		return ret ? 1 : 0;
 	}

@@ -39,7 +39,6 @@
  * violation, wrong status, bad output or hang was seen and the minimum
  * counts were reached. Run with the bnnacc driver not bound.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -52,6 +51,7 @@
 #include <unistd.h>
 
 #include "bnnacc.h"
+#include "graw.h"
 #include "gtest.h"
 
 #define KiB		1024ull
@@ -112,16 +112,12 @@ struct fz {
 
 static uint64_t rnd(struct fz *f)
 {
-	uint64_t x = (f->rng += 0x9e3779b97f4a7c15ull);
-
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
+	return gt_rnd(&f->rng);
 }
 
 static uint64_t below(struct fz *f, uint64_t n)
 {
-	return n ? rnd(f) % n : 0;
+	return gt_below(&f->rng, n);
 }
 
 static int chance(struct fz *f, unsigned pct)
@@ -264,7 +260,7 @@ static uint32_t rd(struct fz *f, unsigned off)
 static void wr(struct fz *f, unsigned off, uint32_t v)
 {
 	f->regs++;
-	f->bar[off / 4] = v;
+	graw_wr(f->bar, off, v);
 }
 
 /* Readable, writable registers (aligned 32-bit accesses). */
@@ -338,9 +334,7 @@ static void check_reg(struct fz *f, unsigned off, uint32_t v)
 
 static void card_reset(struct fz *f)
 {
-	wr(f, BNNACC_REG_RESET, BNNACC_RESET_KEY);
-	/* No driver: every cause stays masked (INTx would fire unhandled). */
-	wr(f, BNNACC_REG_INT_MASK, BNNACC_INT_ALL);
+	f->regs += graw_card_reset(f->bar);
 	f->resets++;
 }
 
@@ -843,12 +837,8 @@ static int rings_setup(struct fz *f)
 	f->cq_hi = f->cq_off + f->cqn * 16;
 	f->sq_tail = f->cq_head = 0;
 	f->phase = 1;
-	wr(f, BNNACC_REG_SQ_BASE_LO, (uint32_t)(f->apa + f->sq_off));
-	wr(f, BNNACC_REG_SQ_BASE_HI, (uint32_t)((f->apa + f->sq_off) >> 32));
-	wr(f, BNNACC_REG_SQ_SIZE, f->sqn);
-	wr(f, BNNACC_REG_CQ_BASE_LO, (uint32_t)(f->apa + f->cq_off));
-	wr(f, BNNACC_REG_CQ_BASE_HI, (uint32_t)((f->apa + f->cq_off) >> 32));
-	wr(f, BNNACC_REG_CQ_SIZE, f->cqn);
+	f->regs += graw_set_rings(f->bar, f->apa + f->sq_off, f->sqn,
+				  f->apa + f->cq_off, f->cqn);
 	wr(f, BNNACC_REG_CTRL, BNNACC_CTRL_ENABLE);
 	CHECK_MSG(wait_status(f, BNNACC_STS_READY, 2000) == 0,
 		  "not READY after enable (status 0x%x err 0x%x)",
@@ -1261,12 +1251,7 @@ static void good_rings(struct fz *f)
 		cq = nomem_addr(f, 64 * KiB) & ~63ull;
 	if (chance(f, 50))
 		card_reset(f);
-	wr(f, BNNACC_REG_SQ_BASE_LO, (uint32_t)sq);
-	wr(f, BNNACC_REG_SQ_BASE_HI, (uint32_t)(sq >> 32));
-	wr(f, BNNACC_REG_SQ_SIZE, sqn);
-	wr(f, BNNACC_REG_CQ_BASE_LO, (uint32_t)cq);
-	wr(f, BNNACC_REG_CQ_BASE_HI, (uint32_t)(cq >> 32));
-	wr(f, BNNACC_REG_CQ_SIZE, cqn);
+	f->regs += graw_set_rings(f->bar, sq, sqn, cq, cqn);
 	before_enable(f);
 	wr(f, BNNACC_REG_CTRL, BNNACC_CTRL_ENABLE);
 }
@@ -1326,20 +1311,8 @@ static void odd_access(struct fz *f)
 /* Bus mastering off for a while: every DMA of the card must fail. */
 static void set_bme(struct fz *f, int on)
 {
-	char p[400];
-	uint16_t cmd;
-	int fd;
-
-	snprintf(p, sizeof(p), "%s/config", f->dir);
-	fd = open(p, O_RDWR);
-	if (fd < 0)
-		return;
-	if (pread(fd, &cmd, 2, 4) == 2) {
-		cmd = on ? cmd | 0x4 : cmd & ~0x4;
-		if (pwrite(fd, &cmd, 2, 4) != 2)
-			fprintf(stderr, "cannot set bus mastering\n");
-	}
-	close(fd);
+	if (graw_pci_command(f->dir, on ? 0x4 : 0, on ? 0 : 0x4) < 0)
+		fprintf(stderr, "cannot set bus mastering\n");
 }
 
 static int reg_phase(struct fz *f, unsigned n)
@@ -1415,22 +1388,30 @@ static int one(struct fz *f, struct bnnacc_sqe *e, struct bnnacc_cqe *c)
 	return BNNACC_CQE_SC(c->status);
 }
 
+/* One command of the liveness check: it must write 256 good bytes. */
+static int live_one(struct fz *f, struct bnnacc_sqe *e, const char *what)
+{
+	struct bnnacc_cqe c;
+	int sc = one(f, e, &c);
+
+	CHECK_MSG(sc == BNNACC_SC_SUCCESS && c.result == 256 &&
+		  check_output(f, e, 256) == 0,
+		  "liveness %s: status %d result %u", what, sc, c.result);
+	allow(f, e->dst_addr, 256);
+	return 0;
+}
+
 static int liveness(struct fz *f)
 {
 	struct bnnacc_sqe e;
-	struct bnnacc_cqe c;
-	int sc;
 
 	CHECK(rings_setup(f) == 0);
 	memset(&e, 0, sizeof(e));
 	e.opcode = BNNACC_OP_IDENTIFY;
 	e.dst_addr = f->apa + Z_DST + 4096;
 	e.dst_len = 4096;
-	sc = one(f, &e, &c);
-	CHECK_MSG(sc == BNNACC_SC_SUCCESS && c.result == 256 &&
-		  check_output(f, &e, 256) == 0,
-		  "liveness IDENTIFY: status %d result %u", sc, c.result);
-	allow(f, e.dst_addr, 256);
+	if (live_one(f, &e, "IDENTIFY"))
+		return -1;
 	memset(&e, 0, sizeof(e));
 	e.opcode = BNNACC_OP_READ;
 	e.region.row = below(f, 120);
@@ -1438,11 +1419,8 @@ static int liveness(struct fz *f)
 	e.region.rows = e.region.cols = 8;
 	e.dst_addr = f->apa + Z_DST + 8192;
 	e.dst_len = 256;
-	sc = one(f, &e, &c);
-	CHECK_MSG(sc == BNNACC_SC_SUCCESS && c.result == 256 &&
-		  check_output(f, &e, 256) == 0,
-		  "liveness READ: status %d result %u", sc, c.result);
-	allow(f, e.dst_addr, 256);
+	if (live_one(f, &e, "READ"))
+		return -1;
 	CHECK(check_arena(f, "liveness") == 0);
 	f->live++;
 	return 0;
@@ -1534,81 +1512,6 @@ static int big_probe(struct fz *f)
 
 /* ---- set-up ----------------------------------------------------------- */
 
-static int read_str(const char *path, char *buf, size_t len)
-{
-	FILE *fp = fopen(path, "r");
-
-	if (!fp)
-		return -1;
-	if (!fgets(buf, len, fp))
-		buf[0] = 0;
-	fclose(fp);
-	return 0;
-}
-
-static int find_card(struct fz *f)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *de;
-	int found = 0;
-
-	while (d && (de = readdir(d)) && !found) {
-		char p[600], v[32] = "", dv[32] = "";
-
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vendor",
-			 de->d_name);
-		if (read_str(p, v, sizeof(v)) < 0)
-			continue;
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/device",
-			 de->d_name);
-		read_str(p, dv, sizeof(dv));
-		if (strtoul(v, NULL, 16) == BNNACC_PCI_VENDOR_ID &&
-		    strtoul(dv, NULL, 16) == BNNACC_PCI_DEVICE_ID) {
-			snprintf(f->dir, sizeof(f->dir),
-				 "/sys/bus/pci/devices/%s", de->d_name);
-			found = 1;
-		}
-	}
-	if (d)
-		closedir(d);
-	return found ? 0 : -ENODEV;
-}
-
-/* A 2 MiB huge page, physically contiguous, and its bus address. */
-static void *huge_page(uint64_t *pa)
-{
-	void *p = mmap(NULL, ARENA, PROT_READ | PROT_WRITE, MAP_PRIVATE |
-		       MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE | MAP_LOCKED,
-		       -1, 0);
-	uint64_t first = 0;
-	int fd;
-
-	if (p == MAP_FAILED)
-		return NULL;
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	if (fd < 0)
-		return NULL;
-	for (uint64_t i = 0; i < ARENA / 4096; i++) {
-		uint64_t ent = 0;
-
-		if (pread(fd, &ent, 8, (off_t)((uintptr_t)p / 4096 + i) * 8)
-		    != 8 || !(ent >> 63)) {
-			close(fd);
-			return NULL;
-		}
-		ent &= (1ull << 55) - 1;
-		if (!i)
-			first = ent;
-		else if (ent != first + i) {
-			close(fd);
-			return NULL;
-		}
-	}
-	close(fd);
-	*pa = first * 4096;
-	return *pa ? p : NULL;
-}
-
 /*
  * From /proc/iomem: the RAM the card may read, the largest hole below
  * 4 GiB that nothing decodes (no memory), the ECAM window.
@@ -1676,13 +1579,9 @@ static int setup(struct fz *f)
 {
 	char p[400], line[200];
 	unsigned long long s, e, fl;
-	uint16_t cmd;
 	FILE *fp;
-	int fd;
 
-	CHECK(find_card(f) == 0);
-	snprintf(p, sizeof(p), "%s/driver", f->dir);
-	CHECK_MSG(access(p, F_OK) != 0, "a driver is bound to %s", f->dir);
+	CHECK(graw_open_card(f->dir, sizeof(f->dir), &f->bar) == 0);
 	snprintf(p, sizeof(p), "%s/resource", f->dir);
 	fp = fopen(p, "r");
 	CHECK(fp != NULL);
@@ -1698,21 +1597,6 @@ static int setup(struct fz *f)
 	}
 	fclose(fp);
 	CHECK(f->bar0_pa != 0);
-	/* memory decoding and bus mastering, as a driver would */
-	snprintf(p, sizeof(p), "%s/config", f->dir);
-	fd = open(p, O_RDWR);
-	CHECK(fd >= 0);
-	CHECK(pread(fd, &cmd, 2, 4) == 2);
-	cmd |= 0x6;
-	CHECK(pwrite(fd, &cmd, 2, 4) == 2);
-	close(fd);
-	snprintf(p, sizeof(p), "%s/resource0", f->dir);
-	fd = open(p, O_RDWR | O_SYNC);
-	CHECK(fd >= 0);
-	f->bar = mmap(NULL, BNNACC_REGS_SIZE, PROT_READ | PROT_WRITE,
-		      MAP_SHARED, fd, 0);
-	CHECK(f->bar != MAP_FAILED);
-	close(fd);
 	CHECK(memory_map(f) == 0);
 
 	fp = fopen("/proc/sys/vm/nr_hugepages", "w");
@@ -1720,8 +1604,8 @@ static int setup(struct fz *f)
 		fprintf(fp, "8\n");
 		fclose(fp);
 	}
-	f->a = huge_page(&f->apa);
-	f->d = huge_page(&f->dpa);
+	f->a = graw_dma_alloc(ARENA, 1, &f->apa);
+	f->d = graw_dma_alloc(ARENA, 1, &f->dpa);
 	CHECK_MSG(f->a && f->d, "no physically contiguous 2 MiB huge pages");
 	f->sh = malloc(ARENA);
 	CHECK(f->sh != NULL);

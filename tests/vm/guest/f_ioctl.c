@@ -78,6 +78,7 @@
 
 #include "bnnacc.h"
 #include "gjob.h"
+#include "gtest.h"
 
 #define MAXW		16
 #define NFD		8	/* fd slots per worker */
@@ -138,16 +139,12 @@ struct rng {
 
 static uint64_t rnd(struct rng *r)
 {
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return gt_rnd(&r->s);
 }
 
 static uint32_t below(struct rng *r, uint32_t n)
 {
-	return n ? (uint32_t)(rnd(r) % n) : 0;
+	return (uint32_t)gt_below(&r->s, n);
 }
 
 static int chance(struct rng *r, unsigned int per_mille)
@@ -1575,34 +1572,6 @@ struct fault {
 	double at;	/* fraction of the calls */
 };
 
-static long long meminfo(const char *key)
-{
-	char line[256];
-	long long v = -1;
-	size_t kl = strlen(key);
-	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
-
-	if (f) {
-		fputs("1\n", f);
-		fclose(f);
-	}
-	f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, kl) && line[kl] == ':')
-			v = atoll(line + kl + 1);
-	fclose(f);
-	return v;
-}
-
-static void msleep(unsigned int ms)
-{
-	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&t, NULL);
-}
-
 /* Does every card still work? A fresh open, IDENTIFY, one MVM job. */
 static int final_check(int want_cards)
 {
@@ -1618,7 +1587,7 @@ static int final_check(int want_cards)
 		}
 		if (n >= want_cards)
 			break;
-		msleep(100);
+		gj_msleep(100);
 	}
 	if (n < want_cards) {
 		fprintf(stderr, "FAIL: %d cards present, want %d\n", n,
@@ -1804,8 +1773,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	memset(sh, 0, sizeof(*sh));
-	slab0 = meminfo("Slab");
-	avail0 = meminfo("MemAvailable");
+	slab0 = gj_meminfo("Slab");
+	avail0 = gj_meminfo("MemAvailable");
 	printf("f_ioctl: seed=%" PRIu64 " workers=%d calls=%" PRIu64 " secs=%.0f module timeout_ms=%u\n",
 	       g_seed, nw, total, secs, g_timeout_ms);
 	fflush(stdout);
@@ -1824,7 +1793,7 @@ int main(int argc, char **argv)
 	do {
 		uint64_t t = now_ns();
 
-		msleep(50);
+		gj_msleep(50);
 		calls = total_calls();
 		if (secs > 0 && t - t0 > secs * 1e9)
 			atomic_store(&sh->stop, 1);
@@ -1907,7 +1876,7 @@ no_new:
 		printf("FAULT-REQUEST %s\n", pending_fault);
 		fflush(stdout);
 		for (i = 0; i < 1200 && access(p, F_OK); i++)
-			msleep(100);
+			gj_msleep(100);
 		if (i < 1200) {
 			faults_done++;
 		} else {
@@ -1922,9 +1891,9 @@ no_new:
 		bad = 1;
 	}
 	bad |= final_check(want_cards);
-	msleep(500);
-	slab1 = meminfo("Slab");
-	avail1 = meminfo("MemAvailable");
+	gj_msleep(500);
+	slab1 = gj_meminfo("Slab");
+	avail1 = gj_meminfo("MemAvailable");
 	for (int i = 0; i < nw; i++) {
 		struct wstat *s = &sh->w[i];
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gjob.h - helpers shared by the guest test programs of the VM bench: the
- * clock, the card's sysfs directory and counters, filling a job, PROGRAM of
- * a uniform region, the SUBMIT / WAIT / CANCEL / RESET ioctls and "this
- * ioctl must fail with errno E".
+ * clock, sleeping, /proc/meminfo, the card's sysfs directory and counters,
+ * filling a job, PROGRAM of a uniform region, the SUBMIT / WAIT / CANCEL /
+ * RESET ioctls and "this ioctl must fail with errno E".
  *
  * Everything is static inline, so a program that includes this header and
  * uses only part of it still builds with -Wall -Wextra -Werror (an unused
@@ -36,6 +36,40 @@ static inline uint64_t gj_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
+}
+
+/* Sleep @ms milliseconds. */
+static inline void gj_msleep(unsigned int ms)
+{
+	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&t, NULL);
+}
+
+/*
+ * The value of the /proc/meminfo line @key ("Slab", "MemAvailable"), in kB;
+ * -1 when there is none.
+ */
+static inline long long gj_meminfo(const char *key)
+{
+	char line[256];
+	long long v = -1;
+	size_t kl = strlen(key);
+	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
+
+	/* fold the per-CPU counter deltas into the global ones first */
+	if (f) {
+		fputs("1\n", f);
+		fclose(f);
+	}
+	f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':')
+			v = atoll(line + kl + 1);
+	fclose(f);
+	return v;
 }
 
 /*

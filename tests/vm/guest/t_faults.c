@@ -53,13 +53,6 @@
 static const char *dev = "/dev/bnnacc0";
 static char sysdir[256];
 
-static void msleep(unsigned int ms)
-{
-	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&t, NULL);
-}
-
 /* Ask the host for a fault and wait until it is in place. */
 static int request(const char *name)
 {
@@ -71,7 +64,7 @@ static int request(const char *name)
 	for (int i = 0; i < 1200; i++) {
 		if (access(path, F_OK) == 0)
 			return 0;
-		msleep(50);
+		gj_msleep(50);
 	}
 	fprintf(stderr, "FAIL: the host did not answer FAULT-REQUEST %s\n",
 		name);
@@ -412,9 +405,9 @@ static int mode_unplug(int fd0)
 			blocked += proc_state(pid[k]) == 'S';
 		if (blocked == 3)
 			break;
-		msleep(20);
+		gj_msleep(20);
 	}
-	msleep(300);
+	gj_msleep(300);
 	for (int k = 0; k < 3; k++)
 		CHECK_MSG(proc_state(pid[k]) == 'S', "waiter %d state %c", k,
 			  proc_state(pid[k]));
@@ -439,29 +432,6 @@ static int mode_unplug(int fd0)
 }
 
 /* ---- close with batches in flight ---- */
-
-static long long meminfo(const char *key)
-{
-	char line[256];
-	long long v = -1;
-	size_t kl = strlen(key);
-	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
-
-	/* fold the per-CPU counter deltas into the global ones first */
-	if (f) {
-		fputs("1\n", f);
-		fclose(f);
-	}
-	f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, kl) && line[kl] == ':')
-			v = atoll(line + kl + 1);
-	fclose(f);
-	return v;
-}
 
 /* One process: submit a few batches, leave them (exit or get killed). */
 static int inflight_child(int i)
@@ -513,7 +483,7 @@ static int run_inflight(int n)
 		if (pid == 0)
 			_exit(inflight_child(i) ? 1 : 0);
 		if (i % 4 == 3) {
-			msleep(5);
+			gj_msleep(5);
 			kill(pid, SIGKILL);
 		}
 		CHECK(waitpid(pid, &st, 0) == pid);
@@ -532,10 +502,10 @@ static int settle(void)
 		q = sysfs_val("queue_depth");
 		if (q <= 0)
 			break;
-		msleep(50);
+		gj_msleep(50);
 	}
 	CHECK_MSG(q <= 0, "queue_depth still %lld", q);
-	msleep(200);
+	gj_msleep(200);
 	return 0;
 }
 
@@ -547,13 +517,13 @@ static int mode_close_inflight(int fd)
 	CHECK(!works(fd, NULL));
 	CHECK(!run_inflight(20));		/* warm up the caches */
 	CHECK(!settle());
-	slab0 = meminfo("Slab");
-	avail0 = meminfo("MemAvailable");
+	slab0 = gj_meminfo("Slab");
+	avail0 = gj_meminfo("MemAvailable");
 	jobs0 = sysfs_val("jobs_completed") + sysfs_val("jobs_failed");
 	CHECK(!run_inflight(200));
 	CHECK(!settle());
-	slab1 = meminfo("Slab");
-	avail1 = meminfo("MemAvailable");
+	slab1 = gj_meminfo("Slab");
+	avail1 = gj_meminfo("MemAvailable");
 	jobs1 = sysfs_val("jobs_completed") + sysfs_val("jobs_failed");
 	printf("close-inflight: jobs completed + failed grew by %lld\n",
 	       jobs1 - jobs0);
@@ -599,7 +569,7 @@ static int mode_reset(int fd)
 	CHECK(!request("hang"));
 	CHECK(gj_submit(fd, filler_jobs, 1, 60000, 1, &ha) == 0);
 	CHECK(gj_submit(fd, filler_jobs, 2, 60000, 2, &hb) == 0);
-	msleep(300);
+	gj_msleep(300);
 	CHECK(gj_wait(fd, ha, 0, NULL) == -ETIMEDOUT);
 	/* a signal interrupts a WAIT without a deadline: -EINTR, batch stays */
 	{

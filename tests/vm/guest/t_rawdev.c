@@ -11,9 +11,7 @@
  * usage: t_rawdev [random-descriptors [random-register-writes]]
  * Run with the bnnacc driver not bound (run-vm.sh --no-module).
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +21,7 @@
 #include <unistd.h>
 
 #include "bnnacc.h"
+#include "graw.h"
 #include "gtest.h"
 
 #define RING 64
@@ -55,105 +54,24 @@ static uint32_t rd(struct raw *r, unsigned off)
 
 static void wr(struct raw *r, unsigned off, uint32_t v)
 {
-	r->bar[off / 4] = v;
-}
-
-/* A locked page and its physical address. */
-static void *dma_page(uint64_t *pa)
-{
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_LOCKED,
-		       -1, 0);
-	uint64_t ent = 0;
-	int fd;
-
-	if (p == MAP_FAILED)
-		return NULL;
-	memset(p, 0, 4096);
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	if (fd < 0 || pread(fd, &ent, 8, (off_t)((uintptr_t)p / 4096) * 8) != 8)
-		ent = 0;
-	if (fd >= 0)
-		close(fd);
-	if (!(ent >> 63) || !(ent & ((1ull << 55) - 1)))
-		return NULL;
-	*pa = (ent & ((1ull << 55) - 1)) * 4096;
-	return p;
-}
-
-/* The card's sysfs directory; fails if a driver is bound to it. */
-static int find_card(char *dir, size_t len)
-{
-	DIR *d = opendir("/sys/bus/pci/devices");
-	struct dirent *e;
-	int found = 0;
-
-	while (d && (e = readdir(d))) {
-		char p[512], v[16] = "", dv[16] = "";
-		FILE *f;
-
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vendor", e->d_name);
-		f = fopen(p, "r");
-		if (!f)
-			continue;
-		if (!fgets(v, sizeof(v), f))
-			v[0] = 0;
-		fclose(f);
-		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/device", e->d_name);
-		f = fopen(p, "r");
-		if (f) {
-			if (!fgets(dv, sizeof(dv), f))
-				dv[0] = 0;
-			fclose(f);
-		}
-		if (strtoul(v, NULL, 16) == BNNACC_PCI_VENDOR_ID &&
-		    strtoul(dv, NULL, 16) == BNNACC_PCI_DEVICE_ID) {
-			snprintf(dir, len, "/sys/bus/pci/devices/%s", e->d_name);
-			found = 1;
-			break;
-		}
-	}
-	if (d)
-		closedir(d);
-	return found ? 0 : -ENODEV;
+	graw_wr(r->bar, off, v);
 }
 
 static int open_card(struct raw *r)
 {
-	char dir[300], p[400];
-	uint16_t cmd;
-	int fd;
+	char dir[300];
 
-	CHECK(find_card(dir, sizeof(dir)) == 0);
-	snprintf(p, sizeof(p), "%s/driver", dir);
-	CHECK_MSG(access(p, F_OK) != 0, "a driver is bound to %s", dir);
-	/* Memory decoding and bus mastering, as a driver would enable them. */
-	snprintf(p, sizeof(p), "%s/config", dir);
-	fd = open(p, O_RDWR);
-	CHECK(fd >= 0);
-	CHECK(pread(fd, &cmd, 2, 4) == 2);
-	cmd |= 0x6;
-	CHECK(pwrite(fd, &cmd, 2, 4) == 2);
-	close(fd);
-	snprintf(p, sizeof(p), "%s/resource0", dir);
-	fd = open(p, O_RDWR | O_SYNC);
-	CHECK(fd >= 0);
-	r->bar = mmap(NULL, BNNACC_REGS_SIZE, PROT_READ | PROT_WRITE,
-		      MAP_SHARED, fd, 0);
-	CHECK(r->bar != MAP_FAILED);
-	close(fd);
-	r->sq = dma_page(&r->sq_pa);
-	r->cq = dma_page(&r->cq_pa);
-	r->data = dma_page(&r->data_pa);
+	CHECK(graw_open_card(dir, sizeof(dir), &r->bar) == 0);
+	r->sq = graw_dma_alloc(4096, 0, &r->sq_pa);
+	r->cq = graw_dma_alloc(4096, 0, &r->cq_pa);
+	r->data = graw_dma_alloc(4096, 0, &r->data_pa);
 	CHECK(r->sq && r->cq && r->data);
 	return 0;
 }
 
 static void card_reset(struct raw *r)
 {
-	wr(r, BNNACC_REG_RESET, BNNACC_RESET_KEY);
-	/* No driver: keep every cause masked so INTx never fires unhandled. */
-	wr(r, BNNACC_REG_INT_MASK, BNNACC_INT_ALL);
+	graw_card_reset(r->bar);
 }
 
 static void rings_setup(struct raw *r, uint64_t sq, uint64_t cq)
@@ -164,12 +82,7 @@ static void rings_setup(struct raw *r, uint64_t sq, uint64_t cq)
 	r->sq_tail = 0;
 	r->cq_head = 0;
 	r->phase = 1;
-	wr(r, BNNACC_REG_SQ_BASE_LO, (uint32_t)sq);
-	wr(r, BNNACC_REG_SQ_BASE_HI, (uint32_t)(sq >> 32));
-	wr(r, BNNACC_REG_SQ_SIZE, RING);
-	wr(r, BNNACC_REG_CQ_BASE_LO, (uint32_t)cq);
-	wr(r, BNNACC_REG_CQ_BASE_HI, (uint32_t)(cq >> 32));
-	wr(r, BNNACC_REG_CQ_SIZE, RING);
+	graw_set_rings(r->bar, sq, RING, cq, RING);
 	wr(r, BNNACC_REG_CTRL, BNNACC_CTRL_ENABLE);
 }
 
