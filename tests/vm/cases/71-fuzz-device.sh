@@ -26,6 +26,16 @@ seed=${FUZZ_DEVICE_SEED:-71}
 min_regs=${FUZZ_DEVICE_MIN_REGS:-0}
 min_descs=${FUZZ_DEVICE_MIN_DESCS:-0}
 bound=${QMP_BOUND_MS:-10000}
+# The fuzz drives QEMU with no driver bound: the guest kernel plays no part.
+# The debug pass (VM_KERNEL set) runs it on Debian's kernel and the normal
+# build (tests/vm/check-debug.sh builds it), with the ASan QEMU; the debug
+# kernel has no huge pages for f_device's DMA zone anyway.
+if [ -n "${VM_KERNEL:-}" ]; then
+	unset VM_KERNEL VM_TIMEOUT_SCALE VM_APPEND
+	KVER=$("$top/scripts/kver.sh")
+	BUILD=$top/build
+	export KVER BUILD
+fi
 if [ "${VM_QEMU_SAN:-0}" = 1 ]; then
 	QEMU=${QEMU:-$("$top/scripts/build-qemu.sh" --san)}
 else
