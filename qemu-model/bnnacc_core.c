@@ -10,12 +10,12 @@
  * Generator: xoshiro256** seeded through splitmix64; standard normals by a
  * 256-layer ziggurat (tables computed per array at creation or load).
  *
- * MVM fast path: a float cache holds every cell's relaxed conductance G.
- * Per input vector one pass over the region's rows accumulates, for every
- * column, sum t and sum t^2 with t = V * G (one load and four flops per
- * cell, all vectorised); the column's read noise is then one normal draw of
- * sigma = read_noise_rel * sqrt(sum t^2), which is exactly the distribution
- * of the sum of independent per-cell noises of sigma read_noise_rel * G.
+ * MVM fast path: float caches hold every cell's relaxed conductance G and
+ * its read-noise sigma s(G). Per input vector one pass over the region's
+ * rows accumulates, for every column, sum V * G and sum (V * s)^2 (two loads
+ * and five flops per cell, all vectorised); the column's read noise is then
+ * one normal draw of sigma sqrt(sum (V * s)^2), which is exactly the
+ * distribution of the sum of independent per-cell noises of sigma s(G).
  */
 #include "bnnacc_core.h"
 
@@ -77,6 +77,7 @@ struct bnc_array {
     uint64_t cache_t;
     uint64_t tp_min, tp_max;        /* programming times of relaxing cells */
     float geff[BNC_CELLS];
+    float gsig[BNC_CELLS];          /* read-noise sigma at geff */
 
     uint16_t scratch[BNC_CELLS];    /* candidate list for stuck cells */
 };
@@ -285,31 +286,118 @@ static inline double normal(struct bnc_array *a)
 /* Parameters and pure helpers                                             */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * The presets, in the order of bnc_preset_name(); the default first.
+ * docs/physics.md gives the published figure, table or code behind every
+ * value (the short keys below are its references) and says which values
+ * are still assumed.
+ */
+static const struct bnc_preset {
+    const char *name;
+    struct bnc_params p;
+} bnc_presets[] = {
+    {
+        /* single-SET filamentary HfOx 1T1R, the seed group's device class */
+        "hfox", {
+            .k_us_per_ua = 2.0,             /* assumed */
+            .iset_min_ua = 5.0,             /* assumed */
+            .iset_max_ua = 100.0,           /* assumed */
+            .g_min_us = 0.1,                /* emulator floor */
+            .g_max_us = 200.0,              /* assumed; Milo fit to 225 */
+            .c2c_slope = -0.009107,         /* [XSIM-MILO] Fig. 4 fit */
+            .c2c_icpt_us = 4.782,           /* [XSIM-MILO] */
+            .c2c_floor_us = 0.5,            /* assumed (fit ends at 225) */
+            .d2d_ratio = 0.5,               /* [B23] C2C ~ D2D, Methods */
+            .reset_med_us = 2.0,            /* assumed */
+            .reset_lsig = 0.45,             /* [SYN] HRS C2C 0.19 decade */
+            .read_noise_rel = 0.0034,       /* [AIHW-CMO] read-noise law */
+            .read_noise_gref_us = 50.0,     /* [AIHW-CMO] reference G */
+            .read_noise_exp = 0.69,         /* [AIHW-CMO] fit 8-90 uS */
+            .drift_t_ref_s = 6.0,           /* [B23] read 6 s after SET */
+            .drift_nu = 0.00178,            /* [AIHW-CMO] 0.089 uS / 50 */
+            .drift_sig = 0.00084,           /* [AIHW-CMO] 0.042 uS / 50 */
+            .stuck_frac = 0.002,            /* [L18] 99.8 % yield */
+            .stuck_high_us = 200.0,         /* = g_max */
+            .stuck_low_us = 1.0,            /* assumed */
+            .dac_bits = 7,                  /* [AIHW-IO] 7-bit DAC */
+            .adc_bits = 9,                  /* [AIHW-IO] 9-bit ADC */
+            .read_v = 0.1,                  /* assumed */
+            .adc_fs_ua = 2560.0,            /* 128 rows x 200 uS x 0.1 V */
+        },
+    },
+    {
+        /* IBM's CMO/HfOx analog ReRAM, aihwkit ReRamCMONoiseModel (2 %) */
+        "cmo-hfox", {
+            .k_us_per_ua = 1.0,             /* convention: I in uA = G */
+            .iset_min_ua = 9.0,             /* [AIHW-CMO] g_min 9 uS */
+            .iset_max_ua = 88.19,           /* [AIHW-CMO] g_max */
+            .g_min_us = 0.1,                /* emulator floor */
+            .g_max_us = 88.19,              /* [AIHW-CMO] */
+            .c2c_slope = 0.01129027418,     /* [AIHW-CMO] prog. noise */
+            .c2c_icpt_us = 0.0112185391,    /* [AIHW-CMO] */
+            .c2c_floor_us = 0.0,
+            .d2d_ratio = 0.0,               /* [AIHW-CMO] no D2D term */
+            .reset_med_us = 9.0,            /* [AIHW-CMO] lowest state */
+            .reset_lsig = 0.0125,           /* [AIHW-CMO] 0.113 uS at 9 */
+            .read_noise_rel = 0.0034,       /* [AIHW-CMO] */
+            .read_noise_gref_us = 50.0,
+            .read_noise_exp = 0.69,
+            .drift_t_ref_s = 1.0,           /* [AIHW-CMO] t in s */
+            .drift_nu = 0.00178,            /* [AIHW-CMO] */
+            .drift_sig = 0.00084,           /* [AIHW-CMO] */
+            .stuck_frac = 0.0,              /* [AIHW-CMO] none */
+            .stuck_high_us = 88.19,
+            .stuck_low_us = 9.0,
+            .dac_bits = 7,                  /* [AIHW-IO] */
+            .adc_bits = 9,                  /* [AIHW-IO] */
+            .read_v = 0.1,                  /* assumed */
+            .adc_fs_ua = 1129.0,            /* 128 x 88.19 uS x 0.1 V */
+        },
+    },
+    {
+        /* the emulator's first set: flat 2 % read noise, faster drift */
+        "pessimistic", {
+            .k_us_per_ua = 2.0, .iset_min_ua = 5.0, .iset_max_ua = 100.0,
+            .g_min_us = 0.1, .g_max_us = 200.0,
+            .c2c_slope = -0.009107, .c2c_icpt_us = 4.782,
+            .c2c_floor_us = 0.5, .d2d_ratio = 0.7,
+            .reset_med_us = 2.0, .reset_lsig = 0.3,
+            .read_noise_rel = 0.02, .read_noise_gref_us = 100.0,
+            .read_noise_exp = 0.0,
+            .drift_t_ref_s = 1.0, .drift_nu = 0.005, .drift_sig = 0.002,
+            .stuck_frac = 0.001, .stuck_high_us = 200.0, .stuck_low_us = 1.0,
+            .dac_bits = 8, .adc_bits = 9, .read_v = 0.1, .adc_fs_ua = 2560.0,
+        },
+    },
+};
+
+const char *bnc_preset_name(unsigned i)
+{
+    return i < sizeof(bnc_presets) / sizeof(bnc_presets[0]) ?
+           bnc_presets[i].name : NULL;
+}
+
+int bnc_params_preset(struct bnc_params *p, const char *name)
+{
+    unsigned i;
+
+    if (!name) {
+        name = BNC_PRESET_DEFAULT;
+    }
+    for (i = 0; bnc_preset_name(i); i++) {
+        if (!strcmp(bnc_presets[i].name, name)) {
+            *p = bnc_presets[i].p;
+            return 0;
+        }
+    }
+    return -BNC_EARG;
+}
+
 void bnc_params_default(struct bnc_params *p)
 {
-    memset(p, 0, sizeof(*p));
-    p->k_us_per_ua = 2.0;
-    p->iset_min_ua = 5.0;
-    p->iset_max_ua = 100.0;
-    p->g_min_us = 0.1;
-    p->g_max_us = 200.0;
-    p->c2c_slope = -0.009107;
-    p->c2c_icpt_us = 4.782;
-    p->c2c_floor_us = 0.5;
-    p->d2d_ratio = 0.7;
-    p->reset_med_us = 2.0;
-    p->reset_lsig = 0.3;
-    p->read_noise_rel = 0.02;
-    p->drift_t_ref_s = 1.0;
-    p->drift_nu = 0.005;
-    p->drift_sig = 0.002;
-    p->stuck_frac = 0.001;
-    p->stuck_high_us = 200.0;
-    p->stuck_low_us = 1.0;
-    p->dac_bits = 8;
-    p->adc_bits = 9;
-    p->read_v = 0.1;
-    p->adc_fs_ua = 2560.0;
+    if (bnc_params_preset(p, NULL)) {
+        abort();        /* BNC_PRESET_DEFAULT names no preset: a build bug */
+    }
 }
 
 static int in_range(double x, double lo, double hi)
@@ -360,8 +448,11 @@ int bnc_params_check(const struct bnc_params *p, const char **why)
         return fail(why, "RESET median must be in (0, 1e6], log-sigma in "
                     "[0, 10]");
     }
-    if (!in_range(p->read_noise_rel, 0.0, 1.0)) {
-        return fail(why, "read_noise_rel must be in [0, 1]");
+    if (!in_range(p->read_noise_rel, 0.0, 1.0) ||
+        !in_range(p->read_noise_gref_us, MICRO, 1e6) ||
+        !in_range(p->read_noise_exp, 0.0, 1.0)) {
+        return fail(why, "read_noise_rel must be in [0, 1], "
+                    "read_noise_gref_us in (0, 1e6], read_noise_exp in [0, 1]");
     }
     if (!in_range(p->drift_t_ref_s, NANO, 1e9)) {
         return fail(why, "drift_t_ref_s must be in [1 ns, 1e9 s]");
@@ -425,6 +516,18 @@ double bnc_c2c_sigma_us(const struct bnc_params *p, double g_med_us)
     double s = p->c2c_slope * g_med_us + p->c2c_icpt_us;
 
     return s > p->c2c_floor_us ? s : p->c2c_floor_us;
+}
+
+double bnc_read_sigma_us(const struct bnc_params *p, double g_us)
+{
+    if (!(g_us > 0.0)) {
+        return 0.0;
+    }
+    if (p->read_noise_exp == 0.0) {
+        return p->read_noise_rel * g_us;
+    }
+    return p->read_noise_rel * g_us *
+           pow(g_us / p->read_noise_gref_us, -p->read_noise_exp);
 }
 
 /* Largest DAC code; bits clamped to the valid 2..16 (no UB on bad params) */
@@ -610,6 +713,7 @@ static void cache_refresh(struct bnc_array *a, uint64_t now)
             g = cell_g(a, i, memo_l(a, &m, tp, now));
         }
         a->geff[i] = (float)g;
+        a->gsig[i] = (float)bnc_read_sigma_us(&a->p, g);
     }
     a->cache_valid = 1;
     a->cache_t = now;
@@ -735,6 +839,52 @@ int bnc_is_stuck(const struct bnc_array *a, unsigned row, unsigned col)
     return cell_stuck(a, row * BNC_COLS + col);
 }
 
+/* Earliest programming time of the cells now SET (not stuck); 0 if none */
+static int oldest_set(const struct bnc_array *a, uint64_t *t)
+{
+    uint64_t tmin = UINT64_MAX;
+    unsigned i;
+
+    for (i = 0; i < BNC_CELLS; i++) {
+        if ((a->flags[i] & (CELL_SET | CELL_STUCK)) == CELL_SET &&
+            a->t_prog[i] < tmin) {
+            tmin = a->t_prog[i];
+        }
+    }
+    *t = tmin;
+    return tmin != UINT64_MAX;
+}
+
+double bnc_relaxation(const struct bnc_array *a, uint64_t now_ns)
+{
+    uint64_t t;
+
+    if (!oldest_set(a, &t)) {
+        return 0.0;
+    }
+    return a->p.drift_nu * drift_l(a, t, now_ns);
+}
+
+uint64_t bnc_relaxation_time(const struct bnc_array *a, double level)
+{
+    double l, e;
+    uint64_t t;
+
+    if (!(level > 0.0) || !(a->p.drift_nu > 0.0) || !oldest_set(a, &t)) {
+        return UINT64_MAX;
+    }
+    l = level / a->p.drift_nu;
+    if (l > 700.0) {
+        return UINT64_MAX;
+    }
+    /* the first ns at which ln(e / t_ref) >= l; drift_l() is 0 up to t_ref */
+    e = fmax(ceil(a->t_ref_ns * exp(l)), floor(a->t_ref_ns) + 1.0);
+    if (!(e < 1.8e19) || (double)t + e >= 1.8e19) {
+        return UINT64_MAX;
+    }
+    return t + (uint64_t)e;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Program and read                                                        */
 /* ---------------------------------------------------------------------- */
@@ -809,7 +959,6 @@ int bnc_read(struct bnc_array *a, const struct bnc_region *r, uint32_t *out_ns,
              uint64_t now_ns)
 {
     struct l_memo m = { 0, 0, 0.0 };
-    const double rho = a->p.read_noise_rel;
     const double gmin = a->p.g_min_us;
     unsigned i, j;
     int rc = bnc_region_check(r);
@@ -827,7 +976,7 @@ int bnc_read(struct bnc_array *a, const struct bnc_region *r, uint32_t *out_ns,
                               memo_l(a, &m, a->t_prog[c], now_ns));
             double ns;
 
-            g += rho * g * normal(a);
+            g += bnc_read_sigma_us(&a->p, g) * normal(a);
             ns = (g > gmin ? g : gmin) * 1000.0;
             *out_ns++ = ns >= 4294967295.0 ? UINT32_MAX
                                            : (uint32_t)(ns + 0.5);
@@ -845,15 +994,16 @@ int bnc_read(struct bnc_array *a, const struct bnc_region *r, uint32_t *out_ns,
 
 /*
  * For the columns of the blocks [c0, c1) (multiples of MVM_BLK) of @rows
- * rows of the row-major BNC_COLS-wide matrix g: mu[c] = sum_r t_rc and
- * var[c] = sum_r t_rc^2 with t_rc = v[r] * g[r][c]. One load per cell;
- * four rows per step keep the accumulators' loads and stores down; the
- * inner loops are contiguous with a constant trip count, so gcc -O2
- * vectorises them.
+ * rows of the row-major BNC_COLS-wide matrices g (conductance) and sg
+ * (its read-noise sigma): mu[c] = sum_r v[r] * g[r][c] and var[c] =
+ * sum_r (v[r] * sg[r][c])^2. Four rows per step keep the accumulators'
+ * loads and stores down; the inner loops are contiguous with a constant
+ * trip count, so gcc -O2 vectorises them.
  */
-static void mvm_accumulate(const float *restrict g, const float *restrict v,
-                           unsigned rows, unsigned c0, unsigned c1,
-                           float *restrict mu, float *restrict var)
+static void mvm_accumulate(const float *restrict g, const float *restrict sg,
+                           const float *restrict v, unsigned rows,
+                           unsigned c0, unsigned c1, float *restrict mu,
+                           float *restrict var)
 {
     unsigned r, c, b;
 
@@ -865,17 +1015,19 @@ static void mvm_accumulate(const float *restrict g, const float *restrict v,
         const float a0 = v[r], a1 = v[r + 1], a2 = v[r + 2], a3 = v[r + 3];
 
         for (b = c0; b < c1; b += MVM_BLK) {
-            const float *g0 = g + (size_t)r * BNC_COLS + b;
-            const float *g1 = g0 + BNC_COLS, *g2 = g1 + BNC_COLS;
-            const float *g3 = g2 + BNC_COLS;
+            const size_t o = (size_t)r * BNC_COLS + b;
+            const float *g0 = g + o, *g1 = g0 + BNC_COLS;
+            const float *g2 = g1 + BNC_COLS, *g3 = g2 + BNC_COLS;
+            const float *s0 = sg + o, *s1 = s0 + BNC_COLS;
+            const float *s2 = s1 + BNC_COLS, *s3 = s2 + BNC_COLS;
             float *restrict m = mu + b;
             float *restrict s = var + b;
 
             for (c = 0; c < MVM_BLK; c++) {
-                float t0 = a0 * g0[c], t1 = a1 * g1[c];
-                float t2 = a2 * g2[c], t3 = a3 * g3[c];
+                float t0 = a0 * s0[c], t1 = a1 * s1[c];
+                float t2 = a2 * s2[c], t3 = a3 * s3[c];
 
-                m[c] += (t0 + t1) + (t2 + t3);
+                m[c] += (a0 * g0[c] + a1 * g1[c]) + (a2 * g2[c] + a3 * g3[c]);
                 s[c] += (t0 * t0 + t1 * t1) + (t2 * t2 + t3 * t3);
             }
         }
@@ -884,14 +1036,15 @@ static void mvm_accumulate(const float *restrict g, const float *restrict v,
         const float a0 = v[r];
 
         for (b = c0; b < c1; b += MVM_BLK) {
-            const float *g0 = g + (size_t)r * BNC_COLS + b;
+            const size_t o = (size_t)r * BNC_COLS + b;
+            const float *g0 = g + o, *s0 = sg + o;
             float *restrict m = mu + b;
             float *restrict s = var + b;
 
             for (c = 0; c < MVM_BLK; c++) {
-                float t0 = a0 * g0[c];
+                float t0 = a0 * s0[c];
 
-                m[c] += t0;
+                m[c] += a0 * g0[c];
                 s[c] += t0 * t0;
             }
         }
@@ -936,8 +1089,8 @@ int bnc_mvm(struct bnc_array *a, const struct bnc_region *r,
     int32_t q[BNC_COLS];
     struct bnc_rng g;
     const double *zx = a->zig_x, *zf = a->zig_f;
-    const float *gbase;
-    double scale, amax, vstep, rho;
+    const float *gbase, *sbase;
+    double scale, amax, vstep;
     unsigned j, k, i, c0, c1, n8;
     int dmax;
     int rc = bnc_region_check(r);
@@ -958,8 +1111,8 @@ int bnc_mvm(struct bnc_array *a, const struct bnc_region *r,
     vstep = a->p.read_v / dmax;
     amax = adc_max(&a->p);
     scale = adc_scale(&a->p, adc_shift);
-    rho = a->p.read_noise_rel;
     gbase = a->geff + (size_t)r->row * BNC_COLS;
+    sbase = a->gsig + (size_t)r->row * BNC_COLS;
     c0 = r->col / MVM_BLK * MVM_BLK;
     c1 = (r->col + r->cols + MVM_BLK - 1) / MVM_BLK * MVM_BLK;
     n8 = (r->cols + 7) & ~7u;
@@ -974,10 +1127,10 @@ int bnc_mvm(struct bnc_array *a, const struct bnc_region *r,
         for (i = 0; i < r->rows; i++) {
             v[i] = (float)(dac_code(dmax, x[i]) * vstep);
         }
-        mvm_accumulate(gbase, v, r->rows, c0, c1, mu, var);
+        mvm_accumulate(gbase, sbase, v, r->rows, c0, c1, mu, var);
         for (i = 0; i < r->cols; i++) {
             m[i] = (float)(mu[r->col + i] * scale);
-            sd[i] = (float)(rho * sqrt((double)var[r->col + i]) * scale);
+            sd[i] = (float)(sqrt((double)var[r->col + i]) * scale);
         }
         for (k = 0; k < repeat; k++) {
             fill_normals(&g, zx, zf, nz, r->cols);
@@ -996,7 +1149,7 @@ int bnc_mvm(struct bnc_array *a, const struct bnc_region *r,
 
 #define IMG_MAGIC       BNC_STATE_MAGIC
 #define IMG_VERSION     BNC_STATE_VERSION
-#define IMG_NDOUBLE_P   20              /* doubles among the params */
+#define IMG_NDOUBLE_P   22              /* doubles among the params */
 #define IMG_HDR         16
 #define IMG_PARAMS      (IMG_NDOUBLE_P * 8 + 2 * 4)
 #define IMG_GLOBAL      (4 * 8 + 8 + 8 + 4 + 4)
@@ -1107,7 +1260,8 @@ static double *param_slot(struct bnc_params *p, int i)
         &p->k_us_per_ua, &p->iset_min_ua, &p->iset_max_ua, &p->g_min_us,
         &p->g_max_us, &p->c2c_slope, &p->c2c_icpt_us, &p->c2c_floor_us,
         &p->d2d_ratio, &p->reset_med_us, &p->reset_lsig,
-        &p->read_noise_rel, &p->drift_t_ref_s, &p->drift_nu,
+        &p->read_noise_rel, &p->read_noise_gref_us, &p->read_noise_exp,
+        &p->drift_t_ref_s, &p->drift_nu,
         &p->drift_sig, &p->stuck_frac, &p->stuck_high_us,
         &p->stuck_low_us, &p->read_v, &p->adc_fs_ua,
     };

@@ -22,8 +22,9 @@
 #define BNC_CELLS (BNC_ROWS * BNC_COLS)
 
 /**
- * struct bnc_params - device physics; bnc_params_default() fills the
- * documented defaults (see docs/hardware.md for sources).
+ * struct bnc_params - device physics. bnc_params_default() fills the
+ * default preset, bnc_params_preset() a named one; docs/physics.md gives
+ * the published figure behind every value of every preset.
  */
 struct bnc_params {
     /*
@@ -32,16 +33,14 @@ struct bnc_params {
      * below at g_min_us only: g_max_us bounds the median, and a draw
      * may exceed it by its spread (the distribution stays normal).
      */
-    double k_us_per_ua; /* 2.0 */
-    double iset_min_ua; /* 5.0: lowest accepted SET current */
-    double iset_max_ua; /* 100.0: highest accepted SET current */
-    double g_min_us;    /* 0.1: no reported conductance is lower */
-    double g_max_us;    /* 200.0: no SET median is higher */
+    double k_us_per_ua;
+    double iset_min_ua;         /* lowest accepted SET current */
+    double iset_max_ua;         /* highest accepted SET current */
+    double g_min_us;            /* no reported conductance is lower */
+    double g_max_us;            /* no SET median is higher */
     /*
      * Cycle-to-cycle sigma of a SET, a function of the median G:
-     * sigma = max(c2c_slope * G + c2c_icpt, c2c_floor_us). Defaults from
-     * CrossSim's RRAM_Milo fit: slope -0.009107, intercept 4.782 uS,
-     * floor 0.5 uS (the line is continued below 50 uS).
+     * sigma = max(c2c_slope * G + c2c_icpt, c2c_floor_us).
      */
     double c2c_slope;
     double c2c_icpt_us;
@@ -49,43 +48,50 @@ struct bnc_params {
     /*
      * Device-to-device: every cell has a fixed standard normal z_d drawn
      * at manufacture; its SET median is offset by d2d_ratio * sigma_c2c *
-     * z_d. 0.7 (assumed: "of similar size").
+     * z_d.
      */
     double d2d_ratio;
     /*
-     * RESET: log-normal, median reset_med_us (2.0), log-sigma reset_lsig
-     * (0.3), clipped below at g_min_us.
+     * RESET: log-normal, median reset_med_us, log-sigma reset_lsig,
+     * clipped below at g_min_us.
      */
     double reset_med_us;
     double reset_lsig;
-    /* Read noise: normal, sigma = read_noise_rel * G, fresh each read (0.02) */
+    /*
+     * Read noise: normal, fresh each read, with a relative sigma that
+     * falls as the filament grows:
+     *   sigma_read(G) = read_noise_rel * G * (G / read_noise_gref_us)^-e
+     * with e = read_noise_exp in [0, 1] (0: a flat read_noise_rel * G; 1: a
+     * constant sigma).
+     */
     double read_noise_rel;
+    double read_noise_gref_us;
+    double read_noise_exp;
     /*
      * Relaxation after programming, with L = ln(t / t_ref) for t > t_ref
      * (0 before): G(t) = G0 * (1 - drift_nu * L) + G0 * drift_sig * L * z
      * with z a standard normal drawn when the cell was programmed (SET or
      * RESET; both states relax), clipped below at g_min_us. t is the
      * device clock since the cell's last programming. Stuck cells do not
-     * relax. t_ref 1 s, drift_nu 0.005, drift_sig 0.002 (assumed, scaled
-     * from aihwkit's HfOx CMO model).
+     * relax.
      */
     double drift_t_ref_s;
     double drift_nu;
     double drift_sig;
     /*
      * Stuck cells at manufacture: exactly round(stuck_frac * BNC_CELLS)
-     * cells (0.001), chosen uniformly; each is stuck high or low with
-     * probability 1/2. Stuck cells ignore programming and do not relax,
-     * but are read with read noise like any cell.
+     * cells, chosen uniformly; each is stuck high or low with probability
+     * 1/2. Stuck cells ignore programming and do not relax, but are read
+     * with read noise like any cell.
      */
     double stuck_frac;
-    double stuck_high_us;       /* 200.0: conductance of a cell stuck high */
-    double stuck_low_us;        /* 1.0: conductance of a cell stuck low */
+    double stuck_high_us;       /* conductance of a cell stuck high */
+    double stuck_low_us;        /* conductance of a cell stuck low */
     /* Periphery */
-    unsigned dac_bits;  /* 8: input codes -(2^(b-1)-1) .. 2^(b-1)-1 */
-    unsigned adc_bits;  /* 9: output codes likewise */
-    double read_v;              /* 0.1 V: row voltage at input full scale */
-    double adc_fs_ua;   /* 2560 uA: ADC full scale at range shift 0 */
+    unsigned dac_bits;          /* input codes -(2^(b-1)-1) .. 2^(b-1)-1 */
+    unsigned adc_bits;          /* output codes likewise */
+    double read_v;              /* V: row voltage at input full scale */
+    double adc_fs_ua;           /* ADC full scale at range shift 0 */
 };
 
 struct bnc_region {
@@ -111,7 +117,21 @@ enum bnc_err {
 
 struct bnc_array;
 
+/* Fill @p with the default preset (BNC_PRESET_DEFAULT). */
 void bnc_params_default(struct bnc_params *p);
+
+/*
+ * Named presets (docs/physics.md): "hfox" (the default: a single-SET
+ * filamentary HfOx 1T1R cell, the seed paper group's device class, with
+ * the numbers of the sources that could be read), "cmo-hfox" (IBM's
+ * program-verified CMO/HfOx ReRAM as aihwkit models it) and "pessimistic"
+ * (the emulator's first set: flat 2 % read noise, faster relaxation).
+ */
+#define BNC_PRESET_DEFAULT "hfox"
+/* 0 with @p filled, or -BNC_EARG for an unknown @name (NULL: default). */
+int bnc_params_preset(struct bnc_params *p, const char *name);
+/* Name of preset @i (0, 1, ...), NULL past the last one. */
+const char *bnc_preset_name(unsigned i);
 /*
  * Returns 0, or -BNC_EARG (with *why, if @why is not NULL, set to a static
  * message) for a NaN, infinite, negative or absurd value: dac_bits must be
@@ -135,6 +155,19 @@ int bnc_region_check(const struct bnc_region *r);
 /* SET median and C2C sigma for a current (uS). */
 double bnc_set_median_us(const struct bnc_params *p, double iset_ua);
 double bnc_c2c_sigma_us(const struct bnc_params *p, double g_med_us);
+/* Read-noise sigma of a cell of conductance @g_us (uS). */
+double bnc_read_sigma_us(const struct bnc_params *p, double g_us);
+
+/*
+ * The card's drift monitor: the relative loss of mean conductance of the
+ * array's oldest SET cells, drift_nu * ln((now - t) / t_ref) with t the
+ * earliest programming time of the cells now SET (stuck cells excluded),
+ * 0 before t_ref or when no cell is SET. bnc_relaxation_time() gives the
+ * device time at which that reaches @level (> 0): UINT64_MAX when it never
+ * will (no SET cell, drift_nu <= 0, or beyond 2^64 ns).
+ */
+double bnc_relaxation(const struct bnc_array *a, uint64_t now_ns);
+uint64_t bnc_relaxation_time(const struct bnc_array *a, double level);
 
 /*
  * Program a region: words[] holds region rows*cols program words
@@ -169,12 +202,11 @@ int bnc_read(struct bnc_array *a, const struct bnc_region *r, uint32_t *out_ns,
  * @adc_shift > 15; @repeat == 0 means 1 (as on the card).
  *
  * Read noise is aggregated per column, which is exact in distribution:
- * with independent per-cell noise of sigma read_noise_rel * G_rc, the
- * column current is normal with mean sum_r V_r G_rc and variance
- * read_noise_rel^2 * sum_r (V_r G_rc)^2. So each vector costs one pass over
- * the region (both sums, in float) and one normal draw per column and
- * repeat; repeats reuse the sums. Per-cell conductances are not clipped
- * at zero inside an MVM (a 50-sigma event at 2 % read noise).
+ * with independent per-cell noise of sigma s_rc = bnc_read_sigma_us(G_rc),
+ * the column current is normal with mean sum_r V_r G_rc and variance
+ * sum_r (V_r s_rc)^2. So each vector costs one pass over the region (both
+ * sums, in float) and one normal draw per column and repeat; repeats reuse
+ * the sums. Per-cell conductances are not clipped at zero inside an MVM.
  *
  * G_rc comes from a float cache of every cell's relaxed conductance. It is
  * rebuilt when cells were programmed or stuck, when @now_ns is earlier
@@ -213,16 +245,16 @@ int bnc_is_stuck(const struct bnc_array *a, unsigned row, unsigned col);
  * checksum. bnc_state_size() gives the image size; bnc_load() validates the
  * image completely and returns NULL with *why set if it is malformed.
  *
- * Image version 1, all fields little-endian (f64 as IEEE-754 bits):
+ * Image version 2, all fields little-endian (f64 as IEEE-754 bits):
  *   0  u32 magic BNC_STATE_MAGIC ("BNCS"), u32 version BNC_STATE_VERSION,
  *      u32 rows, u32 cols
- *  16  params: 20 f64 in struct order with dac_bits/adc_bits left out
+ *  16  params: 22 f64 in struct order with dac_bits/adc_bits left out
  *      (k_us_per_ua ... stuck_low_us, read_v, adc_fs_ua), then u32
  *      dac_bits, u32 adc_bits
- * 184  generator: 4 u64 (xoshiro256** state)
- * 216  u64 device clock at save, u64 MVM cache time, u32 cache valid (0/1),
+ * 200  generator: 4 u64 (xoshiro256** state)
+ * 232  u64 device clock at save, u64 MVM cache time, u32 cache valid (0/1),
  *      u32 zero
- * 240  per cell, row-major, one array after the other: f64 G0 (uS),
+ * 256  per cell, row-major, one array after the other: f64 G0 (uS),
  *      f64 D2D z, f64 relaxation z, u64 programming time (ns),
  *      u8 flags (bit 0 SET, bit 1 stuck high, bit 2 stuck low)
  * end-8  u64 FNV-1a-64 of every byte before it
@@ -231,7 +263,7 @@ int bnc_is_stuck(const struct bnc_array *a, unsigned row, unsigned col);
  * every cell value and the flags.
  */
 #define BNC_STATE_MAGIC 0x53434e42u
-#define BNC_STATE_VERSION 1u
+#define BNC_STATE_VERSION 2u
 
 size_t bnc_state_size(void);
 /*
