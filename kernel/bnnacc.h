@@ -253,6 +253,7 @@ struct bnnacc_vec {
  * @cols: array bit lines (GEOMETRY)
  * @hw_version: VERSION register
  * @qcap: QCAP register
+ * @features: FEATURES register (BNNACC_FEAT_*)
  * @irq_mode: enum bnnacc_irq_mode
  * @nvec: vectors allocated
  * @int_mask: last value written to INT_MASK
@@ -293,6 +294,7 @@ struct bnnacc_dev {
 	u16 cols;
 	u32 hw_version;
 	u32 qcap;
+	u32 features;
 	enum bnnacc_irq_mode irq_mode;
 	unsigned int nvec;
 	u32 int_mask;

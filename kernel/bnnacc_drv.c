@@ -247,6 +247,7 @@ static int bnnacc_hw_check(struct bnnacc_dev *bdev)
 	bdev->rows = BNNACC_GEOM_ROWS(geom);
 	bdev->cols = BNNACC_GEOM_COLS(geom);
 	bdev->qcap = bnnacc_rd(bdev->regs, BNNACC_REG_QCAP);
+	bdev->features = bnnacc_rd(bdev->regs, BNNACC_REG_FEATURES);
 	if (!bdev->rows || !bdev->cols ||
 	    BNNACC_QCAP_DEPTH(bdev->qcap) < BNNACC_RING_MIN) {
 		dev_err(dev, "unusable GEOMETRY %#x or QCAP %#x\n", geom,

@@ -768,13 +768,20 @@ fault:
 static int bnnacc_job_check(struct bnnacc_dev *bdev,
 			    const struct bnnacc_job *j, u64 *in, u64 *out)
 {
-	if (j->flags || j->rsvd || !j->count ||
+	if ((j->flags & ~BNNACC_JOB_SUM) || j->rsvd || !j->count ||
 	    j->adc_shift > BNNACC_ADC_SHIFT_MAX ||
 	    bnnacc_check_region(bdev, &j->region))
 		return -EINVAL;
+	if ((j->flags & BNNACC_JOB_SUM) &&
+	    !(bdev->features & BNNACC_FEAT_MVM_SUM))
+		return -EOPNOTSUPP;
 	*in = (u64)j->count * j->region.rows * sizeof(s16);
-	*out = (u64)max(j->repeat, 1U) * j->count * j->region.cols *
-	       sizeof(s32);
+	*out = (u64)j->count * j->region.cols * sizeof(s32);
+	/* the card's bound on one MVM's evaluations, summed or not */
+	if (*out * max(j->repeat, 1U) > BNNACC_MVM_MAX_CODE_BYTES)
+		return -EINVAL;
+	if (!(j->flags & BNNACC_JOB_SUM))
+		*out *= max(j->repeat, 1U);
 	if (*in > BNNACC_JOB_MAX_BYTES || *out > BNNACC_JOB_MAX_BYTES ||
 	    j->in_len < *in || j->out_len < *out)
 		return -EINVAL;
@@ -800,7 +807,8 @@ static int bnnacc_job_prepare(struct bnnacc_batch *b, u32 i, u64 in, u64 out)
 	cmd->sqe.region = j->region;
 	cmd->sqe.cdw[0] = j->count;
 	cmd->sqe.cdw[1] = j->repeat;
-	cmd->sqe.cdw[2] = j->adc_shift;
+	cmd->sqe.cdw[2] = j->adc_shift |
+			  (j->flags & BNNACC_JOB_SUM ? BNNACC_MVM_SUM : 0);
 	cmd->end = bnnacc_job_end;
 	cmd->priv = b;
 	if (bnnacc_copy_in(cmd->src.cpu, u64_to_user_ptr(j->in), in))

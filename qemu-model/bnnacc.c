@@ -19,29 +19,38 @@
  *   backing         string  -      file keeping the array across runs
  *                                  (absent or empty: a new card from seed)
  *   time-scale      uint32  1      device ns per virtual ns (0 freezes)
- * Physics, in fixed units, defaults equal to bnc_params_default():
- *   k-nS-per-uA     uint32  2000     SET slope, nS of G per uA of I_SET
- *   iset-min-nA     uint32  5000     lowest SET compliance current
- *   iset-max-nA     uint32  100000   highest SET compliance current
- *   g-min-nS        uint32  100      lowest reported conductance
- *   g-max-nS        uint32  200000   highest SET median
- *   c2c-slope-ppm   int32   -9107    C2C sigma slope, 1e-6 nS/nS
- *   c2c-icpt-nS     uint32  4782     C2C sigma intercept
- *   c2c-floor-nS    uint32  500      C2C sigma floor
- *   d2d-ratio-ppm   uint32  700000   D2D offset in C2C sigmas
- *   reset-med-nS    uint32  2000     RESET median
- *   reset-lsig-ppm  uint32  300000   RESET log-sigma
- *   read-noise-ppm  uint32  20000    read noise sigma relative to G
- *   drift-t-ref-ms  uint32  1000     relaxation reference time
- *   drift-nu-ppm    uint32  5000     relaxation drift coefficient
- *   drift-sig-ppm   uint32  2000     relaxation spread
- *   stuck-ppm       uint32  1000     cells stuck at manufacture
- *   stuck-high-nS   uint32  200000   conductance of a cell stuck high
- *   stuck-low-nS    uint32  1000     conductance of a cell stuck low
- *   dac-bits        uint32  8        input DAC bits, sign included
- *   adc-bits        uint32  9        output ADC bits, sign included
- *   read-mV         uint32  100      row voltage at input full scale
- *   adc-fs-nA       uint32  2560000  ADC full scale at range shift 0
+ *   preset          string "leti"  physics preset (docs/physics.md):
+ *                                  leti, wan2022 or pessimistic
+ *   drift-alert-ppm uint32 10000   drift monitor step: an EVENT (drift) is
+ *                                  raised each time the oldest SET cells'
+ *                                  mean relaxation passes a multiple of it
+ *                                  (0: never)
+ * Physics, in fixed units; each overrides the preset's value when given:
+ *   k-nS-per-uA        SET slope, nS of G per uA of I_SET
+ *   iset-min-nA        lowest SET compliance current
+ *   iset-max-nA        highest SET compliance current
+ *   g-min-nS           lowest reported conductance
+ *   g-max-nS           highest SET median
+ *   c2c-slope-ppm      C2C sigma slope, 1e-6 nS/nS (int32)
+ *   c2c-icpt-nS        C2C sigma intercept
+ *   c2c-floor-nS       C2C sigma floor
+ *   d2d-ratio-ppm      D2D offset in C2C sigmas
+ *   reset-med-nS       RESET median
+ *   reset-lsig-ppm     RESET log-sigma
+ *   read-noise-ppm     read noise sigma relative to G at read-noise-gref-nS
+ *   read-noise-gref-nS reference conductance of read-noise-ppm
+ *   read-noise-exp-ppm exponent of the fall of the relative read noise
+ *                      with G (0: flat)
+ *   drift-t-ref-ms     relaxation reference time
+ *   drift-nu-ppm       relaxation drift coefficient
+ *   drift-sig-ppm      relaxation spread
+ *   stuck-ppm          cells stuck at manufacture
+ *   stuck-high-nS      conductance of a cell stuck high
+ *   stuck-low-nS       conductance of a cell stuck low
+ *   dac-bits           input DAC bits, sign included
+ *   adc-bits           output ADC bits, sign included
+ *   read-mV            row voltage at input full scale
+ *   adc-fs-nA          ADC full scale at range shift 0
  * With an existing backing file the physics stored in it win over these.
  *
  * Fault injection at run time (QMP qom-set / HMP qom-set; reads give what
@@ -111,6 +120,8 @@ typedef struct BnnaccPhysProps {
     uint32_t reset_med_ns;
     uint32_t reset_lsig_ppm;
     uint32_t read_noise_ppm;
+    uint32_t read_noise_gref_ns;
+    uint32_t read_noise_exp_ppm;
     uint32_t drift_t_ref_ms;
     uint32_t drift_nu_ppm;
     uint32_t drift_sig_ppm;
@@ -122,6 +133,10 @@ typedef struct BnnaccPhysProps {
     uint32_t read_mv;
     uint32_t adc_fs_na;
 } BnnaccPhysProps;
+
+/* A physics property not given: the preset's value */
+#define BNNACC_PHYS_UNSET       UINT32_MAX
+#define BNNACC_PHYS_UNSET_S32   INT32_MIN
 
 /* The command the card is executing (one at a time, in SQ order). */
 typedef struct BnnaccCmd {
@@ -143,6 +158,7 @@ typedef struct BnnaccCmd {
     uint32_t count;         /* MVM vectors */
     uint32_t repeat;        /* MVM evaluations of each vector */
     uint32_t shift;         /* MVM ADC range */
+    bool sum;               /* MVM: post the sum of the repeats */
     uint64_t unit;          /* next READ pass or MVM evaluation */
     uint64_t units;
     uint64_t now_ns;        /* device clock when the command started */
@@ -163,6 +179,8 @@ struct BnnaccState {
     bool msi;
     char *backing;
     uint32_t time_scale;
+    char *preset;
+    uint32_t drift_alert_ppm;
     BnnaccPhysProps phys;
 
     /* the array, its clock and what the read-only registers report */
@@ -213,6 +231,10 @@ struct BnnaccState {
     uint32_t fault_dma;
     uint32_t fault_corrupt;
     uint32_t event_info;        /* BNNACC_EVT_* behind INT_STATUS.EVENT */
+
+    /* drift monitor: alert level reached, timer at the next one */
+    uint32_t drift_level;
+    QEMUTimer *drift_timer;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -375,6 +397,56 @@ static void bnnacc_raise(BnnaccState *s, uint32_t causes)
     s->int_status |= causes;
     bnnacc_send_msg(s, causes & ~s->int_mask);
     bnnacc_update_intx(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Drift monitor                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The card watches its own relaxation (bnc_relaxation(): the mean loss of
+ * conductance of the oldest SET cells) and raises an EVENT (drift) each
+ * time it passes a further multiple of drift-alert-ppm. Called after every
+ * PROGRAM, clock jump and power-on, and from a timer armed for the device
+ * time of the next level, so the alert comes from the physics alone.
+ * Reprogramming lowers the level again without an alert.
+ */
+static void bnnacc_drift_check(BnnaccState *s, bool alert)
+{
+    double step = s->drift_alert_ppm / 1e6, r;
+    uint64_t now, next;
+    uint32_t lvl;
+
+    if (!s->drift_timer) {
+        return;
+    }
+    timer_del(s->drift_timer);
+    if (!s->arr || !step) {
+        return;
+    }
+    now = bnnacc_clock_ns(s);
+    r = bnc_relaxation(s->arr, now);
+    lvl = r / step >= UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)(r / step);
+    if (alert && lvl > s->drift_level) {
+        info_report("bnnacc: drift alert: the array has relaxed by %.2f %%",
+                    100.0 * r);
+        s->event_info = BNNACC_EVT_DRIFT;
+        bnnacc_raise(s, BNNACC_INT_EVENT);
+    }
+    s->drift_level = lvl;
+    next = bnc_relaxation_time(s->arr, (lvl + 1.0) * step);
+    if (next == UINT64_MAX || !s->time_scale) {
+        return;
+    }
+    /* device ns to virtual ns: the clock runs time-scale ns per ns */
+    timer_mod(s->drift_timer, s->virt_base +
+              (int64_t)MIN((next > s->clock_base ? next - s->clock_base : 0) /
+                           s->time_scale + 1, (uint64_t)INT64_MAX / 2));
+}
+
+static void bnnacc_drift_timer(void *opaque)
+{
+    bnnacc_drift_check(opaque, true);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -574,7 +646,7 @@ static uint16_t bnnacc_region_sc(BnnaccCmd *c, const struct bnnacc_sqe *e)
 /* Allocate @len bytes for the result. */
 static uint16_t bnnacc_alloc_out(BnnaccCmd *c, uint64_t len)
 {
-    c->out = g_try_malloc(len);
+    c->out = g_try_malloc0(len);
     if (!c->out) {
         return BNNACC_SC_INTERNAL;
     }
@@ -730,6 +802,7 @@ static uint16_t bnnacc_start_program(BnnaccState *s, BnnaccCmd *c,
     if (ret < 0) {
         return BNNACC_SC_INTERNAL;
     }
+    bnnacc_drift_check(s, true);
     bnnacc_backing_sync(s);
     return BNNACC_SC_SUCCESS;
 }
@@ -767,10 +840,13 @@ static uint16_t bnnacc_start_mvm(BnnaccState *s, BnnaccCmd *c,
 {
     uint64_t count = e->cdw[0];
     uint64_t repeat = e->cdw[1] ? e->cdw[1] : 1;
-    uint64_t in_len, per_repeat;
+    bool sum = e->cdw[2] & BNNACC_MVM_SUM;
+    uint64_t in_len, per_repeat, out_len, work;
     uint16_t sc;
 
-    if (!count || e->cdw[2] > BNNACC_ADC_SHIFT_MAX ||
+    if (!count ||
+        (e->cdw[2] & ~(BNNACC_MVM_SHIFT_MASK | BNNACC_MVM_SUM)) ||
+        (e->cdw[2] & BNNACC_MVM_SHIFT_MASK) > BNNACC_ADC_SHIFT_MAX ||
         !bnnacc_cdw_clear(e, 3)) {
         BNNACC_GUEST_ERR("cid %u: MVM count %u, shift %u, cdw[3] 0x%x",
                          e->cid, e->cdw[0], e->cdw[2], e->cdw[3]);
@@ -782,23 +858,35 @@ static uint16_t bnnacc_start_mvm(BnnaccState *s, BnnaccCmd *c,
     }
     in_len = count * c->reg.rows * 2;
     per_repeat = count * c->reg.cols * 4;
+    /*
+     * per_repeat <= 2^41: the product below cannot overflow. The work of a
+     * command is bounded as if it posted every repeat, summed or not: a
+     * summed MVM is no longer than the same MVM unsummed.
+     */
+    work = repeat > BNNACC_MVM_MAX_CODE_BYTES / per_repeat ? UINT64_MAX :
+           repeat * per_repeat;
+    out_len = sum ? per_repeat : work;
     sc = bnnacc_len_sc(c, "MVM input", in_len, e->src_len);
+    if (sc == BNNACC_SC_SUCCESS && sum && work > BNNACC_MVM_MAX_CODE_BYTES) {
+        BNNACC_GUEST_ERR("cid %u: MVM sum of %" PRIu64 " x %" PRIu64
+                         " evaluations: over the card's %u bytes of codes",
+                         e->cid, repeat, count,
+                         (unsigned)BNNACC_MVM_MAX_CODE_BYTES);
+        sc = BNNACC_SC_LENGTH;
+    }
     if (sc == BNNACC_SC_SUCCESS) {
-        /* per_repeat <= 2^41: the product below cannot overflow */
-        sc = bnnacc_len_sc(c, "MVM output",
-                           repeat > BNNACC_MAX_XFER / per_repeat ?
-                           UINT64_MAX : repeat * per_repeat, e->dst_len);
+        sc = bnnacc_len_sc(c, "MVM output", out_len, e->dst_len);
     }
     if (sc == BNNACC_SC_SUCCESS) {
         sc = bnnacc_dma_sc(s, c, "MVM source", e->src_addr, in_len,
                            DMA_DIRECTION_TO_DEVICE);
     }
     if (sc == BNNACC_SC_SUCCESS) {
-        sc = bnnacc_dma_sc(s, c, "MVM destination", e->dst_addr,
-                           repeat * per_repeat, DMA_DIRECTION_FROM_DEVICE);
+        sc = bnnacc_dma_sc(s, c, "MVM destination", e->dst_addr, out_len,
+                           DMA_DIRECTION_FROM_DEVICE);
     }
     if (sc == BNNACC_SC_SUCCESS) {
-        sc = bnnacc_alloc_out(c, repeat * per_repeat);
+        sc = bnnacc_alloc_out(c, out_len);
     }
     if (sc == BNNACC_SC_SUCCESS) {
         c->tmp = g_try_new(int32_t, BNNACC_MVM_CHUNK * BNNACC_COLS);
@@ -815,7 +903,8 @@ static uint16_t bnnacc_start_mvm(BnnaccState *s, BnnaccCmd *c,
     c->in_len = in_len;
     c->count = count;
     c->repeat = repeat;
-    c->shift = e->cdw[2];
+    c->shift = e->cdw[2] & BNNACC_MVM_SHIFT_MASK;
+    c->sum = sum;
     c->units = repeat * count;
     return BNNACC_SC_SUCCESS;
 }
@@ -925,8 +1014,20 @@ static int bnnacc_mvm_chunk(BnnaccState *s, BnnaccCmd *c)
                   rep, c->shift, c->tmp, c->now_ns);
     for (a = 0; a < rep; a++) {
         for (b = 0; b < n; b++) {
-            memcpy(out + ((k + a) * c->count + j + b) * cols,
-                   c->tmp + ((uint64_t)a * n + b) * cols, cols * 4);
+            const int32_t *t = c->tmp + ((uint64_t)a * n + b) * cols;
+            int32_t *o;
+            unsigned i;
+
+            if (!c->sum) {
+                memcpy(out + ((k + a) * c->count + j + b) * cols, t,
+                       cols * 4);
+                continue;
+            }
+            /* the output buffer starts zeroed (bnnacc_alloc_out) */
+            o = out + (j + b) * cols;
+            for (i = 0; i < cols; i++) {
+                o[i] += t[i];
+            }
         }
     }
     c->unit += (uint64_t)n * rep;
@@ -1393,6 +1494,7 @@ static void bnnacc_set_advance(Object *obj, Visitor *v, const char *name,
     bnnacc_clock_advance(s, (uint64_t)value * NANOSECONDS_PER_SECOND);
     info_report("bnnacc: %s=%u: device clock now %" PRIu64 " ns", name,
                 value, bnnacc_clock_ns(s));
+    bnnacc_drift_check(s, true);
 }
 
 static void bnnacc_set_event(Object *obj, Visitor *v, const char *name,
@@ -1418,32 +1520,50 @@ static void bnnacc_set_event(Object *obj, Visitor *v, const char *name,
 /* Realize, exit, reset                                                     */
 /* ------------------------------------------------------------------------ */
 
-static void bnnacc_phys_to_params(const BnnaccPhysProps *ph,
-                                  struct bnc_params *p)
+/* The preset, then every physics property given on top of it. */
+static bool bnnacc_phys_to_params(const BnnaccState *s, struct bnc_params *p,
+                                  Error **errp)
 {
-    bnc_params_default(p);
-    p->k_us_per_ua = ph->k_ns_per_ua / 1000.0;
-    p->iset_min_ua = ph->iset_min_na / 1000.0;
-    p->iset_max_ua = ph->iset_max_na / 1000.0;
-    p->g_min_us = ph->g_min_ns / 1000.0;
-    p->g_max_us = ph->g_max_ns / 1000.0;
-    p->c2c_slope = ph->c2c_slope_ppm / 1e6;
-    p->c2c_icpt_us = ph->c2c_icpt_ns / 1000.0;
-    p->c2c_floor_us = ph->c2c_floor_ns / 1000.0;
-    p->d2d_ratio = ph->d2d_ratio_ppm / 1e6;
-    p->reset_med_us = ph->reset_med_ns / 1000.0;
-    p->reset_lsig = ph->reset_lsig_ppm / 1e6;
-    p->read_noise_rel = ph->read_noise_ppm / 1e6;
-    p->drift_t_ref_s = ph->drift_t_ref_ms / 1000.0;
-    p->drift_nu = ph->drift_nu_ppm / 1e6;
-    p->drift_sig = ph->drift_sig_ppm / 1e6;
-    p->stuck_frac = ph->stuck_ppm / 1e6;
-    p->stuck_high_us = ph->stuck_high_ns / 1000.0;
-    p->stuck_low_us = ph->stuck_low_ns / 1000.0;
-    p->dac_bits = ph->dac_bits;
-    p->adc_bits = ph->adc_bits;
-    p->read_v = ph->read_mv / 1000.0;
-    p->adc_fs_ua = ph->adc_fs_na / 1000.0;
+    const BnnaccPhysProps *ph = &s->phys;
+
+    if (bnc_params_preset(p, s->preset) < 0) {
+        error_setg(errp, "bnnacc: unknown preset '%s'", s->preset);
+        return false;
+    }
+#define BNNACC_PHYS(field, param, div) \
+    do { \
+        if (ph->field != BNNACC_PHYS_UNSET) { \
+            p->param = ph->field / (div); \
+        } \
+    } while (0)
+    BNNACC_PHYS(k_ns_per_ua, k_us_per_ua, 1000.0);
+    BNNACC_PHYS(iset_min_na, iset_min_ua, 1000.0);
+    BNNACC_PHYS(iset_max_na, iset_max_ua, 1000.0);
+    BNNACC_PHYS(g_min_ns, g_min_us, 1000.0);
+    BNNACC_PHYS(g_max_ns, g_max_us, 1000.0);
+    if (ph->c2c_slope_ppm != BNNACC_PHYS_UNSET_S32) {
+        p->c2c_slope = ph->c2c_slope_ppm / 1e6;
+    }
+    BNNACC_PHYS(c2c_icpt_ns, c2c_icpt_us, 1000.0);
+    BNNACC_PHYS(c2c_floor_ns, c2c_floor_us, 1000.0);
+    BNNACC_PHYS(d2d_ratio_ppm, d2d_ratio, 1e6);
+    BNNACC_PHYS(reset_med_ns, reset_med_us, 1000.0);
+    BNNACC_PHYS(reset_lsig_ppm, reset_lsig, 1e6);
+    BNNACC_PHYS(read_noise_ppm, read_noise_rel, 1e6);
+    BNNACC_PHYS(read_noise_gref_ns, read_noise_gref_us, 1000.0);
+    BNNACC_PHYS(read_noise_exp_ppm, read_noise_exp, 1e6);
+    BNNACC_PHYS(drift_t_ref_ms, drift_t_ref_s, 1000.0);
+    BNNACC_PHYS(drift_nu_ppm, drift_nu, 1e6);
+    BNNACC_PHYS(drift_sig_ppm, drift_sig, 1e6);
+    BNNACC_PHYS(stuck_ppm, stuck_frac, 1e6);
+    BNNACC_PHYS(stuck_high_ns, stuck_high_us, 1000.0);
+    BNNACC_PHYS(stuck_low_ns, stuck_low_us, 1000.0);
+    BNNACC_PHYS(dac_bits, dac_bits, 1);
+    BNNACC_PHYS(adc_bits, adc_bits, 1);
+    BNNACC_PHYS(read_mv, read_v, 1000.0);
+    BNNACC_PHYS(adc_fs_na, adc_fs_ua, 1000.0);
+#undef BNNACC_PHYS
+    return true;
 }
 
 /* A physical quantity in milli-units, rounded, as a 32-bit register. */
@@ -1469,7 +1589,7 @@ static void bnnacc_fill_ro(BnnaccState *s)
     s->g_max_ns = bnnacc_milli(p->g_max_us);
     s->dac_bits = p->dac_bits;
     s->adc_bits = p->adc_bits;
-    s->features = BNNACC_FEAT_MVM_REPEAT |
+    s->features = BNNACC_FEAT_MVM_REPEAT | BNNACC_FEAT_MVM_SUM |
                   (s->backing ? BNNACC_FEAT_NONVOLATILE : 0);
 }
 
@@ -1489,7 +1609,9 @@ static bool bnnacc_array_init(BnnaccState *s, Error **errp)
     const char *why = NULL;
     int ret = 0;
 
-    bnnacc_phys_to_params(&s->phys, &p);
+    if (!bnnacc_phys_to_params(s, &p, errp)) {
+        return false;
+    }
     if (bnc_params_check(&p, &why) < 0) {
         error_setg(errp, "bnnacc: bad physics property: %s",
                    why ? why : "invalid parameters");
@@ -1563,6 +1685,10 @@ static void bnnacc_free(BnnaccState *s)
         qemu_bh_delete(s->bh);
         s->bh = NULL;
     }
+    if (s->drift_timer) {
+        timer_free(s->drift_timer);
+        s->drift_timer = NULL;
+    }
     bnnacc_cmd_drop(s);
     if (msix_present(pdev)) {
         msix_uninit_exclusive_bar(pdev);
@@ -1599,6 +1725,8 @@ static void pci_bnnacc_realize(PCIDevice *pdev, Error **errp)
                      &s->mmio);
     s->bh = qemu_bh_new_guarded(bnnacc_bh, s,
                                 &DEVICE(pdev)->mem_reentrancy_guard);
+    s->drift_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, bnnacc_drift_timer, s);
+    bnnacc_drift_check(s, false);   /* a stored card: its level, no alert */
     s->exit_notifier.notify = bnnacc_exit_notify;
     qemu_add_exit_notifier(&s->exit_notifier);
     bnnacc_reset_card(s);
@@ -1656,8 +1784,8 @@ static const VMStateDescription vmstate_bnnacc = {
     .unmigratable = 1,
 };
 
-#define BNNACC_PHYS_U32(name, field, def) \
-    DEFINE_PROP_UINT32(name, BnnaccState, phys.field, def)
+#define BNNACC_PHYS_U32(name, field) \
+    DEFINE_PROP_UINT32(name, BnnaccState, phys.field, BNNACC_PHYS_UNSET)
 
 static Property bnnacc_properties[] = {
     DEFINE_PROP_UINT64("seed", BnnaccState, seed, 1),
@@ -1666,29 +1794,34 @@ static Property bnnacc_properties[] = {
     DEFINE_PROP_BOOL("msi", BnnaccState, msi, true),
     DEFINE_PROP_STRING("backing", BnnaccState, backing),
     DEFINE_PROP_UINT32("time-scale", BnnaccState, time_scale, 1),
-    BNNACC_PHYS_U32("k-nS-per-uA", k_ns_per_ua, 2000),
-    BNNACC_PHYS_U32("iset-min-nA", iset_min_na, 5000),
-    BNNACC_PHYS_U32("iset-max-nA", iset_max_na, 100000),
-    BNNACC_PHYS_U32("g-min-nS", g_min_ns, 100),
-    BNNACC_PHYS_U32("g-max-nS", g_max_ns, 200000),
+    DEFINE_PROP_STRING("preset", BnnaccState, preset),
+    DEFINE_PROP_UINT32("drift-alert-ppm", BnnaccState, drift_alert_ppm,
+                       10000),
+    BNNACC_PHYS_U32("k-nS-per-uA", k_ns_per_ua),
+    BNNACC_PHYS_U32("iset-min-nA", iset_min_na),
+    BNNACC_PHYS_U32("iset-max-nA", iset_max_na),
+    BNNACC_PHYS_U32("g-min-nS", g_min_ns),
+    BNNACC_PHYS_U32("g-max-nS", g_max_ns),
     DEFINE_PROP_INT32("c2c-slope-ppm", BnnaccState, phys.c2c_slope_ppm,
-                      -9107),
-    BNNACC_PHYS_U32("c2c-icpt-nS", c2c_icpt_ns, 4782),
-    BNNACC_PHYS_U32("c2c-floor-nS", c2c_floor_ns, 500),
-    BNNACC_PHYS_U32("d2d-ratio-ppm", d2d_ratio_ppm, 700000),
-    BNNACC_PHYS_U32("reset-med-nS", reset_med_ns, 2000),
-    BNNACC_PHYS_U32("reset-lsig-ppm", reset_lsig_ppm, 300000),
-    BNNACC_PHYS_U32("read-noise-ppm", read_noise_ppm, 20000),
-    BNNACC_PHYS_U32("drift-t-ref-ms", drift_t_ref_ms, 1000),
-    BNNACC_PHYS_U32("drift-nu-ppm", drift_nu_ppm, 5000),
-    BNNACC_PHYS_U32("drift-sig-ppm", drift_sig_ppm, 2000),
-    BNNACC_PHYS_U32("stuck-ppm", stuck_ppm, 1000),
-    BNNACC_PHYS_U32("stuck-high-nS", stuck_high_ns, 200000),
-    BNNACC_PHYS_U32("stuck-low-nS", stuck_low_ns, 1000),
-    BNNACC_PHYS_U32("dac-bits", dac_bits, 8),
-    BNNACC_PHYS_U32("adc-bits", adc_bits, 9),
-    BNNACC_PHYS_U32("read-mV", read_mv, 100),
-    BNNACC_PHYS_U32("adc-fs-nA", adc_fs_na, 2560000),
+                      BNNACC_PHYS_UNSET_S32),
+    BNNACC_PHYS_U32("c2c-icpt-nS", c2c_icpt_ns),
+    BNNACC_PHYS_U32("c2c-floor-nS", c2c_floor_ns),
+    BNNACC_PHYS_U32("d2d-ratio-ppm", d2d_ratio_ppm),
+    BNNACC_PHYS_U32("reset-med-nS", reset_med_ns),
+    BNNACC_PHYS_U32("reset-lsig-ppm", reset_lsig_ppm),
+    BNNACC_PHYS_U32("read-noise-ppm", read_noise_ppm),
+    BNNACC_PHYS_U32("read-noise-gref-nS", read_noise_gref_ns),
+    BNNACC_PHYS_U32("read-noise-exp-ppm", read_noise_exp_ppm),
+    BNNACC_PHYS_U32("drift-t-ref-ms", drift_t_ref_ms),
+    BNNACC_PHYS_U32("drift-nu-ppm", drift_nu_ppm),
+    BNNACC_PHYS_U32("drift-sig-ppm", drift_sig_ppm),
+    BNNACC_PHYS_U32("stuck-ppm", stuck_ppm),
+    BNNACC_PHYS_U32("stuck-high-nS", stuck_high_ns),
+    BNNACC_PHYS_U32("stuck-low-nS", stuck_low_ns),
+    BNNACC_PHYS_U32("dac-bits", dac_bits),
+    BNNACC_PHYS_U32("adc-bits", adc_bits),
+    BNNACC_PHYS_U32("read-mV", read_mv),
+    BNNACC_PHYS_U32("adc-fs-nA", adc_fs_na),
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -1699,6 +1832,8 @@ static const char *const bnnacc_prop_desc[][2] = {
     { "msi", "MSI capability, 1 vector" },
     { "backing", "file keeping the array across runs" },
     { "time-scale", "device clock ns per virtual ns (0 freezes it)" },
+    { "preset", "physics preset: leti (default), wan2022, pessimistic" },
+    { "drift-alert-ppm", "drift monitor step, ppm of relaxation (0: off)" },
     { "k-nS-per-uA", "SET median slope, nS per uA of compliance" },
     { "iset-min-nA", "lowest SET compliance current, nA" },
     { "iset-max-nA", "highest SET compliance current, nA" },
@@ -1710,7 +1845,9 @@ static const char *const bnnacc_prop_desc[][2] = {
     { "d2d-ratio-ppm", "D2D offset in C2C sigmas, ppm" },
     { "reset-med-nS", "RESET median conductance, nS" },
     { "reset-lsig-ppm", "RESET log-normal sigma, ppm" },
-    { "read-noise-ppm", "read noise sigma relative to G, ppm" },
+    { "read-noise-ppm", "read noise sigma relative to G at gref, ppm" },
+    { "read-noise-gref-nS", "reference G of read-noise-ppm, nS" },
+    { "read-noise-exp-ppm", "fall of relative read noise with G, ppm" },
     { "drift-t-ref-ms", "relaxation reference time, ms" },
     { "drift-nu-ppm", "relaxation drift per unit ln(t/t_ref), ppm" },
     { "drift-sig-ppm", "relaxation spread per unit ln(t/t_ref), ppm" },

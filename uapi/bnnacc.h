@@ -95,6 +95,7 @@
 #define BNNACC_FEAT_MVM_REPEAT	0x1u	/* MVM honours a repeat count */
 #define BNNACC_FEAT_NONVOLATILE	0x2u	/* array kept across power-off */
 #define BNNACC_FEAT_MULTILAYER	0x4u	/* BNNACC_OP_MLP (reserved) */
+#define BNNACC_FEAT_MVM_SUM	0x8u	/* MVM sums its repeats (BNNACC_MVM_SUM) */
 
 /* BNNACC_REG_CTRL */
 #define BNNACC_CTRL_ENABLE	0x1u	/* rings live; set after bases */
@@ -163,7 +164,12 @@ struct bnnacc_region {
  *	full scale +-BNNACC_INPUT_FS) from @src_addr to the region, @cdw[1]
  *	times each (0 means once); post the column currents after the ADC as
  *	__s32 codes to @dst_addr, laid out [repeat][vector][column]. @cdw[2]
- *	bits 3:0 select the ADC range: full scale is ADC_FS >> shift.
+ *	bits 3:0 select the ADC range: full scale is ADC_FS >> shift; with
+ *	bit 8 (BNNACC_MVM_SUM) set the card adds up the repeats' codes in its
+ *	digital periphery and posts one __s32 sum per vector and column,
+ *	laid out [vector][column]. Other bits must be zero. Either way
+ *	@cdw[1] * @cdw[0] * region cols * 4 is at most
+ *	BNNACC_MVM_MAX_CODE_BYTES (else BNNACC_SC_LENGTH).
  * @BNNACC_OP_MLP: reserved for a multi-layer command (a chain of MVMs with
  *	activations on the card); completes with BNNACC_SC_INVALID_OPCODE
  *	while BNNACC_FEAT_MULTILAYER is clear.
@@ -187,6 +193,10 @@ enum bnnacc_opcode {
 
 #define BNNACC_INPUT_FS		32767	/* MVM input code of full read voltage */
 #define BNNACC_ADC_SHIFT_MAX	15
+#define BNNACC_MVM_SHIFT_MASK	0xfu	/* MVM cdw[2]: ADC range */
+#define BNNACC_MVM_SUM		0x100u	/* MVM cdw[2]: sum the repeats */
+/* Work bound of one MVM, summed or not: repeat * count * cols * 4 bytes */
+#define BNNACC_MVM_MAX_CODE_BYTES	(64u << 20)
 
 /**
  * struct bnnacc_sqe - submission queue entry (64 bytes)
@@ -374,6 +384,7 @@ struct bnnacc_read_args {
 /* ---- asynchronous MVM jobs (ABI version 2) ---- */
 
 #define BNNACC_SUBMIT_MAX_JOBS	64	/* jobs in one batch */
+#define BNNACC_JOB_SUM		0x1u	/* struct bnnacc_job: sum the repeats */
 #define BNNACC_JOB_MAX_BYTES	(4u << 20)	/* input or output of one job */
 #define BNNACC_MAX_PENDING	256	/* unreaped batches per open file */
 /* input + output bytes of the unreaped batches of one open file */
@@ -385,14 +396,18 @@ struct bnnacc_read_args {
  * @in: user address of @count input vectors of region rows __s16 each
  *	(full scale +-BNNACC_INPUT_FS)
  * @out: user address receiving @repeat * @count * region cols __s32 ADC
- *	codes, laid out [repeat][vector][column]
+ *	codes, laid out [repeat][vector][column]; with BNNACC_JOB_SUM,
+ *	@count * region cols sums of the @repeat codes, [vector][column]
  * @in_len: bytes at @in; at least @count * rows * 2
- * @out_len: bytes at @out; at least @repeat * @count * cols * 4
+ * @out_len: bytes at @out; at least @repeat * @count * cols * 4 (without
+ *	BNNACC_JOB_SUM) or @count * cols * 4 (with it)
  * @count: input vectors, >= 1
- * @repeat: samples of each vector, 0 means 1
+ * @repeat: samples of each vector, 0 means 1; @repeat * @count * region
+ *	cols * 4 is at most BNNACC_MVM_MAX_CODE_BYTES, summed or not
  * @adc_shift: ADC range: full scale is ADC_FS >> @adc_shift, at most
  *	BNNACC_ADC_SHIFT_MAX
- * @flags: must be 0
+ * @flags: 0 or BNNACC_JOB_SUM (the card sums the repeats; needs
+ *	BNNACC_FEAT_MVM_SUM)
  * @rsvd: must be 0
  */
 struct bnnacc_job {

@@ -511,7 +511,7 @@ static struct pred predict(const struct fz *f, const struct bnnacc_sqe *e)
 {
 	struct pred p = { SC_BIT(BNNACC_SC_INVALID_FIELD), 0 };
 	const struct bnnacc_region *r = &e->region;
-	uint64_t cells = (uint64_t)r->rows * r->cols, in, out, per;
+	uint64_t cells = (uint64_t)r->rows * r->cols, in, out, per, work;
 	int cdw_any = e->cdw[0] || e->cdw[1] || e->cdw[2] || e->cdw[3];
 
 	if (e->opcode < BNNACC_OP_IDENTIFY || e->opcode > BNNACC_OP_MVM) {
@@ -585,7 +585,8 @@ static struct pred predict(const struct fz *f, const struct bnnacc_sqe *e)
 		p.ok = dma_ok(f, 0, 0, e->dst_addr, out);
 		return p;
 	default:	/* MVM */
-		if (!e->cdw[0] || e->cdw[2] > BNNACC_ADC_SHIFT_MAX || e->cdw[3])
+		if (!e->cdw[0] || (e->cdw[2] & ~(BNNACC_MVM_SHIFT_MASK | BNNACC_MVM_SUM)) ||
+		    (e->cdw[2] & BNNACC_MVM_SHIFT_MASK) > BNNACC_ADC_SHIFT_MAX || e->cdw[3])
 			return p;
 		if (!region_ok(r)) {
 			p.ok = SC_BIT(BNNACC_SC_INVALID_REGION);
@@ -593,10 +594,12 @@ static struct pred predict(const struct fz *f, const struct bnnacc_sqe *e)
 		}
 		in = (uint64_t)e->cdw[0] * r->rows * 2;
 		per = (uint64_t)e->cdw[0] * r->cols * 4;
-		out = (e->cdw[1] ? e->cdw[1] : 1);
-		out = out > MAX_XFER / per ? UINT64_MAX : out * per;
-		if (in > MAX_XFER || e->src_len < in || out > MAX_XFER ||
-		    e->dst_len < out) {
+		/* the work is bounded as if every repeat were posted */
+		work = e->cdw[1] ? e->cdw[1] : 1;
+		work = work > BNNACC_MVM_MAX_CODE_BYTES / per ? UINT64_MAX : work * per;
+		out = (e->cdw[2] & BNNACC_MVM_SUM) ? per : work;
+		if (in > MAX_XFER || e->src_len < in || work > BNNACC_MVM_MAX_CODE_BYTES ||
+		    out > MAX_XFER || e->dst_len < out) {
 			p.ok = SC_BIT(BNNACC_SC_LENGTH);
 			return p;
 		}
@@ -698,10 +701,11 @@ static void gen_valid(struct fz *f, struct bnnacc_sqe *e, unsigned op)
 		rand_region(f, &e->region);
 		e->cdw[0] = skew(f, 16);
 		e->cdw[1] = chance(f, 40) ? 0 : skew(f, 8);
-		e->cdw[2] = below(f, BNNACC_ADC_SHIFT_MAX + 1);
+		e->cdw[2] = below(f, BNNACC_ADC_SHIFT_MAX + 1) |
+			    (chance(f, 30) ? BNNACC_MVM_SUM : 0);
 		in = (uint64_t)e->cdw[0] * e->region.rows * 2;
-		out = (uint64_t)(e->cdw[1] ? e->cdw[1] : 1) * e->cdw[0] *
-		      e->region.cols * 4;
+		out = (uint64_t)(e->cdw[1] && !(e->cdw[2] & BNNACC_MVM_SUM) ? e->cdw[1] : 1) *
+		      e->cdw[0] * e->region.cols * 4;
 		e->src_len = in + (chance(f, 70) ? 0 : below(f, 64));
 		e->src_addr = pick_src(f, e->src_len);
 		put_src(f, e->src_addr, in, 0);
@@ -934,13 +938,16 @@ static int check_output(struct fz *f, const struct bnnacc_sqe *e,
 		return 0;
 	}
 	for (uint64_t i = 0; i + 4 <= len; i += 4) {
+		/* MVM codes of 9 bits, or the sum of the repeats' codes */
+		int64_t lim = 255ll * ((e->cdw[2] & BNNACC_MVM_SUM) && e->cdw[1] ?
+				       e->cdw[1] : 1);
 		int32_t v;
 
 		memcpy(&v, p + i, 4);
 		if (e->opcode == BNNACC_OP_READ &&
 		    (v < 100 || v > 2000000))	/* nS: g_min .. 10 g_max */
 			return -1;
-		if (e->opcode == BNNACC_OP_MVM && (v < -255 || v > 255))
+		if (e->opcode == BNNACC_OP_MVM && (v < -lim || v > lim))
 			return -1;
 	}
 	return 0;

@@ -25,6 +25,7 @@
  * usage: t_jobs [quick] [DEV]   (quick: submit/wait/read/poll only)
  */
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -247,6 +248,45 @@ static int basic(void)
 	printf("basic: batch of 3 ok, busy %llu ns, latency %llu ns\n",
 	       (unsigned long long)c.busy_ns,
 	       (unsigned long long)c.latency_ns);
+	return 0;
+}
+
+/*
+ * BNNACC_JOB_SUM: the card adds up the repeats' codes and posts one sum per
+ * vector and column, so an output of count * cols words is enough (and one
+ * without the flag is refused); on the programmed region at full input the
+ * sum of 16 reads is 16 times one read's code on average.
+ */
+static int sum_repeats(void)
+{
+	struct tjob one, sum;
+	struct bnnacc_completion c;
+	double m1 = 0, m16 = 0;
+	uint64_t h;
+	size_t i;
+
+	CHECK(!tjob_init(&one, 4, 1, 1) && !tjob_init(&sum, 4, 1, 1));
+	sum.j.repeat = 16;
+	sum.j.flags = BNNACC_JOB_SUM;	/* out_len holds one repeat: enough */
+	CHECK(!submit(&one, 1, 0, 1, &h) && !wait_h(h, 10000000000ll, &c) &&
+	      !comp_ok(&c, h, 1, 1));
+	CHECK(!submit(&sum, 1, 0, 2, &h) && !wait_h(h, 10000000000ll, &c) &&
+	      !comp_ok(&c, h, 2, 1));
+	for (i = 0; i < one.out_words; i++) {
+		m1 += one.out[i];
+		m16 += sum.out[i];
+	}
+	m1 /= one.out_words;
+	m16 /= sum.out_words;
+	for (i = 0; i < GUARD; i++)
+		CHECK_MSG(sum.out[sum.out_words + i] == SENTINEL,
+			  "SUM written past its %zu words", sum.out_words);
+	printf("sum_repeats: mean code %.2f, mean sum of 16 reads %.2f (ratio %.3f)\n",
+	       m1, m16, m16 / m1);
+	CHECK_MSG(fabs(m16 / (16 * m1) - 1) < 0.02, "sum of 16 reads %.2f, one read %.2f",
+		  m16, m1);
+	tjob_free(&one);
+	tjob_free(&sum);
 	return 0;
 }
 
@@ -619,7 +659,8 @@ static int bad_submit(void)
 /* Each bad field is in the second job of two: the whole batch is refused. */
 static int bad_jobs(void)
 {
-	BAD_JOB(EINVAL, bjobs[1].flags = 1);
+	BAD_JOB(EINVAL, bjobs[1].flags = 2);
+	BAD_JOB(EINVAL, bjobs[1].flags = 0x80000001u);
 	BAD_JOB(EINVAL, bjobs[1].rsvd = 1);
 	BAD_JOB(EINVAL, bjobs[1].count = 0);
 	BAD_JOB(EINVAL, bjobs[1].adc_shift = BNNACC_ADC_SHIFT_MAX + 1);
@@ -676,6 +717,12 @@ static int bad_jobs(void)
 			 bjobs[1].out_len = UINT32_MAX));
 	BAD_JOB(EINVAL, (bjobs[1].count = UINT32_MAX,
 			 bjobs[1].in_len = UINT32_MAX, bjobs[1].out_len = UINT32_MAX));
+	/* a summed job is bounded as if it posted every repeat */
+	BAD_JOB(EINVAL, (bjobs[1].flags = BNNACC_JOB_SUM,
+			 bjobs[1].repeat = BNNACC_MVM_MAX_CODE_BYTES /
+					   (bt.j.region.cols * 4u) + 1));
+	BAD_JOB(EINVAL, (bjobs[1].flags = BNNACC_JOB_SUM,
+			 bjobs[1].repeat = UINT32_MAX));
 	/* inputs are copied at SUBMIT: a bad input pointer is -EFAULT */
 	BAD_JOB(EFAULT, bjobs[1].in = 0);
 	BAD_JOB(EFAULT, bjobs[1].in = (uintptr_t)none_page);
@@ -812,8 +859,8 @@ int main(int argc, char **argv)
 		perror(dev);
 		return 1;
 	}
-	if (probe() || program_region() || basic() || wait_any(quick ? 8 : 32) ||
-	    poll_read(quick ? 4 : 16))
+	if (probe() || program_region() || basic() || sum_repeats() ||
+	    wait_any(quick ? 8 : 32) || poll_read(quick ? 4 : 16))
 		return 1;
 	if (!quick && (long_queue() || cancel_done() || max_pending() ||
 		       byte_budget() || bad_args() || basic()))

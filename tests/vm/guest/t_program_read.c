@@ -28,7 +28,7 @@
 #include "bnnacc.h"
 #include "gtest.h"
 
-/* The model's defaults (docs/hardware.md, qemu-model/bnnacc_core.h). */
+/* The "pessimistic" preset's values (docs/physics.md): case 02 runs it. */
 #define K_US_PER_UA	2.0
 #define D2D		0.7
 #define READ_NOISE	0.02
