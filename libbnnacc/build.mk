@@ -10,11 +10,16 @@ LIB_VERSION	:= 1.0.0
 LIB_SONAME	:= libbnnacc.so.1
 LIB_B		:= $(BUILD)/lib
 LIB_SRC		:= $(wildcard libbnnacc/src/*.c)
-LIB_HDR		:= libbnnacc/include/bnnacc/bnnacc.h $(wildcard libbnnacc/src/*.h)
+LIB_HDR		:= libbnnacc/include/bnnacc/bnnacc.h $(wildcard libbnnacc/src/*.h) \
+		   qemu-model/bnnacc_core.h
 LIB_UAPI	:= $(LIB_B)/include/bnnacc/uapi.h
 LIB_CPP		:= -D_GNU_SOURCE -I$(LIB_B)/include -Ilibbnnacc/include
-LIB_PIC_OBJ	:= $(patsubst libbnnacc/src/%.c,$(LIB_B)/pic/%.o,$(LIB_SRC))
-LIB_ST_OBJ	:= $(patsubst libbnnacc/src/%.c,$(LIB_B)/static/%.o,$(LIB_SRC))
+# The simulated card (src/sim.c) runs the emulated card's physics core.
+LIB_CORE_CPP	:= -Iqemu-model
+LIB_PIC_OBJ	:= $(patsubst libbnnacc/src/%.c,$(LIB_B)/pic/%.o,$(LIB_SRC)) \
+		   $(LIB_B)/pic/bnnacc_core.o
+LIB_ST_OBJ	:= $(patsubst libbnnacc/src/%.c,$(LIB_B)/static/%.o,$(LIB_SRC)) \
+		   $(LIB_B)/static/bnnacc_core.o
 LIB_SO		:= $(LIB_B)/libbnnacc.so.$(LIB_VERSION)
 LIB_A		:= $(LIB_B)/libbnnacc.a
 LIB_PC		:= $(LIB_B)/bnnacc.pc
@@ -37,11 +42,19 @@ $(LIB_UAPI): uapi/bnnacc.h
 
 $(LIB_B)/pic/%.o: libbnnacc/src/%.c $(LIB_HDR) $(LIB_UAPI)
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CPP) $(WARN) $(CFLAGS) -fPIC -fvisibility=default -c $< -o $@
+	$(CC) $(LIB_CPP) $(LIB_CORE_CPP) $(WARN) $(CFLAGS) -fPIC -fvisibility=default -c $< -o $@
 
 $(LIB_B)/static/%.o: libbnnacc/src/%.c $(LIB_HDR) $(LIB_UAPI)
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CPP) $(WARN) $(CFLAGS) -c $< -o $@
+	$(CC) $(LIB_CPP) $(LIB_CORE_CPP) $(WARN) $(CFLAGS) -c $< -o $@
+
+$(LIB_B)/pic/bnnacc_core.o: qemu-model/bnnacc_core.c qemu-model/bnnacc_core.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CORE_CPP) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(LIB_B)/static/bnnacc_core.o: qemu-model/bnnacc_core.c qemu-model/bnnacc_core.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CORE_CPP) $(WARN) $(CFLAGS) -c $< -o $@
 
 $(LIB_SO): $(LIB_PIC_OBJ) libbnnacc/libbnnacc.map
 	$(CC) -shared $(CFLAGS) -Wl,-soname,$(LIB_SONAME) \
@@ -63,10 +76,12 @@ $(LIB_INFO): tools/bnnacc-info.c $(LIB_A) $(LIB_HDR) $(LIB_UAPI)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CPP) $(WARN) $(CFLAGS) $< -o $@ $(LIB_A) $(LIB_PCI) -lm
 
-$(LIB_TEST): $(LIB_TEST_SRC) $(wildcard tests/unit/lib/*.h) $(LIB_A) $(BUILD)/core/libbnccore.a
+# The tests use the library's simulated card (its physics core is in $(LIB_A))
+# and its internals (libbnnacc/src: bnl_sim_from_params, the network's maps).
+$(LIB_TEST): $(LIB_TEST_SRC) $(wildcard tests/unit/lib/*.h) $(LIB_A) $(LIB_HDR) $(LIB_UAPI)
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CPP) -Iqemu-model -Itests/unit/lib $(WARN) $(CFLAGS) $(LIB_TEST_SRC) \
-		-o $@ $(LIB_A) $(BUILD)/core/libbnccore.a $(CHECK_LIBS) $(LIB_PCI) -lm
+	$(CC) $(LIB_CPP) -Ilibbnnacc/src $(LIB_CORE_CPP) $(WARN) $(CFLAGS) $(LIB_TEST_SRC) \
+		-o $@ $(LIB_A) $(CHECK_LIBS) $(LIB_PCI) -lm
 
 install-lib: $(LIB_SO) $(LIB_A)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include/bnnacc

@@ -27,30 +27,35 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /*
- * Centre and spread of @n values (sorted in place): the median and
- * 1.4826 MAD find the inliers (within 5 robust sigmas; stuck cells fall
- * out), whose mean and standard deviation are returned.
+ * Centre and spread of @n values: the median and 1.4826 MAD find the
+ * inliers (within 5 robust sigmas; stuck cells fall out), whose mean and
+ * standard deviation are returned; @keep[i] (if not NULL) tells which.
  */
-static void robust_stats(double *v, size_t n, double *centre, double *sig)
+static void robust_stats(const double *v, size_t n, double *centre, double *sig,
+			 uint8_t *keep)
 {
-	double med, mad, s = 0.0, s2 = 0.0, *d;
+	double med, mad, s = 0.0, s2 = 0.0, *d = malloc(2 * n * sizeof(*d));
 	size_t i, k = 0;
 
-	qsort(v, n, sizeof(*v), cmp_double);
-	med = v[n / 2];
-	d = malloc(n * sizeof(*d));
 	if (!d) {
-		*centre = med;
+		*centre = v[n / 2];
 		*sig = 0.0;
 		return;
 	}
-	for (i = 0; i < n; i++)
-		d[i] = fabs(v[i] - med);
+	memcpy(d, v, n * sizeof(*d));
 	qsort(d, n, sizeof(*d), cmp_double);
-	mad = 1.4826 * d[n / 2];
+	med = d[n / 2];
+	for (i = 0; i < n; i++)
+		d[n + i] = fabs(v[i] - med);
+	qsort(d + n, n, sizeof(*d), cmp_double);
+	mad = 1.4826 * d[n + n / 2];
 	free(d);
 	for (i = 0; i < n; i++) {
-		if (mad > 0.0 && fabs(v[i] - med) > 5.0 * mad)
+		int in = !(mad > 0.0 && fabs(v[i] - med) > 5.0 * mad);
+
+		if (keep)
+			keep[i] = (uint8_t)in;
+		if (!in)
 			continue;
 		s += v[i];
 		s2 += v[i] * v[i];
@@ -61,48 +66,74 @@ static void robust_stats(double *v, size_t n, double *centre, double *sig)
 			    (double)k / (double)(k - 1)) : 0.0;
 }
 
-/* Program the region to @word, read it, and take its statistics */
+/* Buffers of one level's measurement */
+struct meas {
+	uint32_t *words, *ns;
+	double *g;		/* per-cell mean of the reads */
+	uint8_t *keep;
+};
+
+/*
+ * Program the region to @word, read it BNNACC_CAL_READS times, and split
+ * the spread: per-cell means give the median and, less the read noise
+ * still in them, the programming spread; the spread within each inlier
+ * cell's reads is the read noise.
+ */
 static int measure(struct bnnacc_card *card, const struct bnnacc_region *r,
-		   uint32_t word, uint32_t *words, uint32_t *ns, double *g,
-		   double *centre, double *sig)
+		   uint32_t word, struct meas *b, double *med, double *sprog,
+		   double *sread)
 {
-	size_t i, n = (size_t)r->rows * r->cols;
+	const unsigned k = BNNACC_CAL_READS;
+	size_t i, n = (size_t)r->rows * r->cols, kept = 0;
+	double spread, within = 0.0;
+	unsigned j;
 	int ret;
 
 	for (i = 0; i < n; i++)
-		words[i] = word;
-	ret = card->ops->program(card->ctx, r, words);
+		b->words[i] = word;
+	ret = card->ops->program(card->ctx, r, b->words);
 	if (!ret)
-		ret = card->ops->read(card->ctx, r, ns);
+		ret = card->ops->read(card->ctx, r, b->ns, k);
 	if (ret)
 		return ret;
-	for (i = 0; i < n; i++)
-		g[i] = ns[i] / 1000.0;
-	robust_stats(g, n, centre, sig);
+	for (i = 0; i < n; i++) {
+		double s = 0.0;
+
+		for (j = 0; j < k; j++)
+			s += b->ns[j * n + i] / 1000.0;
+		b->g[i] = s / k;
+	}
+	robust_stats(b->g, n, med, &spread, b->keep);
+	for (i = 0; i < n; i++) {
+		double v = 0.0;
+
+		if (!b->keep[i])
+			continue;
+		for (j = 0; j < k; j++) {
+			double d = b->ns[j * n + i] / 1000.0 - b->g[i];
+
+			v += d * d;
+		}
+		within += v / (k - 1);
+		kept++;
+	}
+	*sread = kept ? sqrt(within / kept) : 0.0;
+	*sprog = sqrt(fmax(spread * spread - *sread * *sread / k, 0.0));
 	return 0;
 }
 
 static void fit(struct bnnacc_calib *c)
 {
-	double sxy = 0, sxx = 0, mx = 0, my = 0, vxx = 0, vxy = 0;
+	double sxy = 0, sxx = 0;
 	double top = c->g_med[c->nlevels - 1];
 	unsigned i, n = c->nlevels;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		if (c->g_med[i] < 0.98 * top || i == 0) {
 			sxy += c->iset_ua[i] * c->g_med[i];
 			sxx += c->iset_ua[i] * c->iset_ua[i];
 		}
-		mx += c->g_med[i] / n;
-		my += c->g_sig[i] / n;
-	}
 	c->k_us_per_ua = sxx > 0 ? sxy / sxx : 0.0;
-	for (i = 0; i < n; i++) {
-		vxx += (c->g_med[i] - mx) * (c->g_med[i] - mx);
-		vxy += (c->g_med[i] - mx) * (c->g_sig[i] - my);
-	}
-	c->sig_slope = vxx > 0 ? vxy / vxx : 0.0;
-	c->sig_icpt = my - c->sig_slope * mx;
 	/* a monotone curve for interpolation: noise must not fold it */
 	for (i = 1; i < n; i++)
 		if (c->g_med[i] < c->g_med[i - 1])
@@ -116,33 +147,36 @@ static int sweep(struct bnnacc_card *card, const struct bnnacc_cal_opts *o,
 		 struct bnnacc_calib *c)
 {
 	size_t n = (size_t)r->rows * r->cols;
-	uint32_t *words = malloc(n * 4), *ns = malloc(n * 4);
-	double *g = malloc(n * sizeof(double));
+	struct meas b = {
+		malloc(n * 4), malloc(n * 4 * BNNACC_CAL_READS),
+		malloc(n * sizeof(double)), malloc(n),
+	};
 	double lo = card->info.iset_min_na, hi = card->info.iset_max_na;
 	unsigned i;
 	int ret = -ENOMEM;
 
-	if (!words || !ns || !g)
+	if (!b.words || !b.ns || !b.g || !b.keep)
 		goto out;
 	for (i = 0; i < nl; i++) {
 		uint32_t na = (uint32_t)llround(lo + (hi - lo) * i / (nl - 1));
 
 		c->iset_ua[i] = na / 1000.0;
-		ret = measure(card, r, BNNACC_PROG_WORD(BNNACC_PROG_SET, na),
-			      words, ns, g, &c->g_med[i], &c->g_sig[i]);
+		ret = measure(card, r, BNNACC_PROG_WORD(BNNACC_PROG_SET, na), &b,
+			      &c->g_med[i], &c->g_sig_prog[i], &c->g_sig_read[i]);
 		if (!ret && o->progress && o->progress(o->progress_arg, i + 1, nl + 1))
 			ret = -ECANCELED;
 		if (ret)
 			goto out;
 	}
-	ret = measure(card, r, BNNACC_PROG_WORD(BNNACC_PROG_RESET, 0), words,
-		      ns, g, &c->reset_med, &c->reset_sig);
+	ret = measure(card, r, BNNACC_PROG_WORD(BNNACC_PROG_RESET, 0), &b,
+		      &c->reset_med, &c->reset_sig_prog, &c->reset_sig_read);
 	if (!ret && o->progress)
 		o->progress(o->progress_arg, nl + 1, nl + 1);
 out:
-	free(words);
-	free(ns);
-	free(g);
+	free(b.words);
+	free(b.ns);
+	free(b.g);
+	free(b.keep);
 	return ret;
 }
 
@@ -221,10 +255,10 @@ int bnnacc_calib_save(const struct bnnacc_calib *c, const char *path)
 		"\ncreated %" PRId64 "\nlevels %u\n", BNNACC_CAL_VERSION, c->serial,
 		c->hw_version, c->created, c->nlevels);
 	for (i = 0; i < c->nlevels; i++)
-		fprintf(f, "level %.17g %.17g %.17g\n", c->iset_ua[i], c->g_med[i],
-			c->g_sig[i]);
-	fprintf(f, "reset %.17g %.17g\nfit %.17g %.17g %.17g\n", c->reset_med,
-		c->reset_sig, c->k_us_per_ua, c->sig_slope, c->sig_icpt);
+		fprintf(f, "level %.17g %.17g %.17g %.17g\n", c->iset_ua[i],
+			c->g_med[i], c->g_sig_prog[i], c->g_sig_read[i]);
+	fprintf(f, "reset %.17g %.17g %.17g\nfit %.17g\n", c->reset_med,
+		c->reset_sig_prog, c->reset_sig_read, c->k_us_per_ua);
 	if (ferror(f))
 		ret = -EIO;
 	if (fclose(f) && !ret)
@@ -263,19 +297,21 @@ int bnnacc_calib_load(struct bnnacc_calib *cal, const char *path, char *err,
 		    &c.created, &c.nlevels) == 5 && ver == BNNACC_CAL_VERSION &&
 		c.nlevels >= 3 && c.nlevels <= BNNACC_CAL_MAX_LEVELS;
 	for (i = 0; ok && i < c.nlevels; i++)
-		ok = fscanf(f, " level %lg %lg %lg", &c.iset_ua[i], &c.g_med[i],
-			    &c.g_sig[i]) == 3 &&
+		ok = fscanf(f, " level %lg %lg %lg %lg", &c.iset_ua[i], &c.g_med[i],
+			    &c.g_sig_prog[i], &c.g_sig_read[i]) == 4 &&
 		     (i == 0 || c.iset_ua[i] > c.iset_ua[i - 1]) &&
-		     (i == 0 || c.g_med[i] >= c.g_med[i - 1]) && c.g_sig[i] >= 0;
-	ok = ok && fscanf(f, " reset %lg %lg fit %lg %lg %lg", &c.reset_med,
-			  &c.reset_sig, &c.k_us_per_ua, &c.sig_slope,
-			  &c.sig_icpt) == 5;
+		     (i == 0 || c.g_med[i] >= c.g_med[i - 1]) &&
+		     c.g_sig_prog[i] >= 0 && c.g_sig_read[i] >= 0;
+	ok = ok && fscanf(f, " reset %lg %lg %lg fit %lg", &c.reset_med,
+			  &c.reset_sig_prog, &c.reset_sig_read, &c.k_us_per_ua) == 4;
 	fclose(f);
 	ok = ok && finite_all(c.iset_ua, c.nlevels) && finite_all(c.g_med, c.nlevels) &&
-	     finite_all(c.g_sig, c.nlevels) && isfinite(c.reset_med) &&
-	     isfinite(c.reset_sig) && isfinite(c.k_us_per_ua) &&
-	     isfinite(c.sig_slope) && isfinite(c.sig_icpt) &&
-	     c.g_med[c.nlevels - 1] > c.g_med[0];
+	     finite_all(c.g_sig_prog, c.nlevels) && finite_all(c.g_sig_read, c.nlevels) &&
+	     isfinite(c.reset_med) && isfinite(c.reset_sig_prog) &&
+	     isfinite(c.reset_sig_read) && c.reset_sig_prog >= 0 &&
+	     c.reset_sig_read >= 0 && isfinite(c.k_us_per_ua) &&
+	     c.g_med[c.nlevels - 1] > c.g_med[0] && c.g_med[0] > 0 && c.reset_med > 0 &&
+	     c.iset_ua[0] > 0;
 	if (!ok)
 		return bnl_err(err, errlen, -EINVAL,
 			       "%s: not a version %d bnnacc calibration (or corrupt)",
@@ -313,19 +349,36 @@ double bnnacc_calib_iset(const struct bnnacc_calib *c, double g)
 	return c->iset_ua[c->nlevels - 1];
 }
 
-double bnnacc_calib_sigma(const struct bnnacc_calib *c, double g)
+/* Linear interpolation of @v over the levels' medians, clamped at the ends */
+static double interp(const struct bnnacc_calib *c, const double *v, double g)
 {
 	unsigned k, n = c->nlevels;
-	double s = c->g_sig[n - 1];
 
-	/* measured points, interpolated; the end levels beyond them */
 	if (g <= c->g_med[0])
-		s = c->g_sig[0];
-	for (k = 1; g > c->g_med[0] && k < n; k++)
-		if (g <= c->g_med[k] && c->g_med[k] > c->g_med[k - 1]) {
-			s = c->g_sig[k - 1] + (c->g_sig[k] - c->g_sig[k - 1]) *
-			    (g - c->g_med[k - 1]) / (c->g_med[k] - c->g_med[k - 1]);
-			break;
-		}
+		return v[0];
+	for (k = 1; k < n; k++)
+		if (g <= c->g_med[k] && c->g_med[k] > c->g_med[k - 1])
+			return v[k - 1] + (v[k] - v[k - 1]) *
+			       (g - c->g_med[k - 1]) / (c->g_med[k] - c->g_med[k - 1]);
+	return v[n - 1];
+}
+
+double bnl_calib_read_sigma(const struct bnnacc_calib *c, double g)
+{
+	return g < 0 ? c->reset_sig_read : interp(c, c->g_sig_read, g);
+}
+
+double bnnacc_calib_sigma(const struct bnnacc_calib *c, double g, unsigned repeat)
+{
+	double p, r, s;
+
+	if (g < 0) {
+		p = c->reset_sig_prog;
+		r = c->reset_sig_read;
+	} else {
+		p = interp(c, c->g_sig_prog, g);
+		r = interp(c, c->g_sig_read, g);
+	}
+	s = sqrt(p * p + r * r / (repeat ? repeat : 1));
 	return s > 1e-3 ? s : 1e-3;
 }

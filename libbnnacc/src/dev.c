@@ -345,9 +345,10 @@ static int dcard_program(void *ctx, const struct bnnacc_region *r,
 	return bnnacc_program(ctx, r, words);
 }
 
-static int dcard_read(void *ctx, const struct bnnacc_region *r, uint32_t *ns)
+static int dcard_read(void *ctx, const struct bnnacc_region *r, uint32_t *ns,
+		      unsigned reads)
 {
-	return bnnacc_read(ctx, r, ns, 1);
+	return bnnacc_read(ctx, r, ns, reads);
 }
 
 static int dcard_batch(struct bnnacc_dev *dev, const struct bnnacc_mvm *m,
@@ -361,14 +362,18 @@ static int dcard_batch(struct bnnacc_dev *dev, const struct bnnacc_mvm *m,
 
 	memset(jobs, 0, sizeof(jobs));
 	for (i = 0; i < n; i++) {
+		if (m[i].repeat > 1 && !(dev->id.features & BNNACC_FEAT_MVM_SUM))
+			return dev_fail(dev, -EOPNOTSUPP,
+					"MVM with repeated reads (the card cannot sum them)");
 		jobs[i].region = m[i].region;
 		jobs[i].in = (uintptr_t)m[i].in;
 		jobs[i].out = (uintptr_t)m[i].out;
 		jobs[i].in_len = m[i].count * m[i].region.rows * 2u;
 		jobs[i].out_len = m[i].count * m[i].region.cols * 4u;
 		jobs[i].count = m[i].count;
-		jobs[i].repeat = 1;
+		jobs[i].repeat = m[i].repeat ? m[i].repeat : 1;
 		jobs[i].adc_shift = m[i].adc_shift;
+		jobs[i].flags = jobs[i].repeat > 1 ? BNNACC_JOB_SUM : 0;
 	}
 	ret = bnnacc_submit(dev, jobs, n, 0, 0, &h);
 	if (ret)
@@ -420,6 +425,7 @@ int bnnacc_dev_card(struct bnnacc_dev *dev, struct bnnacc_card *card)
 	card->info.read_v = id->read_mv / 1000.0;
 	card->info.serial = id->serial;
 	card->info.hw_version = id->hw_version;
+	card->info.features = id->features;
 	if (!id->rows || id->rows > BNNACC_ROWS || !id->cols ||
 	    id->cols > BNNACC_COLS || id->dac_bits < 2 || id->adc_bits < 2 ||
 	    id->iset_min_na >= id->iset_max_na || !id->adc_fs_na || !id->read_mv)

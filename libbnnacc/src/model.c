@@ -76,7 +76,115 @@ static uint64_t model_bytes(uint32_t kind, uint32_t nl, uint32_t ns,
 		w = (uint64_t)dims_out[l] * (dims_in[l] + 1) * 4;
 		s += kind == BNNACC_MODEL_GAUSS ? 2 * w : (uint64_t)ns * w;
 	}
-	return s + (uint64_t)n_cls * BNNACC_NAME_LEN + 4;
+	return s + (uint64_t)n_cls * BNNACC_NAME_LEN;
+}
+
+/* Bytes of the metadata block (version 2): u32 length, then the text */
+static size_t meta_len(const struct bnnacc_model *m)
+{
+	return m->meta ? strlen(m->meta) : 0;
+}
+
+/*
+ * Is @t (@n bytes) valid metadata: lines "key=value\n", keys of
+ * [a-z0-9_.-] (1..BNNACC_META_KEY_MAX), each once, values without control
+ * characters? NULL or the reason.
+ */
+static const char *meta_check(const char *t, size_t n)
+{
+	size_t i = 0, k;
+
+	if (n > BNNACC_MODEL_MAX_META)
+		return "longer than the limit";
+	if (n && t[n - 1] != '\n')
+		return "does not end with a newline";
+	while (i < n) {
+		size_t key = i, eq, j;
+
+		for (k = i; k < n && t[k] != '='; k++)
+			if (!((t[k] >= 'a' && t[k] <= 'z') || (t[k] >= '0' && t[k] <= '9') ||
+			      t[k] == '_' || t[k] == '.' || t[k] == '-'))
+				return "a key has a character outside [a-z0-9_.-]";
+		if (k == n || k == i || k - i > BNNACC_META_KEY_MAX)
+			return "a line is not key=value or its key is empty or too long";
+		eq = k;
+		for (k = eq + 1; t[k] != '\n'; k++)
+			if ((unsigned char)t[k] < 0x20 || t[k] == 0x7f)
+				return "a value has a control character";
+		/* the same key on an earlier line? */
+		for (j = 0; j < key; ) {
+			size_t e = j;
+
+			while (t[e] != '=')
+				e++;
+			if (e - j == eq - key && !memcmp(t + j, t + key, eq - key))
+				return "a key appears twice";
+			while (t[j] != '\n')
+				j++;
+			j++;
+		}
+		i = k + 1;
+	}
+	return NULL;
+}
+
+int bnnacc_model_get_meta(const struct bnnacc_model *m, const char *key,
+			  char *val, size_t len)
+{
+	size_t kl = key ? strlen(key) : 0, n;
+	const char *p = m->meta, *e;
+
+	if (!kl || strchr(key, '=') || strchr(key, '\n'))
+		return -ENOENT;	/* no valid key: would match inside a value */
+	while (p && *p) {
+		e = strchr(p, '\n');
+		if (!e)
+			break;
+		if ((size_t)(e - p) > kl && p[kl] == '=' && !strncmp(p, key, kl)) {
+			n = (size_t)(e - p) - kl - 1;
+			if (n + 1 > len)
+				return -ENOSPC;
+			memcpy(val, p + kl + 1, n);
+			val[n] = 0;
+			return (int)n;
+		}
+		p = e + 1;
+	}
+	return -ENOENT;
+}
+
+int bnnacc_model_set_meta(struct bnnacc_model *m, const char *key, const char *val)
+{
+	size_t kl = key ? strlen(key) : 0, old = meta_len(m), vl, n = 0;
+	const char *p = m->meta, *e;
+	char *t;
+
+	if (!kl || kl > BNNACC_META_KEY_MAX || strchr(key, '=') || strchr(key, '\n') ||
+	    (val && strchr(val, '\n')))
+		return -EINVAL;
+	vl = val ? strlen(val) : 0;
+	t = malloc(old + kl + vl + 3);
+	if (!t)
+		return -ENOMEM;
+	while (p && *p && (e = strchr(p, '\n'))) {	/* every other line */
+		if (!((size_t)(e - p) > kl && p[kl] == '=' && !strncmp(p, key, kl))) {
+			memcpy(t + n, p, (size_t)(e - p) + 1);
+			n += (size_t)(e - p) + 1;
+		}
+		p = e + 1;
+	}
+	if (val)
+		n += (size_t)sprintf(t + n, "%s=%s\n", key, val);
+	t[n] = 0;
+	if (meta_check(t, n)) {
+		free(t);
+		return n > BNNACC_MODEL_MAX_META ? -E2BIG : -EINVAL;
+	}
+	free(m->meta);
+	m->meta = n ? t : NULL;
+	if (!n)
+		free(t);
+	return 0;
 }
 
 void bnnacc_model_free(struct bnnacc_model *m)
@@ -93,6 +201,7 @@ void bnnacc_model_free(struct bnnacc_model *m)
 	free(m->in_mean);
 	free(m->in_scale);
 	free(m->class_name);
+	free(m->meta);
 	free(m);
 }
 
@@ -174,7 +283,7 @@ size_t bnnacc_model_size(const struct bnnacc_model *m)
 		dout[l] = m->layer[l].n_out;
 	}
 	n = model_bytes(m->kind, m->n_layers, m->n_samples, m->n_inputs,
-			m->n_classes, din, dout);
+			m->n_classes, din, dout) + 4 + meta_len(m) + 4;
 	return n > BNNACC_MODEL_MAX_BYTES ? 0 : (size_t)n;
 }
 
@@ -227,7 +336,10 @@ long bnnacc_model_save_mem(const struct bnnacc_model *m, void *buf, size_t len)
 	}
 	for (i = 0; i < m->n_classes; i++, p += BNNACC_NAME_LEN)
 		memcpy(p, m->class_name[i], strnlen(m->class_name[i], BNNACC_NAME_LEN - 1));
-	put32(p, fnv1a32(b, need - 4));
+	put32(p, (uint32_t)meta_len(m));
+	if (meta_len(m))
+		memcpy(p + 4, m->meta, meta_len(m));
+	put32(b + need - 4, fnv1a32(b, need - 4));
 	return (long)need;
 }
 
@@ -275,8 +387,9 @@ static int check_header(const uint8_t *b, size_t len, char *err, size_t el)
 	if (get32(b) != BNNACC_MODEL_MAGIC)
 		return bnl_err(err, el, -EINVAL, "bad magic 0x%08x at offset 0 (not a bnnacc model)",
 			       get32(b));
-	if (get32(b + 4) != BNNACC_MODEL_VERSION)
-		return bnl_err(err, el, -EINVAL, "unsupported version %u at offset 4 (this library reads %d)",
+	if (get32(b + 4) != 1 && get32(b + 4) != BNNACC_MODEL_VERSION)
+		return bnl_err(err, el, -EINVAL,
+			       "unsupported version %u at offset 4 (this library reads 1..%d)",
 			       get32(b + 4), BNNACC_MODEL_VERSION);
 	kind = get32(b + 8);
 	nl = get32(b + 12);
@@ -414,8 +527,8 @@ int bnnacc_model_load_mem(struct bnnacc_model **out, const void *buf,
 	uint32_t act[BNNACC_MODEL_MAX_LAYERS], dims[BNNACC_MODEL_MAX_LAYERS + 1];
 	const uint8_t *b = buf;
 	struct bnnacc_model *m;
-	uint64_t need;
-	uint32_t nl, l;
+	uint64_t need, body;
+	uint32_t nl, l, mlen = 0;
 	int ret;
 
 	*out = NULL;
@@ -430,6 +543,20 @@ int bnnacc_model_load_mem(struct bnnacc_model **out, const void *buf,
 	nl = get32(b + 12);
 	need = model_bytes(get32(b + 8), nl, get32(b + 16), get32(b + 20),
 			   get32(b + 24), din, dout);
+	body = need;
+	if (get32(b + 4) >= 2) {	/* the metadata block */
+		if (need + 8 > len)
+			return bnl_err(err, el, -EINVAL,
+				       "the layer sizes need %llu bytes but the file has %zu",
+				       (unsigned long long)need + 8, len);
+		mlen = get32(b + need);
+		if (mlen > BNNACC_MODEL_MAX_META)
+			return bnl_err(err, el, -EINVAL,
+				       "metadata length %u at offset %llu over the %d-byte limit",
+				       mlen, (unsigned long long)need, BNNACC_MODEL_MAX_META);
+		need += 4 + mlen;
+	}
+	need += 4;
 	if (need != len)
 		return bnl_err(err, el, -EINVAL,
 			       "the layer sizes need %llu bytes but the file has %zu",
@@ -445,6 +572,20 @@ int bnnacc_model_load_mem(struct bnnacc_model **out, const void *buf,
 		return bnl_err(err, el, ret, "cannot allocate the model: %s",
 			       bnnacc_strerror(ret));
 	ret = load_body(m, b, err, el);
+	if (!ret && mlen) {
+		const char *why = meta_check((const char *)b + body + 4, mlen);
+
+		if (why)
+			ret = bnl_err(err, el, -EINVAL, "metadata at offset %llu: %s",
+				      (unsigned long long)body + 4, why);
+		else if (!(m->meta = malloc(mlen + 1)))
+			ret = bnl_err(err, el, -ENOMEM, "cannot allocate the model: %s",
+				      bnnacc_strerror(-ENOMEM));
+		else {
+			memcpy(m->meta, b + body + 4, mlen);
+			m->meta[mlen] = 0;
+		}
+	}
 	if (ret) {
 		bnnacc_model_free(m);
 		return ret;

@@ -14,8 +14,13 @@
  *    non-empty NUL-terminated message;
  *  - an accepted buffer is a model the rules of the format allow (counts,
  *    shapes, chaining, finite values, std >= 0, scale != 0, printable
- *    class names), bnnacc_model_size() is its length, and
- *    bnnacc_model_save_mem() writes back exactly the same bytes;
+ *    class names, metadata lines key=value of [a-z0-9_.-] keys, each
+ *    found again by bnnacc_model_get_meta());
+ *  - saving it writes version 2: a version 2 buffer comes back byte for
+ *    byte; a version 1 buffer comes back 4 bytes longer, differing only in
+ *    the version field, the declared size, a zero metadata length before
+ *    the checksum, and the checksum; loading what was saved and saving
+ *    again gives the same bytes (the round trip is a fixed point);
  *  - bnnacc_model_moments() of each layer gives finite means and
  *    non-negative stds (and -EINVAL past the last layer);
  *  - bnnacc_infer_soft() on it succeeds and gives probabilities in [0, 1]
@@ -58,6 +63,12 @@ static uint32_t fnv1a(const uint8_t *p, size_t n)
 	for (i = 0; i < n; i++)
 		h = (h ^ p[i]) * 16777619u;
 	return h;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
 }
 
 static size_t weights(const struct bnnacc_layer *ly)
@@ -114,6 +125,36 @@ static void check_shape(const struct bnnacc_model *m)
 		for (k = 0; k < n; k++)
 			CHECK((unsigned char)s[k] >= 0x20 && s[k] != 0x7f);
 	}
+}
+
+/* Metadata: NULL or "key=value\n" lines within the limits, each key found again */
+static void check_meta(const struct bnnacc_model *m)
+{
+	const char *p = m->meta, *e, *eq, *k;
+	char key[BNNACC_META_KEY_MAX + 1], *val;
+	size_t n;
+
+	if (!p)
+		return;
+	n = strlen(p);
+	CHECK(n > 0 && n <= BNNACC_MODEL_MAX_META && p[n - 1] == '\n');
+	val = malloc(n + 1);
+	CHECK(val);
+	for (; *p; p = e + 1) {
+		e = strchr(p, '\n');
+		eq = memchr(p, '=', (size_t)(e - p));
+		CHECK(e && eq && eq > p && (size_t)(eq - p) <= BNNACC_META_KEY_MAX);
+		for (k = p; k < eq; k++)
+			CHECK((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_' ||
+			      *k == '.' || *k == '-');
+		for (k = eq + 1; k < e; k++)
+			CHECK((unsigned char)*k >= 0x20 && *k != 0x7f);
+		memcpy(key, p, (size_t)(eq - p));
+		key[eq - p] = 0;
+		CHECK(bnnacc_model_get_meta(m, key, val, n + 1) == (int)(e - eq - 1));
+		CHECK(!memcmp(val, eq + 1, (size_t)(e - eq - 1)));
+	}
+	free(val);
 }
 
 static void check_moments(const struct bnnacc_model *m)
@@ -175,9 +216,11 @@ static void check_infer(const struct bnnacc_model *m, uint64_t seed)
 static void load_one(const uint8_t *buf, size_t len)
 {
 	static struct bnnacc_model sentinel;
-	struct bnnacc_model *m = &sentinel;	/* the loader must reset it */
+	struct bnnacc_model *m = &sentinel, *again;	/* the loader must reset it */
 	char err[256];
-	uint8_t *back;
+	uint8_t *back, *back2;
+	uint32_t ver;
+	size_t n;
 	long w;
 	int ret;
 
@@ -191,13 +234,36 @@ static void load_one(const uint8_t *buf, size_t len)
 	}
 	CHECK(m);
 	check_shape(m);
-	CHECK(bnnacc_model_size(m) == len);
-	back = malloc(len);
+	check_meta(m);
+	ver = get32(buf + 4);
+	CHECK(ver == 1 || ver == 2);
+	/* saved as version 2: a version 1 file gains a 4-byte zero metadata length */
+	n = len + (ver == 1 ? 4 : 0);
+	CHECK(ver == 2 || !m->meta);
+	CHECK(bnnacc_model_size(m) == n);
+	back = malloc(n);
 	CHECK(back);
-	CHECK(bnnacc_model_save_mem(m, back, len - 1) == -ENOSPC);
-	w = bnnacc_model_save_mem(m, back, len);
-	CHECK(w == (long)len);
-	CHECK(memcmp(back, buf, len) == 0);
+	CHECK(bnnacc_model_save_mem(m, back, n - 1) == -ENOSPC);
+	w = bnnacc_model_save_mem(m, back, n);
+	CHECK(w == (long)n);
+	if (ver == 2) {
+		CHECK(memcmp(back, buf, len) == 0);
+	} else {
+		/* the difference is the version, the size, the metadata length and the checksum */
+		CHECK(memcmp(back, buf, 4) == 0);
+		CHECK(get32(back + 4) == 2);
+		CHECK(memcmp(back + 8, buf + 8, 20) == 0);
+		CHECK(get32(back + 28) == n);
+		CHECK(memcmp(back + 32, buf + 32, len - 36) == 0);
+		CHECK(get32(back + len - 4) == 0);
+		CHECK(get32(back + n - 4) == fnv1a(back, n - 4));
+	}
+	/* what was saved loads, and saves to the same bytes again */
+	CHECK(bnnacc_model_load_mem(&again, back, n, err, sizeof(err)) == 0);
+	w = bnnacc_model_save_mem(again, back2 = malloc(n), n);
+	CHECK(back2 && w == (long)n && memcmp(back2, back, n) == 0);
+	bnnacc_model_free(again);
+	free(back2);
 	free(back);
 	check_moments(m);
 	check_infer(m, len);

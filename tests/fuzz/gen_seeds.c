@@ -5,10 +5,13 @@
  *   gen_seeds MODEL_DIR PROTO_DIR
  *
  * MODEL_DIR gets valid model files written by the library itself
- * (bnnacc_model_save): both kinds, 1 to 3 layers, every activation, one and
- * several posterior samples, non-trivial input normalisation and class
- * names. Each is read back with bnnacc_model_load() so a seed the loader
- * rejects fails the build instead of silently weakening the fuzzer.
+ * (bnnacc_model_save, format version 2): both kinds, 1 to 3 layers, every
+ * activation, one and several posterior samples, non-trivial input
+ * normalisation and class names, with and without metadata; and the
+ * version 1 form of the ones without (the library still reads version 1:
+ * the same bytes without the metadata length). Each is read back with
+ * bnnacc_model_load() so a seed the loader rejects fails the build instead
+ * of silently weakening the fuzzer.
  * PROTO_DIR gets the protocol requests that need a generated part: `load`
  * with the smallest model as base64 "data" (the checked-in examples of
  * docs/protocol.md are in tests/fuzz/corpus/fuzz_proto/).
@@ -25,20 +28,63 @@ struct shape {
 	unsigned nl, ns;
 	uint32_t dims[4];
 	uint32_t acts[3];
+	const char *meta;	/* "k=v" pairs, ';'-separated, or NULL */
 };
 
 static const struct shape shapes[] = {
-	{ "gauss-2-2", BNNACC_MODEL_GAUSS, 1, 0, { 2, 2 }, { BNNACC_ACT_SOFTMAX } },
+	{ "gauss-2-2", BNNACC_MODEL_GAUSS, 1, 0, { 2, 2 }, { BNNACC_ACT_SOFTMAX }, NULL },
 	{ "gauss-2-4-3", BNNACC_MODEL_GAUSS, 2, 0, { 2, 4, 3 },
-	  { BNNACC_ACT_RELU, BNNACC_ACT_SOFTMAX } },
+	  { BNNACC_ACT_RELU, BNNACC_ACT_SOFTMAX }, NULL },
 	{ "gauss-3-2-3-2", BNNACC_MODEL_GAUSS, 3, 0, { 3, 2, 3, 2 },
-	  { BNNACC_ACT_LINEAR, BNNACC_ACT_TANH, BNNACC_ACT_SOFTMAX } },
-	{ "samples1-2-2", BNNACC_MODEL_SAMPLES, 1, 1, { 2, 2 }, { BNNACC_ACT_SOFTMAX } },
+	  { BNNACC_ACT_LINEAR, BNNACC_ACT_TANH, BNNACC_ACT_SOFTMAX }, NULL },
+	{ "samples1-2-2", BNNACC_MODEL_SAMPLES, 1, 1, { 2, 2 }, { BNNACC_ACT_SOFTMAX }, NULL },
 	{ "samples3-3-3-2", BNNACC_MODEL_SAMPLES, 2, 3, { 3, 3, 2 },
-	  { BNNACC_ACT_TANH, BNNACC_ACT_SOFTMAX } },
+	  { BNNACC_ACT_TANH, BNNACC_ACT_SOFTMAX }, NULL },
 	{ "samples2-2-2-2-4", BNNACC_MODEL_SAMPLES, 3, 2, { 2, 2, 2, 4 },
-	  { BNNACC_ACT_RELU, BNNACC_ACT_LINEAR, BNNACC_ACT_SOFTMAX } },
+	  { BNNACC_ACT_RELU, BNNACC_ACT_LINEAR, BNNACC_ACT_SOFTMAX }, NULL },
+	{ "meta-gauss-2-3-2", BNNACC_MODEL_GAUSS, 2, 0, { 2, 3, 2 },
+	  { BNNACC_ACT_TANH, BNNACC_ACT_SOFTMAX },
+	  "dataset=two-moons;trainer=bbb 1.0 (seed=3);x.y-z_0=;author=Jos\xc3\xa9" },
+	{ "meta-samples2-2-2", BNNACC_MODEL_SAMPLES, 1, 2, { 2, 2 }, { BNNACC_ACT_SOFTMAX },
+	  "k=v" },
 };
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t fnv1a(const unsigned char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* Set the ';'-separated "key=value" pairs of @list. 0 or -errno. */
+static int set_meta(struct bnnacc_model *m, const char *list)
+{
+	char buf[256], *tok, *save = NULL, *eq;
+	int ret;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		eq = strchr(tok, '=');
+		if (!eq)
+			return -22;
+		*eq = 0;
+		ret = bnnacc_model_set_meta(m, tok, eq + 1);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
 
 static float val(uint32_t *s)
 {
@@ -90,6 +136,41 @@ static int write_file(const char *dir, const char *name, const void *buf, size_t
 	return 0;
 }
 
+/*
+ * The version 1 file of @m (no metadata): version 2's bytes without the
+ * zero metadata length, version 1, its size and checksum; loaded back.
+ */
+static int write_v1(const char *dir, const char *file, const struct bnnacc_model *m)
+{
+	size_t n = bnnacc_model_size(m), n1 = n - 4;
+	unsigned char *b = malloc(n);
+	struct bnnacc_model *back;
+	char name[128], path[4096], err[256];
+	int ret = -1;
+
+	if (!b || bnnacc_model_save_mem(m, b, n) != (long)n || b[n - 8] || b[n - 7] ||
+	    b[n - 6] || b[n - 5]) {
+		fprintf(stderr, "%s: cannot make the version 1 form\n", file);
+		goto out;
+	}
+	put32(b + 4, 1);
+	put32(b + 28, (uint32_t)n1);
+	put32(b + n1 - 4, fnv1a(b, n1 - 4));
+	snprintf(name, sizeof(name), "v1-%s.bnnm", file);
+	if (write_file(dir, name, b, n1))
+		goto out;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (bnnacc_model_load(&back, path, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", path, err);
+		goto out;
+	}
+	bnnacc_model_free(back);
+	ret = 0;
+out:
+	free(b);
+	return ret;
+}
+
 static char *b64(const unsigned char *p, size_t n)
 {
 	static const char tab[] =
@@ -133,6 +214,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		fill(m, (uint32_t)k + 1);
+		if (sh->meta && (ret = set_meta(m, sh->meta))) {
+			fprintf(stderr, "%s: metadata: %s\n", sh->file, bnnacc_strerror(ret));
+			bnnacc_model_free(m);
+			return 1;
+		}
 		snprintf(path, sizeof(path), "%s/%s.bnnm", argv[1], sh->file);
 		ret = bnnacc_model_save(m, path);
 		if (!ret)
@@ -145,6 +231,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		bnnacc_model_free(back);
+		if (!sh->meta && write_v1(argv[1], sh->file, m))
+			return 1;
 		if (!first) {
 			first_len = bnnacc_model_size(m);
 			first = malloc(first_len);

@@ -47,14 +47,18 @@ FUZZ_LONG	+= fuzz-user
 
 .PHONY: fuzz-user fuzz-user-short fuzz-user-build
 
-$(FUZZ_B)/fuzz_model: tests/fuzz/fuzz_model.c $(LIB_SRC) $(LIB_HDR) $(LIB_UAPI)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(LIB_CPP) $(WARN) $(FUZZ_FLAGS) $< $(LIB_SRC) -o $@ $(LIB_PCI) -lm
+# the library's sources include its simulated card, on the physics core
+FUZZ_LIB_SRC	:= $(LIB_SRC) qemu-model/bnnacc_core.c
 
-$(FUZZ_B)/fuzz_proto: tests/fuzz/fuzz_proto.c daemon/proto.c $(D_HDR) $(LIB_SRC) $(LIB_HDR)
+$(FUZZ_B)/fuzz_model: tests/fuzz/fuzz_model.c $(FUZZ_LIB_SRC) $(LIB_HDR) $(LIB_UAPI)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(D_CPP) $(WARN) $(FUZZ_FLAGS) $< daemon/proto.c $(LIB_SRC) -o $@ \
-		-ljansson $(LIB_PCI) -lm
+	$(FUZZ_CC) $(LIB_CPP) $(LIB_CORE_CPP) $(WARN) $(FUZZ_FLAGS) $< $(FUZZ_LIB_SRC) -o $@ \
+		$(LIB_PCI) -lm
+
+$(FUZZ_B)/fuzz_proto: tests/fuzz/fuzz_proto.c daemon/proto.c $(D_HDR) $(FUZZ_LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(D_CPP) $(LIB_CORE_CPP) $(WARN) $(FUZZ_FLAGS) $< daemon/proto.c \
+		$(FUZZ_LIB_SRC) -o $@ -ljansson $(LIB_PCI) -lm
 
 $(FUZZ_B)/gen_seeds: tests/fuzz/gen_seeds.c $(LIB_A) $(LIB_HDR) $(LIB_UAPI)
 	@mkdir -p $(@D)

@@ -171,29 +171,38 @@ struct bnnacc_card_info {
 	double read_v;			/* row voltage at input full scale */
 	uint64_t serial;
 	uint32_t hw_version;
+	uint32_t features;		/* BNNACC_FEAT_* */
 };
 
 /**
  * struct bnnacc_mvm - one MVM job as the card seam sees it
  * (same meaning as struct bnnacc_job, with plain pointers)
+ * @in: count * region.rows input codes
+ * @out: count * region.cols sums of the @repeat reads' ADC codes,
+ *	[vector][column] (the card sums them when it has
+ *	BNNACC_FEAT_MVM_SUM; the seam's implementation does otherwise)
+ * @repeat: reads of each vector, >= 1
  */
 struct bnnacc_mvm {
 	struct bnnacc_region region;
-	const int16_t *in;	/* count * region.rows */
-	int32_t *out;		/* count * region.cols (repeat is 1) */
+	const int16_t *in;
+	int32_t *out;
 	unsigned count;
+	unsigned repeat;
 	unsigned adc_shift;
 };
 
 /**
  * struct bnnacc_card_ops - an array behind three operations, each returning
- * 0 or -errno. @program and @read block; @mvm runs @n jobs (any number; an
+ * 0 or -errno. @program and @read block (@read: @reads >= 1 reads of every
+ * cell, read after read, in nS); @mvm runs @n jobs (any number; an
  * implementation batches them as it likes) and returns when all are done.
  */
 struct bnnacc_card_ops {
 	int (*program)(void *ctx, const struct bnnacc_region *r,
 		       const uint32_t *words);
-	int (*read)(void *ctx, const struct bnnacc_region *r, uint32_t *ns);
+	int (*read)(void *ctx, const struct bnnacc_region *r, uint32_t *ns,
+		    unsigned reads);
 	int (*mvm)(void *ctx, const struct bnnacc_mvm *jobs, unsigned n);
 };
 
@@ -215,7 +224,8 @@ int bnnacc_dev_card(struct bnnacc_dev *dev, struct bnnacc_card *card);
 /* ====================================================================== */
 
 #define BNNACC_CAL_MAX_LEVELS 32
-#define BNNACC_CAL_VERSION 1
+#define BNNACC_CAL_VERSION 2
+#define BNNACC_CAL_READS 8	/* reads of each cell per level */
 
 /**
  * struct bnnacc_calib - measured device curves of one card
@@ -224,13 +234,20 @@ int bnnacc_dev_card(struct bnnacc_dev *dev, struct bnnacc_card *card);
  * @nlevels: SET levels measured, increasing currents
  * @iset_ua: SET currents
  * @g_med: median conductance read at each level (uS)
- * @g_sig: total spread at each level (cells: C2C + D2D + read noise), uS
- * @reset_med, @reset_sig: the same for RESET
+ * @g_sig_prog: spread across cells of each cell's programmed conductance
+ *	(C2C + D2D: what one programming step leaves), uS
+ * @g_sig_read: read noise: spread of one cell's reads around its own
+ *	value, uS
+ * @reset_med, @reset_sig_prog, @reset_sig_read: the same for RESET
  * @k_us_per_ua: least-squares slope of median vs current through 0 over the
  *	unsaturated levels
- * @sig_slope, @sig_icpt: least-squares line sigma = slope * G + icpt over
- *	the SET levels
  * @g_lo, @g_hi: reachable median range (lowest and highest level)
+ *
+ * Each level is programmed once and read BNNACC_CAL_READS times: the
+ * spread of the per-cell means, less the read noise left in them, is the
+ * programming spread; the spread within each cell's reads is the read
+ * noise. They add up as sqrt(prog^2 + read^2 / R) for a value averaged
+ * over R reads (bnnacc_calib_sigma()).
  */
 struct bnnacc_calib {
 	uint64_t serial;
@@ -239,10 +256,10 @@ struct bnnacc_calib {
 	unsigned nlevels;
 	double iset_ua[BNNACC_CAL_MAX_LEVELS];
 	double g_med[BNNACC_CAL_MAX_LEVELS];
-	double g_sig[BNNACC_CAL_MAX_LEVELS];
-	double reset_med, reset_sig;
+	double g_sig_prog[BNNACC_CAL_MAX_LEVELS];
+	double g_sig_read[BNNACC_CAL_MAX_LEVELS];
+	double reset_med, reset_sig_prog, reset_sig_read;
 	double k_us_per_ua;
-	double sig_slope, sig_icpt;
 	double g_lo, g_hi;
 };
 
@@ -285,20 +302,27 @@ int bnnacc_calib_load(struct bnnacc_calib *cal, const char *path, char *err,
 double bnnacc_calib_g(const struct bnnacc_calib *cal, double iset_ua);
 /* SET current (uA) whose median is @g_us (inverse of the above, clamped). */
 double bnnacc_calib_iset(const struct bnnacc_calib *cal, double g_us);
-/* Total spread (uS) of a cell programmed to median @g_us (measured levels, interpolated). */
-double bnnacc_calib_sigma(const struct bnnacc_calib *cal, double g_us);
+/*
+ * Spread (uS) of a cell SET to median @g_us (< 0: RESET) when its reads
+ * are averaged over @repeat reads (0 counts as 1): sqrt(prog^2 + read^2 /
+ * repeat), the measured levels interpolated.
+ */
+double bnnacc_calib_sigma(const struct bnnacc_calib *cal, double g_us,
+			  unsigned repeat);
 
 /* ====================================================================== */
 /* 4. Models (docs/model-format.md)                                       */
 /* ====================================================================== */
 
 #define BNNACC_MODEL_MAGIC 0x4d4e4e42u	/* "BNNM" little-endian */
-#define BNNACC_MODEL_VERSION 1
+#define BNNACC_MODEL_VERSION 2	/* written; 1 (no metadata) is read too */
 #define BNNACC_MODEL_MAX_LAYERS 16
 #define BNNACC_MODEL_MAX_DIM 4096
 #define BNNACC_MODEL_MAX_SAMPLES 1024
 #define BNNACC_MODEL_MAX_BYTES (256u << 20)
 #define BNNACC_NAME_LEN 32
+#define BNNACC_MODEL_MAX_META 4096	/* bytes of metadata text */
+#define BNNACC_META_KEY_MAX 64
 
 enum bnnacc_act {
 	BNNACC_ACT_LINEAR = 0,
@@ -324,11 +348,17 @@ struct bnnacc_layer {
 	float *samples;
 };
 
+/**
+ * struct bnnacc_model - a Bayesian network
+ * @meta: metadata text, "key=value\n" lines (NULL: none); change it with
+ *	bnnacc_model_set_meta() only
+ */
 struct bnnacc_model {
 	uint32_t kind, n_layers, n_samples, n_inputs, n_classes;
 	struct bnnacc_layer layer[BNNACC_MODEL_MAX_LAYERS];
 	float *in_mean, *in_scale;		/* x' = (x - mean) * scale */
 	char (*class_name)[BNNACC_NAME_LEN];	/* NUL-terminated */
+	char *meta;
 };
 
 /*
@@ -354,6 +384,19 @@ size_t bnnacc_model_size(const struct bnnacc_model *m);
 /* Serialise into @buf of @len bytes. Returns bytes written or -errno. */
 long bnnacc_model_save_mem(const struct bnnacc_model *m, void *buf, size_t len);
 int bnnacc_model_save(const struct bnnacc_model *m, const char *path);
+/*
+ * Metadata stored with the model (e.g. "dataset", the problem it was
+ * trained for): keys of [a-z0-9_.-], 1..BNNACC_META_KEY_MAX bytes, values
+ * without control characters, BNNACC_MODEL_MAX_META bytes in all.
+ * bnnacc_model_get_meta() copies @key's value into @val (@len bytes with
+ * its NUL) and returns its length, -ENOENT or -ENOSPC.
+ * bnnacc_model_set_meta() sets it (@val NULL: removes it) and returns 0,
+ * -EINVAL, -E2BIG or -ENOMEM.
+ */
+int bnnacc_model_get_meta(const struct bnnacc_model *m, const char *key,
+			  char *val, size_t len);
+int bnnacc_model_set_meta(struct bnnacc_model *m, const char *key,
+			  const char *val);
 /* Per-weight mean and std of layer @l (GAUSS: as stored; SAMPLES: empirical). */
 int bnnacc_model_moments(const struct bnnacc_model *m, unsigned l, float *mean,
 			 float *std);
@@ -363,102 +406,225 @@ int bnnacc_model_moments(const struct bnnacc_model *m, unsigned l, float *mean,
 /* ====================================================================== */
 
 /**
+ * enum bnnacc_xfer_mode - what the M programmed networks hold
+ * @BNNACC_XFER_AUTO: the library's choice: SAMPLES for every model kind
+ *	(measured: docs/demo.md)
+ * @BNNACC_XFER_SHARED: the seed paper's transfer: every network programs
+ *	the same pair currents per weight and the device's randomness draws
+ *	the sample; the pair's levels set its spread (the (mean, sigma)
+ *	region of the device curves)
+ * @BNNACC_XFER_SAMPLES: network k programs its own posterior draw
+ *	(SAMPLES models: the stored samples; GAUSS: draws from the posterior
+ *	with the device's own spread taken out of the drawn one) on the
+ *	quietest pair of each mean
+ */
+enum bnnacc_xfer_mode {
+	BNNACC_XFER_AUTO = 0,
+	BNNACC_XFER_SHARED = 1,
+	BNNACC_XFER_SAMPLES = 2,
+};
+
+/**
  * struct bnnacc_layer_report - how well layer @l mapped
- * @kl_mean: mean over weights of KL(target N(g mu, g sigma) || achieved), nats
+ * @kl_mean: mean over weights of KL(target || achieved), nats (SAMPLES
+ *	mode: of the per-weight moments over the networks)
  * @kl_max: worst weight
- * @clipped: weights whose target lay outside the reachable region
+ * @clipped: weights whose target lay outside what the pairs can hold
  * @weights: weights of the layer (biases included)
  * @rel_mean_err: mean |achieved mean - target mean| / (g * max |mu|)
+ * @parts: tiles each network's copy of the layer is split into
+ * @gamma: the layer's gain: uS of a weight's summed conductance difference
+ *	per weight unit (each layer has its own: its column currents are
+ *	scaled back on the host)
  */
 struct bnnacc_layer_report {
 	double kl_mean, kl_max;
 	unsigned clipped, weights;
 	double rel_mean_err;
+	unsigned parts;
+	double gamma;
+};
+
+/**
+ * struct bnnacc_xfer_report - what the transfer chose and why
+ * @mode: enum bnnacc_xfer_mode actually used
+ * @cells: cells per sign of a weight (1: a plain pair G+ - G-)
+ * @repeat: reads of each MVM the card averages
+ * @m: networks programmed, @cards: cards they are on
+ * @tiles: tiles per network (layers split to fit a tile count more)
+ * @clipped, @weights: over all layers
+ * @kl_mean: mean over all weights
+ * @why: one line per choice, with its numbers
+ */
+struct bnnacc_xfer_report {
+	unsigned mode, cells, repeat, m, cards, tiles;
+	unsigned clipped, weights;
+	double kl_mean;
+	char why[1024];
 };
 
 /**
  * struct bnnacc_xfer_opts - transfer options (zeroes take defaults)
  * @m: sampled networks to program (0: as many as fit)
- * @gamma: gain in uS per weight unit (0: fitted)
+ * @gamma: gain of every layer in uS per weight unit (0: each layer's fitted)
  * @skip_stuck_test: trust that no cell is stuck (tests only)
+ * @mode: enum bnnacc_xfer_mode
+ * @cells: cells per sign, 1..BNNACC_XFER_MAX_CELLS (0: chosen)
+ * @repeat: MVM reads averaged, 1..BNNACC_XFER_MAX_REPEAT (0: chosen)
+ * @seed: draws of the SAMPLES mode (0: a fixed default)
  */
 struct bnnacc_xfer_opts {
 	unsigned m;
 	double gamma;
 	int skip_stuck_test;
+	unsigned mode;
+	unsigned cells;
+	unsigned repeat;
+	uint64_t seed;
 };
+
+#define BNNACC_XFER_MAX_CELLS 4
+#define BNNACC_XFER_MAX_REPEAT 64
+#define BNNACC_XFER_MAX_CARDS 16
 
 struct bnnacc_net;
 
 /*
- * Ex-situ transfer of @model onto @card in one programming step using
- * @cal: fit gamma, map each weight to a differential pair, allocate one
- * tile (2 * (n_in + 1) rows x n_out columns) per (network, layer) clear of
- * stuck cells (the quick test RESETs, then SETs, the whole array first),
- * then program every tile in one PROGRAM of the whole array (SKIP
- * elsewhere). Needs n_in <= rows/2 - 1 and
- * n_out <= cols for every layer. Returns 0 with *out set, -ENOSPC when not
- * even one network (or the asked @m) fits, or -errno. The network borrows
- * @card (which must outlive it) and copies what it needs of @model.
+ * Ex-situ transfer of @model onto @ncards cards in one programming step
+ * per card, with each card's calibration @cals[i]: choose the mode, cells
+ * per sign, reads and gain (the report says which and why), map each
+ * weight to its cells, split every layer into tiles of at most the array's
+ * rows (2 * cells rows per input, the bias included) and columns, place
+ * whole networks on the cards clear of stuck cells (the quick test RESETs,
+ * then SETs, each array first) and of the reference column (the last
+ * column: cells at known levels whose drift bnnacc_net_check() measures),
+ * then program each card in one PROGRAM of the whole array (RESET where
+ * nothing is placed). Returns 0 with *out set, -ENOSPC (with a message
+ * saying what would fit) when not even one network (or the asked @m)
+ * fits, or -errno. The network borrows the cards (which must outlive it)
+ * and copies what it needs of @model and the calibrations.
  */
-int bnnacc_transfer(struct bnnacc_net **out, struct bnnacc_card *card,
-		    const struct bnnacc_calib *cal,
+int bnnacc_transfer(struct bnnacc_net **out, struct bnnacc_card *const *cards,
+		    const struct bnnacc_calib *const *cals, unsigned ncards,
 		    const struct bnnacc_model *model,
 		    const struct bnnacc_xfer_opts *opts, char *err,
 		    size_t errlen);
 void bnnacc_net_free(struct bnnacc_net *net);
-/* Networks programmed, gain used, and layer @l's report (NULL if out of range). */
+/*
+ * Networks programmed, layer @l's gain (0 if out of range), and layer @l's
+ * report (NULL if out of range).
+ */
 unsigned bnnacc_net_m(const struct bnnacc_net *net);
-double bnnacc_net_gamma(const struct bnnacc_net *net);
+double bnnacc_net_gamma(const struct bnnacc_net *net, unsigned l);
 const struct bnnacc_layer_report *bnnacc_net_report(const struct bnnacc_net *net,
 						    unsigned l);
-/* Tile of (network @k, layer @l), or NULL. */
-const struct bnnacc_region *bnnacc_net_tile(const struct bnnacc_net *net,
-					    unsigned k, unsigned l);
+const struct bnnacc_xfer_report *bnnacc_net_xfer_report(const struct bnnacc_net *net);
 /*
- * The per-weight (mean, std) the calibration predicts for the programmed
- * pairs, divided by gamma (weight units): a model of what the card holds,
- * for bnnacc_infer_soft(). Returns 0 with *out set, or -errno.
+ * Tile @p (0 .. parts - 1) of layer @l of network @k, and the card it is
+ * on (*card, if not NULL), or NULL.
+ */
+const struct bnnacc_region *bnnacc_net_tile(const struct bnnacc_net *net,
+					    unsigned k, unsigned l, unsigned p,
+					    unsigned *card);
+
+/**
+ * struct bnnacc_part - what part @p of a layer holds (the same in every
+ * network): weights W[out0..out1)[in0..in1) of the layer's W[n_out][n_in +
+ * 1] (in1 == n_in + 1: the bias is in it). Input i drives the tile's rows
+ * 2 * cells * (i - in0) .. + cells - 1 with +x (the G+ cells) and the next
+ * cells rows with -x (the G- cells); output j is column j - out0.
+ */
+struct bnnacc_part {
+	unsigned in0, in1, out0, out1, cells;
+};
+
+/* Part @p of layer @l into @out. Returns 0 or -EINVAL (out of range). */
+int bnnacc_net_part(const struct bnnacc_net *net, unsigned l, unsigned p,
+		    struct bnnacc_part *out);
+/*
+ * What the calibration predicts the card holds, in weight units: a GAUSS
+ * model (SHARED mode) or a SAMPLES model of the networks' draws with the
+ * device's spread added (SAMPLES mode): a model of the card for
+ * bnnacc_infer_soft(). Returns 0 with *out set, or -errno.
  */
 int bnnacc_net_achieved(const struct bnnacc_net *net,
 			struct bnnacc_model **out);
 
+/**
+ * struct bnnacc_drift - what bnnacc_net_check() measured
+ * @gain: mean conductance of the reference cells now over right after
+ *	programming (1: no relaxation), averaged over the cards; the
+ *	inference divides its column currents by each card's own
+ * @spread: relative spread the relaxation added to each cell (rms over
+ *	the reference cells, read noise taken out)
+ * @excess: predicted variance that spread adds to the weights, as a
+ *	fraction of their target variance (mean over weights)
+ * @refresh: 1 when @excess passes the limit that keeps the fidelity
+ *	goals (BNNACC_DRIFT_EXCESS_MAX): reprogram (bnnacc_net_refresh())
+ * @checks, @refreshes: so far, on this network
+ */
+struct bnnacc_drift {
+	double gain, spread, excess;
+	int refresh;
+	unsigned checks, refreshes;
+};
+
+#define BNNACC_DRIFT_EXCESS_MAX 0.05
+
 /*
- * Fit gamma alone (no card): the gain in [lo, hi] maximising the fraction of
+ * Read the reference cells of every card, re-estimate each card's gain (the
+ * inference uses it from now on) and the spread relaxation has added, and
+ * say whether to reprogram. Returns 0 with @d filled, or -errno.
+ */
+int bnnacc_net_check(struct bnnacc_net *net, struct bnnacc_drift *d,
+		     char *err, size_t errlen);
+/*
+ * Program every card again with the same networks (and reference cells),
+ * as at transfer: the relaxation starts over. Returns 0 or -errno.
+ */
+int bnnacc_net_refresh(struct bnnacc_net *net, char *err, size_t errlen);
+
+/*
+ * Fit gamma alone (no card) for the SHARED mode with @cells cells per sign
+ * and @repeat reads: the gain in [lo, hi] maximising the fraction of
  * weights whose (gamma mu, gamma sigma) is reachable, ties to the smallest
  * total distance. *frac (if not NULL) gets that fraction. Returns gamma,
  * or a negative value on invalid input.
  */
-double bnnacc_fit_gamma(const struct bnnacc_calib *cal, const float *mu,
-			const float *sigma, size_t n, double *frac);
+double bnnacc_fit_gamma(const struct bnnacc_calib *cal, unsigned cells,
+			unsigned repeat, const float *mu, const float *sigma,
+			size_t n, double *frac);
 /*
- * Currents of a differential pair for target (mean, sigma) in uS. The
- * candidates are the SET/SET pair of that mean (clipped to the largest
- * reachable |mean|) whose spread is nearest @sigma (the common-mode level
- * scanned), the SET/RESET pair of that mean (spread fixed by the mean), and
- * the RESET/RESET pair (mean 0, the smallest spread); the one nearest in
- * KL(target || pair) wins. A current of 0 means "program RESET". Returns 1
- * if the target was reachable (within the SET/SET region, or within 1 % of
- * a RESET pair's point), 0 if clipped; @ach_mean and @ach_sig get the
- * predicted pair statistics (may be NULL).
+ * Currents of a weight's cells for target (mean, sigma) in uS (of the whole
+ * weight: @cells cells per sign, each sign's cells at one level), its
+ * reads averaged over @repeat. The candidates are the SET/SET levels of
+ * that mean (clipped to the largest reachable |mean|) whose spread is
+ * nearest @sigma (the common-mode level scanned), SET/RESET of that mean
+ * (spread fixed by the mean), and RESET/RESET (mean 0, the smallest
+ * spread); the one nearest in KL(target || pair) wins. With @sigma 0 the
+ * quietest pair of that mean wins. A current of 0 means "RESET". Returns
+ * 1 if the target was reachable (within the SET/SET region, or within 1 %
+ * of a RESET pair's point), 0 if clipped; @ach_mean and @ach_sig get the
+ * predicted statistics (may be NULL).
  */
-int bnnacc_pair_choose(const struct bnnacc_calib *cal, double mean,
-		       double sigma, double *iset_plus_ua,
-		       double *iset_minus_ua, double *ach_mean,
-		       double *ach_sig);
+int bnnacc_pair_choose(const struct bnnacc_calib *cal, unsigned cells,
+		       unsigned repeat, double mean, double sigma,
+		       double *iset_plus_ua, double *iset_minus_ua,
+		       double *ach_mean, double *ach_sig);
 
 /*
- * Tile allocation alone: place @want (0: as many as fit) networks of @nl
- * tiles (@h[l] x @w[l] cells) over a @rows x @cols array, no tile covering
- * a cell with stuck[r * cols + c] set (@stuck may be NULL), each tile
- * first-fit row-major, in two orders (all tiles of the tallest layer
- * first, or network after network), keeping the better; with @want 0 the
- * largest count that fits is found by bisection. @tiles needs room for rows * cols * nl regions (or want * nl),
- * filled [network][layer]. Returns the number of networks placed (0 when
- * @want do not fit), -EINVAL or -ENOMEM.
+ * Tile allocation alone: place @want (0: as many as fit) networks of @nt
+ * tiles (@h[t] x @w[t] cells) over a @rows x @cols array, no tile covering
+ * a cell with blocked[r * cols + c] set (@blocked may be NULL), each tile
+ * first-fit row-major, in two orders (all tiles of the tallest kind first,
+ * or network after network), keeping the better; with @want 0 the largest
+ * count that fits is found by bisection. @tiles needs room for
+ * rows * cols * nt regions (or want * nt), filled [network][tile].
+ * Returns the number of networks placed (0 when @want do not fit),
+ * -EINVAL or -ENOMEM.
  */
-int bnnacc_alloc_tiles(const uint8_t *stuck, unsigned rows, unsigned cols,
-		       unsigned nl, const unsigned *h, const unsigned *w,
+int bnnacc_alloc_tiles(const uint8_t *blocked, unsigned rows, unsigned cols,
+		       unsigned nt, const unsigned *h, const unsigned *w,
 		       unsigned want, struct bnnacc_region *tiles);
 
 /**
@@ -478,10 +644,12 @@ struct bnnacc_result {
 
 /*
  * Run @n inputs (@x: [n][n_inputs], raw: normalised with the model's input
- * normalisation) through the M networks on the card. Returns 0 with @res
- * filled (free with bnnacc_result_free), or -errno (-E2BIG: @n over
- * BNNACC_INFER_MAX_INPUTS). A network remembers the ADC ranges it learnt,
- * so use one network from one thread at a time.
+ * normalisation) through the M networks on the cards, each MVM read
+ * `repeat` times (the report's) and averaged, the partial sums of split
+ * layers added on the host, each card's currents divided by its drift
+ * gain. Returns 0 with @res filled (free with bnnacc_result_free), or
+ * -errno (-E2BIG: @n over BNNACC_INFER_MAX_INPUTS). A network remembers
+ * the ADC ranges it learnt, so use one network from one thread at a time.
  */
 int bnnacc_infer(struct bnnacc_net *net, const float *x, unsigned n,
 		 struct bnnacc_result *res, char *err, size_t errlen);
@@ -499,6 +667,32 @@ void bnnacc_result_free(struct bnnacc_result *res);
  * allocated). Returns 0 or -EINVAL.
  */
 int bnnacc_uncertainty(struct bnnacc_result *res);
+
+/* ====================================================================== */
+/* 6. A simulated card                                                    */
+/* ====================================================================== */
+
+struct bnnacc_sim;
+
+/*
+ * A card in this process, on the emulated card's own physics
+ * (qemu-model/bnnacc_core.c): preset @preset (NULL: the default;
+ * docs/physics.md), manufactured from @seed. Its device clock moves 6 s
+ * after every programming (reads happen once the fast relaxation has
+ * settled) and 1 us per read or MVM, and by bnnacc_sim_advance(). Returns 0
+ * with *out set, -EINVAL (unknown preset, message in @err) or -ENOMEM.
+ */
+int bnnacc_sim_new(struct bnnacc_sim **out, const char *preset,
+		   uint64_t seed, char *err, size_t errlen);
+void bnnacc_sim_free(struct bnnacc_sim *sim);
+/* A card over @sim (borrowed: @sim must outlive its use). */
+void bnnacc_sim_card(struct bnnacc_sim *sim, struct bnnacc_card *card);
+/*
+ * Move the device clock by @seconds. Returns 1 when the card's drift
+ * monitor passed an alert level on the way (as the emulated card raises a
+ * drift EVENT at every 1 % of relaxation), else 0.
+ */
+int bnnacc_sim_advance(struct bnnacc_sim *sim, double seconds);
 
 #ifdef __cplusplus
 }

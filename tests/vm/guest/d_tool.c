@@ -299,6 +299,8 @@ static int setup_direct(void)
 	struct bnnacc_cal_opts co;
 	struct bnnacc_xfer_opts xo;
 	struct bnnacc_calib cal;
+	struct bnnacc_card *cards[1] = { &card };
+	const struct bnnacc_calib *cals[1] = { &cal };
 	char err[256] = "";
 
 	memset(&co, 0, sizeof(co));
@@ -306,7 +308,7 @@ static int setup_direct(void)
 	co.dir = "/tmp";
 	if (bnnacc_open(&dev, 0, err, sizeof(err)) || bnnacc_dev_card(dev, &card) ||
 	    bnnacc_calibrate(&card, &co, &cal, err, sizeof(err)) < 0 ||
-	    bnnacc_transfer(&net, &card, &cal, model, &xo, err, sizeof(err))) {
+	    bnnacc_transfer(&net, cards, cals, 1, model, &xo, err, sizeof(err))) {
 		fprintf(stderr, "d_tool direct: %s\n", err);
 		return 1;
 	}

@@ -131,11 +131,13 @@ static int compare(const struct bnnacc_result *hw, const struct bnnacc_result *s
 static int pipeline(struct bnnacc_dev *dev)
 {
 	struct bnnacc_cal_opts co = { { 0, 0, 0, 0 }, 0, NULL, 0, 0, progress, NULL };
-	struct bnnacc_xfer_opts xo = { M, 0, 0 };
+	struct bnnacc_xfer_opts xo = { M, 0, 0, 0, 0, 0, 0 };
 	struct bnnacc_model *m = NULL, *ach = NULL;
 	struct bnnacc_result hw, sw;
 	struct bnnacc_calib cal;
 	struct bnnacc_card card;
+	struct bnnacc_card *cards[1] = { &card };
+	const struct bnnacc_calib *cals[1] = { &cal };
 	struct bnnacc_net *net;
 	float x[N * 2];
 	char err[256] = "";
@@ -147,18 +149,19 @@ static int pipeline(struct bnnacc_dev *dev)
 	}
 	CHECK(bnnacc_dev_card(dev, &card) == 0);
 	CHECK_MSG(bnnacc_calibrate(&card, &co, &cal, err, sizeof(err)) == 0, "%s", err);
-	printf("cal_k=%.4f cal_sig_lo=%.3f cal_sig_hi=%.3f\n", cal.k_us_per_ua,
-	       cal.g_sig[0], cal.g_sig[cal.nlevels - 1]);
+	printf("cal_k=%.4f cal_sig_lo=%.3f cal_sig_hi=%.3f read_lo=%.3f read_hi=%.3f\n",
+	       cal.k_us_per_ua, cal.g_sig_prog[0], cal.g_sig_prog[cal.nlevels - 1],
+	       cal.g_sig_read[0], cal.g_sig_read[cal.nlevels - 1]);
 	CHECK(fabs(cal.k_us_per_ua - 2.0) < 0.1);
 	CHECK(mk_model(&m) == 0);
-	CHECK_MSG(bnnacc_transfer(&net, &card, &cal, m, &xo, err, sizeof(err)) == 0, "%s", err);
+	CHECK_MSG(bnnacc_transfer(&net, cards, cals, 1, m, &xo, err, sizeof(err)) == 0, "%s", err);
 	cells = 0;
 	for (unsigned k = 0; k < bnnacc_net_m(net); k++)
 		for (i = 0; i < 2; i++)
-			cells += bnnacc_net_tile(net, k, i)->rows *
-				 bnnacc_net_tile(net, k, i)->cols;
+			cells += bnnacc_net_tile(net, k, i, 0, NULL)->rows *
+				 bnnacc_net_tile(net, k, i, 0, NULL)->cols;
 	printf("networks=%u gamma=%.3f cells=%u of %u\n", bnnacc_net_m(net),
-	       bnnacc_net_gamma(net), cells, BNNACC_CELLS);
+	       bnnacc_net_gamma(net, 0), cells, BNNACC_CELLS);
 	for (i = 0; i < 2; i++)
 		printf("layer%u_kl=%.2e clipped=%u/%u\n", i, bnnacc_net_report(net, i)->kl_mean,
 		       bnnacc_net_report(net, i)->clipped, bnnacc_net_report(net, i)->weights);
