@@ -249,7 +249,7 @@ static void usage(FILE *f)
 		"  status | cards | models | stats | metrics\n"
 		"  load NAME MODEL-FILE [M]   unload NAME\n"
 		"  infer [-m SAMPLES] [-p] [-d DEADLINE_MS] [CSV-FILE|-]\n"
-		"  calibrate [CARD]   reset CARD   raw 'JSON'\n");
+		"  calibrate [CARD]   reset CARD   check [CARD]   raw 'JSON'\n");
 }
 
 int main(int argc, char **argv)
@@ -302,8 +302,8 @@ int main(int argc, char **argv)
 			return 1;
 	} else if (!strcmp(cmd, "unload") && argc - optind == 1) {
 		req = json_pack("{s:s,s:s}", "op", "unload", "name", argv[optind]);
-	} else if ((!strcmp(cmd, "calibrate") || !strcmp(cmd, "reset")) &&
-		   argc - optind <= 1) {
+	} else if ((!strcmp(cmd, "calibrate") || !strcmp(cmd, "reset") ||
+		    !strcmp(cmd, "check")) && argc - optind <= 1) {
 		req = json_pack("{s:s}", "op", cmd);
 		if (argc - optind == 1)
 			json_object_set_new(req, "card", json_integer(atoi(argv[optind])));

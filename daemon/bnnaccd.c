@@ -91,7 +91,7 @@ struct job {
 	double t0, deadline;
 };
 
-enum work { W_NONE, W_INFER, W_PROGRAM, W_RESET, W_QUIT };
+enum work { W_NONE, W_INFER, W_PROGRAM, W_RESET, W_CHECK, W_QUIT };
 
 struct card {
 	struct daemon *d;
@@ -102,8 +102,8 @@ struct card {
 	struct bnnacc_calib cal;
 	int have_cal;
 	struct bnnacc_net *net;
-	unsigned prog_gen, m;
-	double gamma;
+	unsigned prog_gen, m, nl;
+	double gamma[BNNACC_MODEL_MAX_LAYERS];	/* of the net, copied by the loop */
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -120,6 +120,10 @@ struct card {
 	size_t xcap;
 	struct bnnacc_result res;
 	double t_post;
+	/* drift: a check of the reference cells is due; what the last found */
+	int want_check, refreshed;
+	double last_check;
+	struct bnnacc_drift drift, found;	/* now; what the check found */
 	/* statistics */
 	uint64_t batches, inputs, errors, programs;
 	double busy_s;
@@ -411,10 +415,36 @@ static int w_program(struct card *c)
 	ret = w_calibrate(c);
 	if (ret || !c->wmodel)
 		return ret;
+	struct bnnacc_card *cards[1] = { &c->card };
+	const struct bnnacc_calib *cals[1] = { &c->cal };
+
 	memset(&o, 0, sizeof(o));
 	o.m = c->wmodel->want_m ? c->wmodel->want_m : c->d->cfg.program_m;
-	return bnnacc_transfer(&c->net, &c->card, &c->cal, c->wmodel->m, &o,
+	return bnnacc_transfer(&c->net, cards, cals, 1, c->wmodel->m, &o,
 			       c->err, sizeof(c->err));
+}
+
+/*
+ * Read the reference cells: the inference corrects the gain from now on;
+ * when the relaxation has widened the weights past the limit, reprogram.
+ */
+static int w_check(struct card *c)
+{
+	int ret;
+
+	c->refreshed = 0;
+	if (!c->net)
+		return -ENODATA;
+	ret = bnnacc_net_check(c->net, &c->drift, c->err, sizeof(c->err));
+	c->found = c->drift;
+	if (ret || !c->drift.refresh)
+		return ret;
+	ret = bnnacc_net_refresh(c->net, c->err, sizeof(c->err));
+	if (!ret) {
+		c->refreshed = 1;
+		ret = bnnacc_net_check(c->net, &c->drift, c->err, sizeof(c->err));
+	}
+	return ret;
 }
 
 static void *worker(void *arg)
@@ -445,6 +475,9 @@ static void *worker(void *arg)
 			break;
 		case W_PROGRAM:
 			c->rc = w_program(c);
+			break;
+		case W_CHECK:
+			c->rc = w_check(c);
 			break;
 		default:
 			bnnacc_net_free(c->net);
@@ -512,7 +545,7 @@ static void card_open(struct daemon *d, int index)
 }
 
 static void pending_card_done(struct daemon *d, struct card *c, int rc,
-			      const char *err);
+			      const char *err, int ck);
 
 /* The card is gone: stop using it (its worker quits when idle). */
 static void card_gone(struct card *c)
@@ -521,7 +554,7 @@ static void card_gone(struct card *c)
 		return;
 	c->gone = 1;
 	logmsg(LOG_WARNING, "card %s gone", c->path);
-	pending_card_done(c->d, c, -ENODEV, "card removed");
+	pending_card_done(c->d, c, -ENODEV, "card removed", -1);
 	if (!c->busy)
 		post(c, W_QUIT);
 }
@@ -643,22 +676,96 @@ static void pending_reply(struct daemon *d)
 	}
 }
 
+/* What the transfer chose and why, and where it put each network's tiles */
+static json_t *transfer_json(const struct bnnacc_net *net)
+{
+	const struct bnnacc_xfer_report *x = bnnacc_net_xfer_report(net);
+	json_t *layers = json_array(), *tiles = json_array(), *parts = json_array();
+	const struct bnnacc_layer_report *lr;
+	unsigned l, k, q;
+
+	for (l = 0; (lr = bnnacc_net_report(net, l)); l++)
+		json_array_append_new(layers, json_pack("{s:f,s:f,s:i,s:i,s:f,s:i,s:f}",
+			"kl_mean", lr->kl_mean, "kl_max", lr->kl_max, "clipped",
+			(int)lr->clipped, "weights", (int)lr->weights, "rel_mean_err",
+			lr->rel_mean_err, "parts", (int)lr->parts, "gamma", lr->gamma));
+	for (l = 0; (lr = bnnacc_net_report(net, l)); l++)
+		for (q = 0; q < lr->parts; q++) {
+			struct bnnacc_part pt;
+
+			if (!bnnacc_net_part(net, l, q, &pt))
+				json_array_append_new(parts, json_pack("[i,i,i,i,i,i]", (int)l,
+					(int)q, (int)pt.in0, (int)pt.in1, (int)pt.out0,
+					(int)pt.out1));
+		}
+	for (k = 0; k < bnnacc_net_m(net); k++) {
+		json_t *net_k = json_array();
+
+		for (l = 0; (lr = bnnacc_net_report(net, l)); l++)
+			for (q = 0; q < lr->parts; q++) {
+				const struct bnnacc_region *t = bnnacc_net_tile(net, k, l, q, NULL);
+
+				json_array_append_new(net_k, json_pack("[i,i,i,i,i,i]", (int)l,
+					(int)q, t->row, t->col, t->rows, t->cols));
+			}
+		json_array_append_new(tiles, net_k);
+	}
+	return json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:f,s:s,s:o,s:o,s:o}",
+		"mode", x->mode == BNNACC_XFER_SHARED ? "shared" : "samples",
+		"cells", (int)x->cells, "repeat", (int)x->repeat, "m", (int)x->m,
+		"clipped", (int)x->clipped, "weights",
+		(int)x->weights, "kl_mean", x->kl_mean, "why", x->why,
+		"layers", layers, "parts", parts, "tiles", tiles);
+}
+
+/* Each layer's gain (uS per weight unit) of the card's network */
+static json_t *gamma_json(const struct card *c)
+{
+	json_t *a = json_array();
+	unsigned l;
+
+	for (l = 0; l < c->nl; l++)
+		json_array_append_new(a, json_real(c->gamma[l]));
+	return a;
+}
+
+/*
+ * The last check: what it found (gain, spread, excess: before a refresh it
+ * made), whether it reprogrammed, and the gain in use now
+ */
+static json_t *drift_json(const struct card *c)
+{
+	return json_pack("{s:f,s:f,s:f,s:b,s:f,s:i,s:i}", "gain", c->found.gain,
+		"spread", c->found.spread, "excess", c->found.excess,
+		"refreshed", c->refreshed, "gain_now", c->drift.gain,
+		"checks", (int)c->drift.checks, "refreshes", (int)c->drift.refreshes);
+}
+
+/* @c finished its work for the pending requests of @ck (1 check, 0 the others, -1 all) */
 static void pending_card_done(struct daemon *d, struct card *c, int rc,
-			      const char *err)
+			      const char *err, int ck)
 {
 	struct pending *p;
 
 	for (p = d->pend; p; p = p->next) {
-		if (!(p->mask & (1ull << c->slot)))
+		json_t *o;
+
+		if (!(p->mask & (1ull << c->slot)) || (ck >= 0 && (p->op == OP_CHECK) != ck))
 			continue;
 		p->mask &= ~(1ull << c->slot);
-		if (rc)
+		if (rc) {
 			json_array_append_new(p->cards, json_pack("{s:i,s:b,s:s}",
 				"index", c->index, "ok", 0, "error", err));
-		else
-			json_array_append_new(p->cards, json_pack("{s:i,s:b,s:i,s:f,s:s*}",
-				"index", c->index, "ok", 1, "m", (int)c->m,
-				"gamma", c->gamma, "warning", c->warn[0] ? c->warn : NULL));
+			continue;
+		}
+		o = json_pack("{s:i,s:b,s:i,s:o,s:s*}", "index", c->index, "ok", 1,
+			      "m", (int)c->m, "gamma", gamma_json(c), "warning",
+			      c->warn[0] ? c->warn : NULL);
+		if (ck > 0)
+			json_object_set_new(o, "drift", drift_json(c));
+		else if (c->net)
+			json_object_set_new(o, "transfer", transfer_json(c->net));
+		json_array_append_new(p->cards, o);
 	}
 	pending_reply(d);
 }
@@ -887,14 +994,40 @@ static void program_done(struct daemon *d, struct card *c)
 	} else {
 		c->prog_gen = c->wgen;
 		c->failed_gen = -1;
+		c->drift = (struct bnnacc_drift){ 0 };
+		c->found = c->drift;
+		c->refreshed = 0;
+		c->want_check = 0;
+		c->last_check = now_s();
 		c->m = c->net ? bnnacc_net_m(c->net) : 0;
-		c->gamma = c->net ? bnnacc_net_gamma(c->net) : 0;
+		for (c->nl = 0; c->net && bnnacc_net_report(c->net, c->nl); c->nl++)
+			c->gamma[c->nl] = bnnacc_net_gamma(c->net, c->nl);
 		logmsg(LOG_INFO, "%s: programmed gen %u (M=%u)", c->path, c->wgen, c->m);
 	}
 	if (c->warn[0])
 		logmsg(LOG_WARNING, "%s: %s", c->path, c->warn);
 	if (!c->need_program && c->wgen == d->gen)
-		pending_card_done(d, c, c->rc, c->err);
+		pending_card_done(d, c, c->rc, c->err, 0);
+}
+
+static void check_done(struct daemon *d, struct card *c)
+{
+	c->last_check = now_s();
+	if (c->rc) {
+		logmsg(LOG_WARNING, "%s: drift check failed: %s", c->path, c->err);
+		if (c->rc == -ENODEV || access(c->path, F_OK)) {
+			card_gone(c);
+			return;
+		}
+	} else {
+		logmsg(c->refreshed ? LOG_NOTICE : LOG_INFO,
+		       "%s: drift check: gain %.4f, spread %.4f, excess %.3f%s", c->path,
+		       c->found.gain, c->found.spread, c->found.excess,
+		       c->refreshed ? ": reprogrammed (the relaxation had widened the weights)" : "");
+		if (c->refreshed)
+			c->programs++;
+	}
+	pending_card_done(d, c, c->rc, c->err, 1);
 }
 
 static void notify_cb(evutil_socket_t fd, short what, void *arg)
@@ -912,6 +1045,8 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (c->wkind == W_INFER)
 			infer_done(d, c);
+		else if (c->wkind == W_CHECK)
+			check_done(d, c);
 		else
 			program_done(d, c);
 		if (c->gone)
@@ -968,6 +1103,14 @@ static void kick(struct daemon *d)
 		}
 		if (d->model && c->prog_gen == d->gen && c->net) {
 			any_ok = 1;
+			if (!c->want_check && d->cfg.drift_check_s &&
+			    now_s() - c->last_check >= d->cfg.drift_check_s)
+				c->want_check = 1;
+			if (c->want_check) {
+				c->want_check = 0;
+				post(c, W_CHECK);
+				continue;
+			}
 			batch(d, c);
 		}
 	}
@@ -1143,6 +1286,13 @@ static void do_cards_op(struct daemon *d, struct client *cl, struct proto_req *r
 
 		if (!c || c->gone || (r->card >= 0 && c->index != r->card))
 			continue;
+		if (r->op == OP_CHECK) {
+			if (!c->net || c->prog_gen != d->gen)
+				continue;	/* nothing programmed to check */
+			mask |= 1ull << i;
+			c->want_check = 1;
+			continue;
+		}
 		mask |= 1ull << i;
 		c->need_program = 1;
 		if (r->op == OP_RESET)
@@ -1150,6 +1300,8 @@ static void do_cards_op(struct daemon *d, struct client *cl, struct proto_req *r
 		else
 			c->force_cal = 1;
 	}
+	if (!mask && r->op == OP_CHECK)
+		return send_err(d, cl, r->id, E_NO_MODEL, "no card holds a model to check");
 	if (!mask)
 		return send_err(d, cl, r->id, E_NO_CARD, "no such card");
 	pending_add(d, cl, r->id, r->op, mask);
@@ -1160,15 +1312,15 @@ static json_t *card_json(struct daemon *d, struct card *c)
 {
 	double up = now_s() - d->t_start;
 
-	return json_pack("{s:i,s:s,s:s,s:s,s:i,s:f,s:I,s:I,s:I,s:f,s:f,s:b}",
+	return json_pack("{s:i,s:s,s:s,s:s,s:i,s:o,s:I,s:I,s:I,s:f,s:f,s:b,s:o}",
 		"index", c->index, "path", c->path,
 		"serial", "", "state", c->busy ? "busy" : c->net ? "ready" :
 		c->failed_gen == (int)d->gen ? "failed" : "idle",
-		"m", (int)c->m, "gamma", c->gamma,
+		"m", (int)c->m, "gamma", gamma_json(c),
 		"batches", (json_int_t)c->batches, "inputs", (json_int_t)c->inputs,
 		"errors", (json_int_t)c->errors, "busy_s", c->busy_s,
 		"utilization", up > 0 ? c->busy_s / up : 0.0,
-		"calibrated", c->have_cal);
+		"calibrated", c->have_cal, "drift", drift_json(c));
 }
 
 static void do_info(struct daemon *d, struct client *cl, struct proto_req *r)
@@ -1285,7 +1437,11 @@ static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
 	evbuffer_add_printf(b, "# TYPE bnnaccd_card_utilization gauge\n"
 			    "# TYPE bnnaccd_card_queue_depth gauge\n"
 			    "# TYPE bnnaccd_card_batches_total counter\n"
-			    "# TYPE bnnaccd_card_errors_total counter\n");
+			    "# TYPE bnnaccd_card_errors_total counter\n"
+			    "# TYPE bnnaccd_card_drift_gain gauge\n"
+			    "# TYPE bnnaccd_card_drift_excess gauge\n"
+			    "# TYPE bnnaccd_card_drift_checks_total counter\n"
+			    "# TYPE bnnaccd_card_refreshes_total counter\n");
 	for (i = 0; i < MAX_CARDS; i++) {
 		struct card *c = d->card[i];
 
@@ -1299,6 +1455,13 @@ static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
 				    c->busy ? c->njobs : 0, c->index,
 				    (unsigned long long)c->batches, c->index,
 				    (unsigned long long)c->errors);
+		evbuffer_add_printf(b, "bnnaccd_card_drift_gain{card=\"%d\"} %.6f\n"
+				    "bnnaccd_card_drift_excess{card=\"%d\"} %.6f\n"
+				    "bnnaccd_card_drift_checks_total{card=\"%d\"} %u\n"
+				    "bnnaccd_card_refreshes_total{card=\"%d\"} %u\n",
+				    c->index, c->drift.checks ? c->drift.gain : 1.0,
+				    c->index, c->drift.excess, c->index, c->drift.checks,
+				    c->index, c->drift.refreshes);
 	}
 	evbuffer_add(b, "", 1);
 	json_object_set_new(o, "text", json_string((const char *)evbuffer_pullup(b, -1)));
@@ -1308,7 +1471,8 @@ static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
 
 static int admin_op(enum proto_op op)
 {
-	return op == OP_LOAD || op == OP_UNLOAD || op == OP_CALIBRATE || op == OP_RESET;
+	return op == OP_LOAD || op == OP_UNLOAD || op == OP_CALIBRATE || op == OP_RESET ||
+	       op == OP_CHECK;
 }
 
 static void handle_line(struct client *cl, const char *line, size_t len)
@@ -1353,7 +1517,8 @@ static void handle_line(struct client *cl, const char *line, size_t len)
 		case OP_LOAD: do_load(d, cl, &r); break;
 		case OP_UNLOAD: do_unload(d, cl, &r); break;
 		case OP_CALIBRATE:
-		case OP_RESET: do_cards_op(d, cl, &r); break;
+		case OP_RESET:
+		case OP_CHECK: do_cards_op(d, cl, &r); break;
 		case OP_STATS: do_stats(d, cl, &r); break;
 		case OP_METRICS: do_metrics(d, cl, &r); break;
 		default: do_info(d, cl, &r); break;
@@ -1635,6 +1800,10 @@ static int nl_event(struct nl_msg *msg, void *arg)
 	case BNNACC_EVENT_RESET:
 		if (c)
 			c->need_program = 1;
+		break;
+	case BNNACC_EVENT_DRIFT:
+		if (c)	/* the card's own drift monitor: read its references */
+			c->want_check = 1;
 		break;
 	default:
 		break;

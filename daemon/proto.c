@@ -12,6 +12,7 @@ static const char *const op_names[OP__COUNT] = {
 	[OP_MODELS] = "models", [OP_LOAD] = "load", [OP_UNLOAD] = "unload",
 	[OP_INFER] = "infer", [OP_CALIBRATE] = "calibrate",
 	[OP_RESET] = "reset", [OP_STATS] = "stats", [OP_METRICS] = "metrics",
+	[OP_CHECK] = "check",
 };
 
 static const char *const err_names[E__COUNT] = {
@@ -296,6 +297,7 @@ static enum proto_err parse_op(json_t *o, struct proto_req *r, char *msg,
 		return get_name(o, r->name, 1, msg, msglen);
 	case OP_CALIBRATE:
 	case OP_RESET:
+	case OP_CHECK:
 		v = -1;
 		if ((e = get_uint(o, "card", 0, 1023, &v, msg, msglen)))
 			return e;

@@ -263,6 +263,7 @@ void config_defaults(struct config *c)
 	c->batch_inputs = 1024;
 	c->program_m = 0;
 	c->max_retries = 3;
+	c->drift_check_s = 3600;
 }
 
 static int set_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
@@ -303,6 +304,8 @@ int config_set(struct config *c, const char *k, const char *v)
 		return set_uint(v, 0, 1024, &c->program_m);
 	if (!strcmp(k, "max_retries"))
 		return set_uint(v, 0, 100, &c->max_retries);
+	if (!strcmp(k, "drift_check_s"))
+		return set_uint(v, 0, 30u * 86400, &c->drift_check_s);
 	return -ENOENT;
 }
 

@@ -18,6 +18,7 @@ struct config {
 	unsigned batch_inputs;	/* inputs per card call */
 	unsigned program_m;	/* sampled networks to program (0: as many as fit) */
 	unsigned max_retries;	/* card failures a request survives */
+	unsigned drift_check_s;	/* read the reference cells this often (0: on events only) */
 };
 
 void log_init(int foreground);
