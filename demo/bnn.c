@@ -85,14 +85,78 @@ void bnn_linear(float *x, int *y, unsigned n, double slope, double icpt,
 }
 
 /* ---------------------------------------------------------------------- */
-/* trainer                                                                 */
+/* the network                                                             */
 /* ---------------------------------------------------------------------- */
 
-struct net {
-	unsigned nl, dims[BNN_MAX_LAYERS + 1];
-	size_t off[BNN_MAX_LAYERS + 1];	/* parameter offset of each layer */
-	size_t np;
-};
+int bnn_parse_arch(const char *s, struct bnn_cfg *c)
+{
+	unsigned dims[BNN_MAX_LAYERS + 1], n = 0;
+	char *e;
+
+	if (!s || !c)
+		return -EINVAL;
+	for (;;) {
+		unsigned long v;
+
+		if (*s < '0' || *s > '9' || n > BNN_MAX_LAYERS)
+			return -EINVAL;
+		v = strtoul(s, &e, 10);
+		if (!v || v > 1024)
+			return -EINVAL;
+		dims[n++] = (unsigned)v;
+		if (!*e)
+			break;
+		if (*e != '-')
+			return -EINVAL;
+		s = e + 1;
+	}
+	if (n < 2)
+		return -EINVAL;
+	c->n_layers = n - 1;
+	memcpy(c->dims, dims, n * sizeof(dims[0]));
+	return 0;
+}
+
+void bnn_cfg_common(struct bnn_cfg *cfg, unsigned n, unsigned steps)
+{
+	cfg->steps = cfg->steps ? cfg->steps : steps;
+	cfg->batch = cfg->batch ? cfg->batch : 128;
+	cfg->batch = cfg->batch > n ? n : cfg->batch;
+	cfg->lr = cfg->lr > 0 ? cfg->lr : 0.01;
+	cfg->prior_sigma = cfg->prior_sigma > 0 ? cfg->prior_sigma : 1.0;
+}
+
+int bnn_net_init(struct bnn_net *nt, const struct bnn_cfg *cfg)
+{
+	static const unsigned dflt[] = { 2, 16, 16, 2 };
+	const unsigned *dims = cfg->n_layers ? cfg->dims : dflt;
+	unsigned l;
+
+	memset(nt, 0, sizeof(*nt));
+	nt->nl = cfg->n_layers ? cfg->n_layers : 3;
+	if (nt->nl > BNN_MAX_LAYERS)
+		return -EINVAL;
+	for (l = 0; l <= nt->nl; l++) {
+		if (!dims[l] || dims[l] > 1024)
+			return -EINVAL;
+		nt->dims[l] = dims[l];
+		nt->maxd = dims[l] > nt->maxd ? dims[l] : nt->maxd;
+	}
+	for (l = 0; l < nt->nl; l++) {
+		nt->off[l] = nt->np;
+		nt->np += (size_t)nt->dims[l + 1] * (nt->dims[l] + 1);
+		nt->aoff[l] = nt->na;
+		nt->na += nt->dims[l + 1];
+	}
+	nt->off[nt->nl] = nt->np;
+	nt->aoff[nt->nl] = nt->na;
+	return 0;
+}
+
+size_t bnn_net_work(const struct bnn_net *nt)
+{
+	return nt->na + 2 * (size_t)nt->maxd;
+}
 
 static double softplus(double v)
 {
@@ -109,15 +173,15 @@ static double sigmoid(double v)
  * every layer's output ([l][dims[l + 1]] at act + aoff[l]), the last one
  * the softmax.
  */
-static void forward(const struct net *nt, const double *w, const double *x0,
-		    double *act, const size_t *aoff)
+static void forward(const struct bnn_net *nt, const double *w, const double *x0,
+		    double *act)
 {
 	unsigned l, j, i;
 
 	for (l = 0; l < nt->nl; l++) {
 		unsigned ni = nt->dims[l], no = nt->dims[l + 1];
-		const double *in = l ? act + aoff[l - 1] : x0;
-		double *o = act + aoff[l];
+		const double *in = l ? act + nt->aoff[l - 1] : x0;
+		double *o = act + nt->aoff[l];
 		const double *wl = w + nt->off[l];
 
 		for (j = 0; j < no; j++) {
@@ -146,23 +210,37 @@ static void forward(const struct net *nt, const double *w, const double *x0,
 	}
 }
 
-/* Backward pass of one point with label @y: adds dNLL/dw * @scale to @g. */
-static double backward(const struct net *nt, const double *w, const double *x0,
-		       const double *act, const size_t *aoff, int y,
-		       double scale, double *g, double *d, double *dprev)
+/*
+ * Backward pass of one point with label @y after forward(): adds
+ * dNLL/dw * @scale to @g and returns the NLL. @d, @dprev: maxd doubles.
+ */
+static double backward(const struct bnn_net *nt, const double *w, const double *x0,
+		       const double *act, int y, double scale, double *g,
+		       double *d, double *dprev)
 {
 	unsigned nl = nt->nl, l, i, j;
-	const double *p = act + aoff[nl - 1];
+	const double *p = act + nt->aoff[nl - 1];
 	double nll = -log(fmax(p[y], 1e-300));
 
 	for (j = 0; j < nt->dims[nl]; j++)
 		d[j] = (p[j] - (j == (unsigned)y)) * scale;
 	for (l = nl; l-- > 0;) {
 		unsigned ni = nt->dims[l], no = nt->dims[l + 1];
-		const double *in = l ? act + aoff[l - 1] : x0;
+		const double *in = l ? act + nt->aoff[l - 1] : x0;
 		const double *wl = w + nt->off[l];
 		double *gl = g + nt->off[l];
 
+		if (l == 0) {
+			/* the inputs need no gradient */
+			for (j = 0; j < no; j++) {
+				double *grow = gl + (size_t)j * (ni + 1);
+
+				for (i = 0; i < ni; i++)
+					grow[i] += d[j] * in[i];
+				grow[ni] += d[j];
+			}
+			break;
+		}
 		for (i = 0; i < ni; i++)
 			dprev[i] = 0;
 		for (j = 0; j < no; j++) {
@@ -175,12 +253,82 @@ static double backward(const struct net *nt, const double *w, const double *x0,
 			}
 			grow[ni] += d[j];
 		}
-		if (l == 0)
-			break;
 		for (i = 0; i < ni; i++)
 			d[i] = dprev[i] * (1.0 - in[i] * in[i]);
 	}
 	return nll;
+}
+
+double bnn_net_loss(const struct bnn_net *nt, const double *w,
+		    const double *xn, const int *y, unsigned n, double scale,
+		    double *g, double *work)
+{
+	double *act = work, *d = act + nt->na, *dprev = d + nt->maxd, nll = 0;
+	unsigned nin = nt->dims[0], j;
+
+	for (j = 0; j < n; j++) {
+		const double *x0 = xn + (size_t)j * nin;
+
+		forward(nt, w, x0, act);
+		if (g)
+			nll += backward(nt, w, x0, act, y[j], scale, g, d, dprev);
+		else
+			nll -= log(fmax(act[nt->aoff[nt->nl - 1] + y[j]], 1e-300));
+	}
+	return nll;
+}
+
+void bnn_net_probs(const struct bnn_net *nt, const double *w,
+		   const double *x0, double *p, double *work)
+{
+	forward(nt, w, x0, work);
+	memcpy(p, work + nt->aoff[nt->nl - 1], nt->dims[nt->nl] * sizeof(double));
+}
+
+void bnn_normalise(const float *x, unsigned n, unsigned nin, double *xn,
+		   double *mean, double *scale)
+{
+	unsigned i, j;
+
+	for (i = 0; i < nin; i++) {
+		double s = 0, q = 0;
+
+		for (j = 0; j < n; j++)
+			s += x[(size_t)j * nin + i];
+		s /= n;
+		for (j = 0; j < n; j++)
+			q += (x[(size_t)j * nin + i] - s) * (x[(size_t)j * nin + i] - s);
+		q = sqrt(q / n);
+		mean[i] = s;
+		scale[i] = q > 1e-9 ? 1.0 / q : 1.0;
+		for (j = 0; j < n; j++)
+			xn[(size_t)j * nin + i] = (x[(size_t)j * nin + i] - s) * scale[i];
+	}
+}
+
+int bnn_model_new(const struct bnn_net *nt, uint32_t kind, unsigned n_samples,
+		  const double *mean, const double *scale,
+		  struct bnnacc_model **out)
+{
+	uint32_t dims[BNN_MAX_LAYERS + 1], acts[BNN_MAX_LAYERS];
+	struct bnnacc_model *m;
+	unsigned l, i;
+	int ret;
+
+	for (l = 0; l < nt->nl; l++) {
+		dims[l] = nt->dims[l];
+		acts[l] = l + 1 < nt->nl ? BNNACC_ACT_TANH : BNNACC_ACT_SOFTMAX;
+	}
+	dims[nt->nl] = nt->dims[nt->nl];
+	ret = bnnacc_model_new(&m, kind, nt->nl, dims, acts, n_samples);
+	if (ret)
+		return ret;
+	for (i = 0; i < nt->dims[0]; i++) {
+		m->in_mean[i] = (float)mean[i];
+		m->in_scale[i] = (float)scale[i];
+	}
+	*out = m;
+	return 0;
 }
 
 static int argmax(const double *p, unsigned c)
@@ -193,61 +341,44 @@ static int argmax(const double *p, unsigned c)
 	return (int)b;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Bayes by backprop                                                       */
+/* ---------------------------------------------------------------------- */
+
 int bnn_train(const struct bnn_cfg *cfg_in, const float *x, const int *y,
 	      unsigned n, struct bnnacc_model **out, struct bnn_stats *st)
 {
 	struct bnn_cfg cfg = *cfg_in;
-	struct net nt;
+	struct bnn_net nt;
 	struct bnn_rng r;
 	double *buf = NULL, *mu, *rho, *eps, *w, *g, *m1, *v1, *m2, *v2;
-	double *xn = NULL, *act, *d, *dprev, inm[BNNACC_MODEL_MAX_DIM], ins[BNNACC_MODEL_MAX_DIM];
-	size_t aoff[BNN_MAX_LAYERS + 1], na = 0, k;
-	unsigned l, i, j, step, nin, maxd = 0;
+	double *xn = NULL, *act, *d, *dprev, *inm = NULL, *ins;
+	size_t k;
+	unsigned l, j, step, nin;
 	double s2, b1t = 1, b2t = 1, nll = 0, gshared;
-	uint32_t dims[BNN_MAX_LAYERS + 1], acts[BNN_MAX_LAYERS];
 	struct bnnacc_model *m = NULL;
-	int ret = -ENOMEM;
+	int ret;
 
-	if (!cfg.n_layers) {
-		static const unsigned dd[] = { 2, 16, 16, 2 };
-
-		cfg.n_layers = 3;
-		memcpy(cfg.dims, dd, sizeof(dd));
-	}
-	if (cfg.n_layers > BNN_MAX_LAYERS || !n || !x || !y || !out)
+	if (!n || !x || !y || !out)
 		return -EINVAL;
-	cfg.steps = cfg.steps ? cfg.steps : 4000;
-	cfg.batch = cfg.batch ? cfg.batch : 128;
-	cfg.batch = cfg.batch > n ? n : cfg.batch;
-	cfg.lr = cfg.lr > 0 ? cfg.lr : 0.01;
-	cfg.prior_sigma = cfg.prior_sigma > 0 ? cfg.prior_sigma : 1.0;
+	ret = bnn_net_init(&nt, &cfg);
+	if (ret)
+		return ret;
+	bnn_cfg_common(&cfg, n, 4000);
 	cfg.sigma_init = cfg.sigma_init > 0 ? cfg.sigma_init : 0.05;
 	s2 = cfg.prior_sigma * cfg.prior_sigma;
-
-	nt.nl = cfg.n_layers;
-	nt.np = 0;
-	for (l = 0; l <= nt.nl; l++) {
-		nt.dims[l] = cfg.dims[l];
-		if (!cfg.dims[l] || cfg.dims[l] > 1024)
-			return -EINVAL;
-		maxd = cfg.dims[l] > maxd ? cfg.dims[l] : maxd;
-	}
-	for (l = 0; l < nt.nl; l++) {
-		nt.off[l] = nt.np;
-		nt.np += (size_t)nt.dims[l + 1] * (nt.dims[l] + 1);
-		aoff[l] = na;
-		na += nt.dims[l + 1];
-	}
-	nt.off[nt.nl] = nt.np;
 	for (j = 0; j < n; j++)
 		if (y[j] < 0 || (unsigned)y[j] >= nt.dims[nt.nl])
 			return -EINVAL;
 	nin = nt.dims[0];
 
-	buf = calloc(nt.np * 9 + na + 2 * (size_t)maxd, sizeof(double));
+	ret = -ENOMEM;
+	buf = calloc(nt.np * 9 + bnn_net_work(&nt), sizeof(double));
 	xn = malloc((size_t)n * nin * sizeof(double));
-	if (!buf || !xn)
+	inm = malloc(2 * (size_t)nin * sizeof(double));
+	if (!buf || !xn || !inm)
 		goto out;
+	ins = inm + nin;
 	mu = buf;
 	rho = mu + nt.np;
 	eps = rho + nt.np;
@@ -258,24 +389,11 @@ int bnn_train(const struct bnn_cfg *cfg_in, const float *x, const int *y,
 	m2 = v1 + nt.np;
 	v2 = m2 + nt.np;
 	act = v2 + nt.np;
-	d = act + na;
-	dprev = d + maxd;
+	d = act + nt.na;
+	dprev = d + nt.maxd;
 
 	/* input normalisation: zero mean, unit std */
-	for (i = 0; i < nin; i++) {
-		double s = 0, q = 0;
-
-		for (j = 0; j < n; j++)
-			s += x[(size_t)j * nin + i];
-		s /= n;
-		for (j = 0; j < n; j++)
-			q += (x[(size_t)j * nin + i] - s) * (x[(size_t)j * nin + i] - s);
-		q = sqrt(q / n);
-		inm[i] = s;
-		ins[i] = q > 1e-9 ? 1.0 / q : 1.0;
-		for (j = 0; j < n; j++)
-			xn[(size_t)j * nin + i] = (x[(size_t)j * nin + i] - s) * ins[i];
-	}
+	bnn_normalise(x, n, nin, xn, inm, ins);
 
 	bnn_rng_seed(&r, cfg.seed);
 	for (l = 0; l < nt.nl; l++) {
@@ -303,9 +421,9 @@ int bnn_train(const struct bnn_cfg *cfg_in, const float *x, const int *y,
 			unsigned p = (unsigned)(bnn_rng_uniform(&r) * n);
 			const double *x0 = xn + (size_t)p * nin;
 
-			forward(&nt, w, x0, act, aoff);
-			nll += backward(&nt, w, x0, act, aoff, y[p],
-					1.0 / cfg.batch, g, d, dprev) / cfg.batch;
+			forward(&nt, w, x0, act);
+			nll += backward(&nt, w, x0, act, y[p], 1.0 / cfg.batch, g, d,
+					dprev) / cfg.batch;
 		}
 		b1t *= 0.9;
 		b2t *= 0.999;
@@ -338,12 +456,7 @@ int bnn_train(const struct bnn_cfg *cfg_in, const float *x, const int *y,
 			fprintf(stderr, "train: step %u/%u nll %.4f\n", step, cfg.steps, nll);
 	}
 
-	for (l = 0; l < nt.nl; l++) {
-		dims[l] = nt.dims[l];
-		acts[l] = l + 1 < nt.nl ? BNNACC_ACT_TANH : BNNACC_ACT_SOFTMAX;
-	}
-	dims[nt.nl] = nt.dims[nt.nl];
-	ret = bnnacc_model_new(&m, BNNACC_MODEL_GAUSS, nt.nl, dims, acts, 0);
+	ret = bnn_model_new(&nt, BNNACC_MODEL_GAUSS, 0, inm, ins, &m);
 	if (ret)
 		goto out;
 	for (l = 0; l < nt.nl; l++)
@@ -351,14 +464,11 @@ int bnn_train(const struct bnn_cfg *cfg_in, const float *x, const int *y,
 			m->layer[l].mean[k - nt.off[l]] = (float)mu[k];
 			m->layer[l].std[k - nt.off[l]] = (float)softplus(rho[k]);
 		}
-	for (i = 0; i < nin; i++) {
-		m->in_mean[i] = (float)inm[i];
-		m->in_scale[i] = (float)ins[i];
-	}
 	if (st) {
 		unsigned ok = 0;
 		double kl = 0, ss = 0;
 
+		memset(st, 0, sizeof(*st));
 		for (k = 0; k < nt.np; k++) {
 			double sg = softplus(rho[k]);
 
@@ -366,8 +476,8 @@ int bnn_train(const struct bnn_cfg *cfg_in, const float *x, const int *y,
 			ss += sg;
 		}
 		for (j = 0; j < n; j++) {
-			forward(&nt, mu, xn + (size_t)j * nin, act, aoff);
-			ok += argmax(act + aoff[nt.nl - 1], nt.dims[nt.nl]) == y[j];
+			forward(&nt, mu, xn + (size_t)j * nin, act);
+			ok += argmax(act + nt.aoff[nt.nl - 1], nt.dims[nt.nl]) == y[j];
 		}
 		st->nll = nll;
 		st->kl = kl;
@@ -380,6 +490,7 @@ int bnn_train(const struct bnn_cfg *cfg_in, const float *x, const int *y,
 out:
 	free(buf);
 	free(xn);
+	free(inm);
 	return ret;
 }
 

@@ -3,7 +3,7 @@
 #   build/demo/bnn-demo      host side: trainer, data points, report
 #   build/guest/p_demo       card side in the VM (static unless SAN=1, libbnnacc.a, jansson):
 #                            through bnnaccd, or libbnnacc directly
-#   build/unit/demo_test     Check tests of the trainer
+#   build/unit/demo_test     Check tests of the data sets and trainers
 # demo/run-demo.sh drives them; tests/vm/cases/60-demo.sh checks the fidelity.
 
 DEMO_B		:= $(BUILD)/demo
@@ -15,16 +15,18 @@ DEMO_HDR	:= demo/bnn.h demo/card_run.h $(LIB_HDR) $(LIB_UAPI)
 EXTRA_ALL += $(DEMO_TOOL) $(DEMO_GUEST)
 EXTRA_UNIT_TESTS += $(DEMO_TEST)
 
-$(DEMO_TOOL): demo/bnn_demo.c demo/bnn.c $(DEMO_HDR) $(LIB_A)
+DEMO_TRAIN_SRC	:= demo/bnn.c demo/data.c demo/mcmc.c
+
+$(DEMO_TOOL): demo/bnn_demo.c $(DEMO_TRAIN_SRC) $(DEMO_HDR) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CPP) -Idemo $(WARN) $(CFLAGS) demo/bnn_demo.c demo/bnn.c -o $@ $(LIB_A) -lm
+	$(CC) $(LIB_CPP) -Idemo $(WARN) $(CFLAGS) demo/bnn_demo.c $(DEMO_TRAIN_SRC) -o $@ $(LIB_A) -lm
 
 $(DEMO_GUEST): tests/vm/guest/p_demo.c demo/card_run.c demo/daemon_run.c $(DEMO_HDR) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CPP) -Idemo $(WARN) $(CFLAGS) $(LDSTATIC) tests/vm/guest/p_demo.c \
 		demo/card_run.c demo/daemon_run.c -o $@ $(LIB_A) -ljansson -lm
 
-$(DEMO_TEST): $(wildcard tests/unit/demo/*.c) demo/bnn.c $(DEMO_HDR) $(LIB_A)
+$(DEMO_TEST): $(wildcard tests/unit/demo/*.c) $(DEMO_TRAIN_SRC) $(DEMO_HDR) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CPP) -Idemo $(WARN) $(CFLAGS) $(wildcard tests/unit/demo/*.c) demo/bnn.c \
+	$(CC) $(LIB_CPP) -Idemo $(WARN) $(CFLAGS) $(wildcard tests/unit/demo/*.c) $(DEMO_TRAIN_SRC) \
 		-o $@ $(LIB_A) $(CHECK_LIBS) -lm

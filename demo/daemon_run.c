@@ -4,23 +4,22 @@
  *
  * The daemon does the work: `load` calibrates (or takes the calibration
  * found in its state directory) and transfers the model in one programming
- * step; `infer` with "per_sample" returns every programmed network's
- * softmax, so the host evaluates M = 1, 5, 10, 20, all from one request
- * (the first M networks). What the protocol does not carry is recomputed or
- * read here, without programming anything:
+ * step, and answers with what the transfer chose and where it put every
+ * network's tiles; `check` reads the card's reference cells (and
+ * reprograms when the relaxation calls for it) before each later pass;
+ * `infer` with "per_sample" returns every programmed network's softmax, so
+ * the host evaluates M = 1, 5, 10, 20, all from one request (the first M
+ * networks). What the protocol does not carry is recomputed or read here,
+ * without programming anything:
  *
- *  - gamma, the per-layer transfer report and the achieved model: the
- *    library's transfer is deterministic given the model, the calibration
- *    (read from the daemon's state directory) and M, so it is run again on
- *    a card that only records the program words; gamma must equal the one
- *    the daemon reported;
- *  - the pairs of the conductance figure: the array is read through a
- *    second handle on /dev/bnnacc0 (the driver allows several users). The
- *    daemon's tiles avoid the stuck cells its stuck-cell test found, which
- *    we cannot see, so they are located in the read-back: each layer's
- *    tile is a known pattern of programmed levels (the recorded words), and
- *    the M best non-overlapping matches of every layer's pattern must each
- *    fit within the calibration's spread.
+ *  - the achieved model: the library's transfer is deterministic given the
+ *    model, the calibration (read from the daemon's state directory), M and
+ *    the choices the daemon reports, so it is run again on a card that
+ *    records the program words and reads back what the calibration
+ *    predicts; gamma must equal the daemon's;
+ *  - the cells of the conductance figure: the array is read through a
+ *    second handle on /dev/bnnacc0 (the driver allows several users) at
+ *    the tiles the daemon reported.
  */
 #include "card_run.h"
 
@@ -40,8 +39,14 @@
 
 #define DEMO_MODEL_NAME "demo"
 #define INFER_CHUNK 4096	/* the protocol's limit of inputs per request */
+/*
+ * and of bytes per request line (1 MiB): an input number takes at most 16
+ * bytes at 9 significant digits ("-1.23456789e-05,"), and the rest of the
+ * request is well under 16 KiB
+ */
+#define INFER_LINE_NUMBERS (((1u << 20) - (16u << 10)) / 16)
+#define INFER_WINDOW 2		/* infer requests in flight */
 #define CAL_MAX_AGE_S (7 * 86400)	/* the library's default reuse age */
-#define MATCH_MAX 9.0		/* mean z^2 over a tile above which it is no match */
 
 
 /* ---- the socket ---------------------------------------------------------- */
@@ -266,10 +271,15 @@ static int conn_call(struct conn *c, json_t *req, json_t **out, char *err, size_
 
 /* ---- recomputing the transfer -------------------------------------------- */
 
-/* A card that records what would be programmed and does nothing else. */
+/*
+ * A card that records what would be programmed, and reads back the
+ * calibration's median of each recorded level (what the reference
+ * baseline of the transfer reads); it runs no MVM.
+ */
 struct rec {
 	uint32_t *words;
 	unsigned cols;
+	const struct bnnacc_calib *cal;
 };
 
 static int rec_program(void *ctx, const struct bnnacc_region *r, const uint32_t *w)
@@ -283,10 +293,22 @@ static int rec_program(void *ctx, const struct bnnacc_region *r, const uint32_t 
 	return 0;
 }
 
-static int rec_read(void *ctx, const struct bnnacc_region *r, uint32_t *ns)
+static int rec_read(void *ctx, const struct bnnacc_region *r, uint32_t *ns, unsigned reads)
 {
-	(void)ctx, (void)r, (void)ns;
-	return -EOPNOTSUPP;
+	struct rec *k = ctx;
+	unsigned i, j, rd;
+
+	for (rd = 0; rd < reads; rd++)
+		for (i = 0; i < r->rows; i++)
+			for (j = 0; j < r->cols; j++) {
+				uint32_t w = k->words[(size_t)(r->row + i) * k->cols + r->col + j];
+				double g = BNNACC_PROG_OP(w) == BNNACC_PROG_SET ?
+					   bnnacc_calib_g(k->cal, BNNACC_PROG_ISET_NA(w) / 1000.0) :
+					   k->cal->reset_med;
+
+				*ns++ = (uint32_t)lround(g * 1000.0);
+			}
+	return 0;
 }
 
 static int rec_mvm(void *ctx, const struct bnnacc_mvm *jobs, unsigned n)
@@ -297,198 +319,90 @@ static int rec_mvm(void *ctx, const struct bnnacc_mvm *jobs, unsigned n)
 
 static const struct bnnacc_card_ops rec_ops = { rec_program, rec_read, rec_mvm };
 
-struct cand {
-	double e;
-	unsigned l, r, c;
-};
-
-static int cand_cmp(const void *a, const void *b)
+/* The layout of the daemon's networks from its `load` reply ("transfer") */
+static int layout_json(json_t *t, unsigned nl, struct card_run_layout *lay)
 {
-	const struct cand *x = a, *y = b;
+	json_t *parts = json_object_get(t, "parts"), *tiles = json_object_get(t, "tiles"), *v;
+	unsigned k, q, l;
+	size_t i;
 
-	if (x->e != y->e)
-		return x->e < y->e ? -1 : 1;
-	if (x->l != y->l)
-		return x->l < y->l ? -1 : 1;
-	if (x->r != y->r)
-		return x->r < y->r ? -1 : 1;
-	return x->c < y->c ? -1 : x->c > y->c;
-}
-
-static int tile_cmp(const void *a, const void *b)
-{
-	const struct bnnacc_region *x = a, *y = b;
-
-	if (x->row != y->row)
-		return x->row < y->row ? -1 : 1;
-	return x->col < y->col ? -1 : x->col > y->col;
-}
-
-/*
- * Locate the daemon's M tiles of every layer in the read-back @ns (@reads
- * reads). The pattern of layer l is network 0's tile of @ref (the same
- * transfer without stuck cells) as programmed in @words. Fills @tiles
- * [mm][nl] (each layer's tiles in row-major order), *worst (largest mean
- * z^2 accepted), *next (smallest of the candidates left) and *same (tiles where the stuck-free layout has one).
- */
-static int find_tiles(const struct bnnacc_card_info *info, const uint32_t *ns,
-		      unsigned reads, const struct bnnacc_calib *cal,
-		      const uint32_t *words, const struct bnnacc_net *ref,
-		      unsigned nl, unsigned mm, struct bnnacc_region *tiles,
-		      double *worst, double *next, unsigned *same, char *err,
-		      size_t errlen)
-{
-	size_t cells = (size_t)info->rows * info->cols, ncand = 0, i, q;
-	double *obs = malloc(cells * sizeof(double));
-	struct cand *cand = malloc(cells * nl * sizeof(*cand));
-	uint8_t *occ = calloc(cells, 1);
-	struct bnnacc_region *got = malloc((size_t)mm * nl * sizeof(*got));
-	unsigned cnt[BNNACC_MODEL_MAX_LAYERS] = { 0 }, l, rd, k, done = 0;
-	int ret = 0;
-
-	if (!obs || !cand || !occ || !got) {
-		ret = card_run_fail(err, errlen, -ENOMEM, "out of memory");
-		goto out;
+	memset(lay, 0, sizeof(*lay));
+	lay->nparts = (unsigned)json_array_size(parts);
+	lay->m = (unsigned)json_array_size(tiles);
+	if (!lay->nparts || !lay->m)
+		return -EPROTO;
+	lay->layer = malloc(lay->nparts * sizeof(*lay->layer));
+	lay->parts = malloc(lay->nparts * sizeof(*lay->parts));
+	lay->tiles = malloc((size_t)lay->m * lay->nparts * sizeof(*lay->tiles));
+	if (!lay->layer || !lay->parts || !lay->tiles)
+		return -ENOMEM;
+	json_array_foreach(parts, i, v) {
+		lay->layer[i] = (unsigned)json_integer_value(json_array_get(v, 0));
+		lay->parts[i].in0 = (unsigned)json_integer_value(json_array_get(v, 2));
+		lay->parts[i].in1 = (unsigned)json_integer_value(json_array_get(v, 3));
+		lay->parts[i].out0 = (unsigned)json_integer_value(json_array_get(v, 4));
+		lay->parts[i].out1 = (unsigned)json_integer_value(json_array_get(v, 5));
+		lay->parts[i].cells = (unsigned)json_integer_value(json_object_get(t, "cells"));
+		if (lay->layer[i] >= nl)
+			return -EPROTO;
 	}
-	for (i = 0; i < cells; i++) {
-		double s = 0;
+	for (k = 0; k < lay->m; k++) {
+		json_t *nk = json_array_get(tiles, k);
 
-		for (rd = 0; rd < reads; rd++)
-			s += ns[rd * cells + i];
-		obs[i] = s / reads / 1000.0;
-	}
-	for (l = 0; l < nl; l++) {
-		const struct bnnacc_region *t0 = bnnacc_net_tile(ref, 0, l);
-		unsigned h = t0->rows, w = t0->cols, r, c, a, b;
-		double *ex = malloc((size_t)h * w * sizeof(double));
-		double *iv = malloc((size_t)h * w * sizeof(double));
+		if (json_array_size(nk) != lay->nparts)
+			return -EPROTO;
+		for (q = 0; q < lay->nparts; q++) {
+			json_t *tq = json_array_get(nk, q);
+			struct bnnacc_region *r = &lay->tiles[(size_t)k * lay->nparts + q];
 
-		if (!ex || !iv) {
-			free(ex);
-			free(iv);
-			ret = card_run_fail(err, errlen, -ENOMEM, "out of memory");
-			goto out;
-		}
-		for (a = 0; a < h; a++)
-			for (b = 0; b < w; b++) {
-				uint32_t wd = words[(size_t)(t0->row + a) * info->cols + t0->col + b];
-				double g, s;
-
-				if (BNNACC_PROG_OP(wd) == BNNACC_PROG_SET) {
-					g = bnnacc_calib_g(cal, BNNACC_PROG_ISET_NA(wd) / 1000.0);
-					s = bnnacc_calib_sigma(cal, g);
-				} else {
-					g = cal->reset_med;
-					s = cal->reset_sig;
-				}
-				ex[a * w + b] = g;
-				iv[a * w + b] = 1.0 / fmax(s, 0.3);
-			}
-		for (r = 0; r + h <= info->rows; r++)
-			for (c = 0; c + w <= info->cols; c++) {
-				double e = 0;
-
-				for (a = 0; a < h; a++) {
-					const double *o = obs + (size_t)(r + a) * info->cols + c;
-
-					for (b = 0; b < w; b++) {
-						double z = (o[b] - ex[a * w + b]) * iv[a * w + b];
-
-						e += z * z;
-					}
-				}
-				cand[ncand].e = e / (h * w);
-				cand[ncand].l = l;
-				cand[ncand].r = r;
-				cand[ncand].c = c;
-				ncand++;
-			}
-		free(ex);
-		free(iv);
-	}
-	qsort(cand, ncand, sizeof(*cand), cand_cmp);
-	*worst = 0;
-	for (q = 0; q < ncand && done < nl && cand[q].e <= MATCH_MAX; q++) {
-		const struct cand *p = &cand[q];
-		const struct bnnacc_region *t0 = bnnacc_net_tile(ref, 0, p->l);
-		unsigned a, b, free_ = 1;
-
-		if (cnt[p->l] >= mm)
-			continue;
-		for (a = 0; a < t0->rows && free_; a++)
-			for (b = 0; b < t0->cols; b++)
-				if (occ[(size_t)(p->r + a) * info->cols + p->c + b]) {
-					free_ = 0;
-					break;
-				}
-		if (!free_)
-			continue;
-		for (a = 0; a < t0->rows; a++)
-			memset(occ + (size_t)(p->r + a) * info->cols + p->c, 1, t0->cols);
-		got[(size_t)p->l * mm + cnt[p->l]] = (struct bnnacc_region){
-			(uint16_t)p->r, (uint16_t)p->c, (uint16_t)t0->rows, (uint16_t)t0->cols };
-		*worst = fmax(*worst, p->e);
-		if (++cnt[p->l] == mm)
-			done++;
-	}
-	if (done < nl) {
-		for (l = 0; l < nl && cnt[l] == mm; l++)
-			;
-		ret = card_run_fail(err, errlen, -ENOENT,
-			   "found %u of the %u tiles of layer %u in the read-back", cnt[l], mm, l);
-		goto out;
-	}
-	/* The margin: the best candidate left that overlaps no tile. */
-	*next = INFINITY;
-	for (; q < ncand && !isfinite(*next); q++) {
-		const struct bnnacc_region *t0 = bnnacc_net_tile(ref, 0, cand[q].l);
-		unsigned a, b, free_ = 1;
-
-		for (a = 0; a < t0->rows && free_; a++)
-			for (b = 0; b < t0->cols; b++)
-				if (occ[(size_t)(cand[q].r + a) * info->cols + cand[q].c + b]) {
-					free_ = 0;
-					break;
-				}
-		if (free_)
-			*next = cand[q].e;
-	}
-	*same = 0;
-	for (l = 0; l < nl; l++) {
-		qsort(got + (size_t)l * mm, mm, sizeof(*got), tile_cmp);
-		for (k = 0; k < mm; k++) {
-			const struct bnnacc_region *g = &got[(size_t)l * mm + k];
-			unsigned j;
-
-			tiles[(size_t)k * nl + l] = *g;
-			for (j = 0; j < mm; j++) {
-				const struct bnnacc_region *t = bnnacc_net_tile(ref, j, l);
-
-				if (t->row == g->row && t->col == g->col) {
-					(*same)++;
-					break;
-				}
-			}
+			l = (unsigned)json_integer_value(json_array_get(tq, 0));
+			if (l != lay->layer[q])
+				return -EPROTO;
+			r->row = (uint16_t)json_integer_value(json_array_get(tq, 2));
+			r->col = (uint16_t)json_integer_value(json_array_get(tq, 3));
+			r->rows = (uint16_t)json_integer_value(json_array_get(tq, 4));
+			r->cols = (uint16_t)json_integer_value(json_array_get(tq, 5));
 		}
 	}
-out:
-	free(obs);
-	free(cand);
-	free(occ);
-	free(got);
-	return ret;
+	return 0;
 }
 
 /* ---- inference through the daemon ---------------------------------------- */
+
+/* Request @ch of a pass: inputs [@ch * @per, min(n, (@ch + 1) * @per)) */
+static int infer_send(struct conn *cn, const float *x, unsigned n, unsigned d,
+		      unsigned ch, unsigned per, char *err, size_t errlen)
+{
+	unsigned lo = ch * per, hi = lo + per < n ? lo + per : n, i, j;
+	json_t *in = json_array(), *req;
+	int ret;
+
+	for (i = lo; i < hi; i++) {
+		json_t *v = json_array();
+
+		for (j = 0; j < d; j++)
+			json_array_append_new(v, json_real(x[(size_t)i * d + j]));
+		json_array_append_new(in, v);
+	}
+	req = json_pack("{s:s,s:i,s:s,s:o,s:[s],s:i}", "op", "infer", "id", (int)ch,
+			"name", DEMO_MODEL_NAME, "inputs", in, "outputs", "per_sample",
+			"deadline_ms", 3600000);
+	ret = req ? conn_send(cn, req, err, errlen) :
+		    card_run_fail(err, errlen, -ENOMEM, "json_pack failed");
+	json_decref(req);
+	return ret;
+}
 
 static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 		      unsigned c, unsigned mm, const char *dir, const char *name,
 		      char *err, size_t errlen)
 {
-	unsigned nch = (n + INFER_CHUNK - 1) / INFER_CHUNK, per = (n + nch - 1) / nch;
+	unsigned lim = INFER_LINE_NUMBERS / d < INFER_CHUNK ? INFER_LINE_NUMBERS / d : INFER_CHUNK;
+	unsigned nch = (n + lim - 1) / lim, per = (n + nch - 1) / nch;
 	struct bnnacc_result r;
-	unsigned ch, got = 0, i, j;
-	json_t *rep = NULL, *req;
+	unsigned ch, sent;
+	unsigned char *got = calloc(nch, 1);
+	json_t *rep = NULL;
 	double t0, p0 = cn->parse_s;
 	int ret = 0;
 
@@ -497,31 +411,23 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 	r.m = mm;
 	r.c = c;
 	r.probs = malloc((size_t)n * mm * c * sizeof(double));
-	if (!r.probs)
+	if (!r.probs || !got) {
+		free(r.probs);
+		free(got);
 		return card_run_fail(err, errlen, -ENOMEM, "out of memory");
+	}
 	printf("p_demo: inference %s: %u points x %u networks, %u request%s to bnnaccd\n",
 	       name, n, mm, nch, nch > 1 ? "s" : "");
 	fflush(stdout);
 	t0 = now_s();
-	/* Pipelined: the daemon queues them and replies as they finish. */
-	for (ch = 0; ch < nch && !ret; ch++) {
-		unsigned lo = ch * per, hi = lo + per < n ? lo + per : n;
-		json_t *in = json_array();
-
-		for (i = lo; i < hi; i++) {
-			json_t *v = json_array();
-
-			for (j = 0; j < d; j++)
-				json_array_append_new(v, json_real(x[(size_t)i * d + j]));
-			json_array_append_new(in, v);
-		}
-		req = json_pack("{s:s,s:i,s:s,s:o,s:[s],s:i}", "op", "infer", "id", (int)ch,
-				"name", DEMO_MODEL_NAME, "inputs", in, "outputs", "per_sample",
-				"deadline_ms", 3600000);
-		ret = req ? conn_send(cn, req, err, errlen) :
-			    card_run_fail(err, errlen, -ENOMEM, "json_pack failed");
-		json_decref(req);
-	}
+	/*
+	 * Pipelined, at most INFER_WINDOW requests in flight: the daemon works
+	 * on one while the next is on its way, and stops reading a client
+	 * whose replies pile up, so sending every request before reading any
+	 * would block both ends.
+	 */
+	for (sent = 0; sent < nch && sent < INFER_WINDOW && !ret; sent++)
+		ret = infer_send(cn, x, n, d, sent, per, err, errlen);
 	for (ch = 0; ch < nch && !ret; ch++) {
 		const char *ps, *pe;
 		unsigned lo, hi;
@@ -534,13 +440,13 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 		id = json_object_get(rep, "id");
 		lo = json_is_integer(id) ? (unsigned)json_integer_value(id) * per : UINT_MAX;
 		hi = lo + per < n ? lo + per : n;
-		if (lo >= n || (got & (1u << (lo / per))) || !ps ||
+		if (lo >= n || got[lo / per] || !ps ||
 		    json_integer_value(json_object_get(rep, "n")) != (json_int_t)(hi - lo) ||
 		    json_integer_value(json_object_get(rep, "m")) != (json_int_t)mm) {
 			ret = card_run_fail(err, errlen, -EPROTO, "bnnaccd: unexpected infer reply (id, n or m)");
 			break;
 		}
-		got |= 1u << (lo / per);
+		got[lo / per] = 1;
 		t1 = now_s();
 		ret = ps_read(ps, pe, hi - lo, mm, c, r.probs + (size_t)lo * mm * c);
 		cn->parse_s += now_s() - t1;
@@ -551,6 +457,8 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 		}
 		json_decref(rep);
 		rep = NULL;
+		if (sent < nch)
+			ret = infer_send(cn, x, n, d, sent++, per, err, errlen);
 	}
 	if (!ret) {
 		printf("p_demo: inference %s: answered in %.2f s (%.2f s of it decoding JSON)\n",
@@ -560,6 +468,7 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 			card_run_fail(err, errlen, ret, "write %s: %s", name, strerror(-ret));
 	}
 	free(r.probs);
+	free(got);
 	return ret;
 }
 
@@ -575,6 +484,7 @@ struct daemon_pass {
 	const float *x;
 	unsigned n, d, c, mm;
 	const char *dir;
+	unsigned refreshes;	/* the daemon's count at the last check */
 };
 
 static int daemon_pass(void *ctx, const char *name, char *err, size_t errlen)
@@ -585,24 +495,78 @@ static int daemon_pass(void *ctx, const char *name, char *err, size_t errlen)
 			  err, errlen);
 }
 
+/* `check`: the daemon reads the reference cells and reprograms if advised */
+static int daemon_check(void *ctx, struct bnnacc_drift *d, int *refreshed, char *err,
+			size_t errlen)
+{
+	struct daemon_pass *p = ctx;
+	json_t *rep = NULL, *c0, *dj;
+	int ret;
+
+	ret = conn_call(p->cn, json_pack("{s:s,s:i,s:i}", "op", "check", "id", 9, "card", 0),
+			&rep, err, errlen);
+	if (ret)
+		return ret;
+	c0 = json_array_get(json_object_get(rep, "cards"), 0);
+	dj = json_object_get(c0, "drift");
+	if (!json_is_true(json_object_get(c0, "ok")) || !json_is_object(dj)) {
+		ret = card_run_fail(err, errlen, -EIO, "bnnaccd check failed: %s",
+				    json_string_value(json_object_get(c0, "error")) ?: "no reply");
+		json_decref(rep);
+		return ret;
+	}
+	d->gain = json_number_value(json_object_get(dj, "gain"));
+	d->spread = json_number_value(json_object_get(dj, "spread"));
+	d->excess = json_number_value(json_object_get(dj, "excess"));
+	d->checks = (unsigned)json_integer_value(json_object_get(dj, "checks"));
+	d->refreshes = (unsigned)json_integer_value(json_object_get(dj, "refreshes"));
+	/*
+	 * Reprogrammed since the last pass: by this check, or by one the daemon
+	 * made on its own when the card's drift event came
+	 */
+	*refreshed = d->refreshes > p->refreshes;
+	p->refreshes = d->refreshes;
+	json_decref(rep);
+	return 0;
+}
+
+/* The transfer as the daemon chose it, for the rec card's run */
+static int xfer_opts_json(json_t *t, unsigned mm, struct bnnacc_xfer_opts *xo)
+{
+	const char *mode = json_string_value(json_object_get(t, "mode"));
+
+	memset(xo, 0, sizeof(*xo));
+	xo->m = mm;
+	xo->skip_stuck_test = 1;
+	xo->mode = mode && !strcmp(mode, "shared") ? BNNACC_XFER_SHARED : BNNACC_XFER_SAMPLES;
+	xo->cells = (unsigned)json_integer_value(json_object_get(t, "cells"));
+	xo->repeat = (unsigned)json_integer_value(json_object_get(t, "repeat"));
+	return mode && xo->cells && xo->repeat ? 0 : -EPROTO;
+}
+
 int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	       const char *sock, const char *statedir, char *err, size_t errlen)
 {
 	struct bnnacc_model *m = NULL, *ach = NULL;
 	struct bnnacc_net *ref = NULL;
-	struct bnnacc_card card, rc;
+	struct bnnacc_card card, rc, *rcp = &rc;
 	struct bnnacc_calib cal;
-	struct rec rec = { NULL, 0 };
-	struct bnnacc_region all, *tiles = NULL;
+	const struct bnnacc_calib *calp = &cal;
+	struct rec rec = { NULL, 0, &cal };
+	struct bnnacc_region all;
+	struct card_run_layout lay = { 0 };
+	struct bnnacc_xfer_opts xo;
 	struct conn cn = { NULL, NULL, 0, 0 };
 	char cache[4096], state[4096], mpath[PATH_MAX];
-	json_t *rep = NULL, *c0;
-	unsigned mm, reads = o->reads ? o->reads : 4, same = 0, rd;
+	json_t *rep = NULL, *c0, *tj;
+	unsigned mm, reads = o->reads ? o->reads : 4;
 	struct daemon_pass pass;
 	uint32_t *ns = NULL;
-	double gamma, worst = 0, next = 0;
+	uint64_t t_prog = 0;
+	double gamma[BNNACC_MODEL_MAX_LAYERS];
 	size_t cells;
 	float *x = NULL;
+	unsigned l;
 	int n, ret, reused = 0;
 
 	ret = bnnacc_dev_card(dev, &card);
@@ -670,14 +634,15 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 		goto out;
 	}
 	mm = (unsigned)json_integer_value(json_object_get(c0, "m"));
-	gamma = json_number_value(json_object_get(c0, "gamma"));
-	if (!mm || (o->m && mm != o->m)) {
-		ret = card_run_fail(err, errlen, -EPROTO, "bnnaccd programmed M=%u networks (asked %u)",
-			   mm, o->m);
+	for (l = 0; l < m->n_layers; l++)
+		gamma[l] = json_number_value(json_array_get(json_object_get(c0, "gamma"), l));
+	tj = json_object_get(c0, "transfer");
+	if (!mm || (o->m && mm != o->m) || !json_is_object(tj)) {
+		ret = card_run_fail(err, errlen, -EPROTO,
+				    "bnnaccd programmed M=%u networks (asked %u)%s", mm, o->m,
+				    json_is_object(tj) ? "" : ", no transfer report");
 		goto out;
 	}
-	json_decref(rep);
-	rep = NULL;
 	if (o->programmed) {
 		ret = o->programmed(o->advance_ctx);
 		if (ret) {
@@ -685,14 +650,20 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 			goto out;
 		}
 	}
+	if (o->clock)
+		o->clock(o->advance_ctx, &t_prog);
 	ret = bnnacc_calib_load(&cal, state, err, errlen);
 	if (ret)
 		goto out;
-	printf("p_demo: calibration %s: k=%.4f uS/uA, G %.1f..%.1f uS\n",
-	       reused ? "reused" : "measured by bnnaccd", cal.k_us_per_ua, cal.g_lo, cal.g_hi);
+	printf("p_demo: calibration %s: k=%.4f uS/uA, G %.1f..%.1f uS, programming spread "
+	       "%.2f..%.2f uS, read noise %.3f..%.3f uS\n",
+	       reused ? "reused" : "measured by bnnaccd", cal.k_us_per_ua, cal.g_lo, cal.g_hi,
+	       cal.g_sig_prog[0], cal.g_sig_prog[cal.nlevels - 1], cal.g_sig_read[0],
+	       cal.g_sig_read[cal.nlevels - 1]);
 	if (!reused && o->caldir)
 		bnnacc_calib_save(&cal, cache);	/* a cache: failing is harmless */
-	printf("p_demo: bnnaccd transferred M=%u networks, gamma=%.3f uS per unit\n", mm, gamma);
+	printf("p_demo: bnnaccd transferred M=%u networks\n", mm);
+	printf("p_demo: %s\n", json_string_value(json_object_get(tj, "why")) ?: "");
 	fflush(stdout);
 
 	/* The daemon's transfer again, on a card that only records. */
@@ -705,54 +676,53 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	rc.ops = &rec_ops;
 	rc.ctx = &rec;
 	rc.info = card.info;
-	{
-		struct bnnacc_xfer_opts xo = { mm, 0, 1 };
-
-		ret = bnnacc_transfer(&ref, &rc, &cal, m, &xo, err, errlen);
-	}
-	if (ret)
-		goto out;
-	if (bnnacc_net_m(ref) != mm || fabs(bnnacc_net_gamma(ref) - gamma) > 1e-6 * gamma) {
-		ret = card_run_fail(err, errlen, -EPROTO,
-			   "recomputed transfer differs from the daemon's (M %u gamma %.6f vs M %u gamma %.6f)",
-			   bnnacc_net_m(ref), bnnacc_net_gamma(ref), mm, gamma);
+	ret = xfer_opts_json(tj, mm, &xo);
+	if (ret) {
+		card_run_fail(err, errlen, ret, "bnnaccd's transfer report lacks mode/cells/repeat");
 		goto out;
 	}
-	ret = card_run_files(ref, m, &cal, o->outdir, &ach, err, errlen);
+	ret = bnnacc_transfer(&ref, &rcp, &calp, 1, m, &xo, err, errlen);
+	if (ret)
+		goto out;
+	for (l = 0; l < m->n_layers; l++)
+		if (bnnacc_net_m(ref) != mm ||
+		    !(fabs(bnnacc_net_gamma(ref, l) - gamma[l]) <= 1e-6 * gamma[l])) {
+			ret = card_run_fail(err, errlen, -EPROTO,
+					    "recomputed transfer differs from the daemon's (M %u, layer %u gamma %.6f vs M %u gamma %.6f)",
+					    bnnacc_net_m(ref), l, bnnacc_net_gamma(ref, l), mm,
+					    gamma[l]);
+			goto out;
+		}
+	ret = card_run_files(ref, m, &cal, o->outdir,
+			     json_string_value(json_object_get(tj, "why")), &ach, err, errlen);
 	if (ret)
 		goto out;
 
-	/* The pairs, read through our own handle; nothing is programmed. */
+	/* The cells, read through our own handle at the daemon's tiles. */
+	ret = layout_json(tj, m->n_layers, &lay);
+	if (ret) {
+		card_run_fail(err, errlen, ret, "bnnaccd's tiles: %s", strerror(-ret));
+		goto out;
+	}
 	all = (struct bnnacc_region){ 0, 0, (uint16_t)card.info.rows, (uint16_t)card.info.cols };
 	ns = malloc(cells * reads * sizeof(uint32_t));
-	tiles = malloc((size_t)mm * m->n_layers * sizeof(*tiles));
-	if (!ns || !tiles) {
+	if (!ns) {
 		ret = card_run_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
-	for (rd = 0; rd < reads && !ret; rd++)
-		ret = card.ops->read(card.ctx, &all, ns + rd * cells);
+	ret = card.ops->read(card.ctx, &all, ns, reads);
+	if (!ret)
+		ret = card_run_weights(&card.info, ns, reads, m, ach, gamma, &lay, o->outdir);
 	if (ret) {
-		card_run_fail(err, errlen, ret, "reading the array back: %s", strerror(-ret));
+		card_run_fail(err, errlen, ret, "conductance read-back: %s", strerror(-ret));
 		goto out;
 	}
-	ret = find_tiles(&card.info, ns, reads, &cal, rec.words, ref, m->n_layers, mm,
-			 tiles, &worst, &next, &same, err, errlen);
-	if (ret)
-		goto out;
-	printf("p_demo: read back: %u tiles of %u networks located (mean z^2 <= %.2f, "
-	       "next candidate %.1f; %u where a stuck-free layout puts them)\n",
-	       mm * m->n_layers, mm, worst, next, same);
-	ret = card_run_weights(&card.info, ns, reads, m, ach, gamma, mm, tiles, o->outdir);
-	if (ret) {
-		card_run_fail(err, errlen, ret, "weights.txt: %s", strerror(-ret));
-		goto out;
-	}
-	fflush(stdout);
+	json_decref(rep);
+	rep = NULL;
 
 	pass = (struct daemon_pass){ &cn, x, (unsigned)n, m->n_inputs, m->n_classes,
-				     mm, o->outdir };
-	ret = card_run_ages(o, daemon_pass, &pass, err, errlen);
+				     mm, o->outdir, 0 };
+	ret = card_run_ages(o, t_prog, daemon_pass, daemon_check, &pass, err, errlen);
 	if (!ret && !conn_call(&cn, json_pack("{s:s}", "op", "stats"), &rep, NULL, 0)) {
 		printf("p_demo: bnnaccd stats: %lld infer requests, %lld inputs, %.2f s in inference, %lld retries\n",
 		       (long long)json_integer_value(json_object_get(json_object_get(rep, "requests"), "infer")),
@@ -765,7 +735,7 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 out:
 	json_decref(rep);
 	conn_close(&cn);
-	free(tiles);
+	card_run_layout_free(&lay);
 	free(ns);
 	free(rec.words);
 	free(x);

@@ -49,3 +49,27 @@ answer() {
 	done
 	python3 "$QMP" "$sock" "$@" && touch "$share/$name"
 }
+
+# demo_goals METRICS.JSON: every pass of a demo run (metrics.json's per_age)
+# against the converged software posterior, one line each, and the goals of
+# docs/demo.md: accuracy within 0.5 pp, same class >= 98 %, entropy r >=
+# 0.95, epistemic r >= 0.90. The file is kept beside the case's logs.
+demo_goals() {
+	cp "$1" "$BUILD/vm/logs/$case_name.metrics.json" 2>/dev/null || true
+	python3 - "$1" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+for a in m["per_age"]:
+    r = a["vs_converged_software"]
+    print(f"age {a['age_s']} s (measured {a['measured_age_s']:.0f}): "
+          f"acc sw {r['software_accuracy']:.4f} card {r['card_accuracy']:.4f} "
+          f"agree {r['grid_agreement']:.4f} H {r['entropy_pearson']:.4f} "
+          f"Ue {r['epistemic_pearson']:.4f} gain {a['gain']:.4f} "
+          f"refreshed {a['refreshed']}")
+    assert abs(r["card_accuracy"] - r["software_accuracy"]) <= 0.005 + 1e-9
+    assert r["grid_agreement"] >= 0.98
+    assert r["entropy_pearson"] >= 0.95
+    assert r["epistemic_pearson"] >= 0.90
+    assert a["goals_met"]
+PY
+}

@@ -4,13 +4,17 @@
  * model in one programming step and infer the points with every programmed
  * network, writing the results into DIR (the host's shared directory).
  *
- * usage: p_demo [--daemon SOCKET STATE_DIR] MODEL POINTS DIR [M] [AGE_S,AGE_S,...]
+ * usage: p_demo [--daemon SOCKET STATE_DIR] [--cards N] [--mode shared|samples]
+ *               [--cells N] [--repeat N] MODEL POINTS DIR [M] [AGE_S,AGE_S,...]
  *
  * With --daemon, through bnnaccd (already running with that socket and
  * state directory, demo/daemon_run.c): its `load` calibrates and programs,
- * its `infer` returns every network's output; /dev/bnnacc0 is opened too,
- * only to read the array back and the device clock. Without it, libbnnacc
- * directly on /dev/bnnacc0 (demo/card_run.c).
+ * its `check` reads the reference cells before each later pass, its
+ * `infer` returns every network's output; /dev/bnnacc0 is opened too, only
+ * to read the array back and the device clock. Without it, libbnnacc
+ * directly on /dev/bnnacc0 .. N-1 (demo/card_run.c), the networks spread
+ * over the N cards; --mode, --cells and --repeat set the transfer's
+ * choices (the daemon makes its own).
  *
  * Ageing: for each age the program prints "P_DEMO-ADVANCE <s>" (the seconds
  * the device clock must move); the host watching the serial log answers with
@@ -49,6 +53,13 @@ static int programmed(void *ctx)
 	return clock_ns(a->dev, &a->t_prog_ns);
 }
 
+static int clock_now(void *ctx, uint64_t *ns)
+{
+	struct adv *a = ctx;
+
+	return clock_ns(a->dev, ns);
+}
+
 static int advance(void *ctx, unsigned age_s)
 {
 	struct adv *a = ctx;
@@ -79,25 +90,42 @@ static int advance(void *ctx, unsigned age_s)
 int main(int argc, char **argv)
 {
 	struct card_run_opts o;
-	struct bnnacc_card card;
-	struct bnnacc_dev *dev;
+	struct bnnacc_card card[CARD_RUN_MAX_CARDS], *cp[CARD_RUN_MAX_CARDS];
+	struct bnnacc_dev *dev[CARD_RUN_MAX_CARDS] = { NULL };
 	struct adv adv;
 	const char *sock = NULL, *state = NULL;
 	char err[512] = "";
-	int ret;
+	unsigned ncards = 1, i;
+	int ret = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc > 3 && !strcmp(argv[1], "--daemon")) {
-		sock = argv[2];
-		state = argv[3];
-		argv += 3;
-		argc -= 3;
+	memset(&o, 0, sizeof(o));
+	while (argc > 2 && !strncmp(argv[1], "--", 2)) {
+		if (!strcmp(argv[1], "--daemon") && argc > 3) {
+			sock = argv[2];
+			state = argv[3];
+			argv++;
+			argc--;
+		} else if (!strcmp(argv[1], "--cards")) {
+			ncards = (unsigned)strtoul(argv[2], NULL, 10);
+		} else if (!strcmp(argv[1], "--mode")) {
+			o.mode = !strcmp(argv[2], "shared") ? BNNACC_XFER_SHARED :
+				 !strcmp(argv[2], "samples") ? BNNACC_XFER_SAMPLES : 99;
+		} else if (!strcmp(argv[1], "--cells")) {
+			o.cells = (unsigned)strtoul(argv[2], NULL, 10);
+		} else if (!strcmp(argv[1], "--repeat")) {
+			o.repeat = (unsigned)strtoul(argv[2], NULL, 10);
+		} else {
+			break;
+		}
+		argv += 2;
+		argc -= 2;
 	}
-	if (argc < 4) {
-		fprintf(stderr, "usage: p_demo [--daemon SOCKET STATE_DIR] MODEL POINTS DIR [M] [AGES]\n");
+	if (argc < 4 || !ncards || ncards > CARD_RUN_MAX_CARDS || o.mode == 99) {
+		fprintf(stderr, "usage: p_demo [--daemon SOCKET STATE_DIR] [--cards N] "
+			"[--mode shared|samples] [--cells N] [--repeat N] MODEL POINTS DIR [M] [AGES]\n");
 		return 2;
 	}
-	memset(&o, 0, sizeof(o));
 	o.model = argv[1];
 	o.points = argv[2];
 	o.outdir = argv[3];
@@ -115,26 +143,34 @@ int main(int argc, char **argv)
 		}
 	}
 	o.reads = 4;
-	ret = bnnacc_open(&dev, 0, err, sizeof(err));
+	for (i = 0; i < ncards && !ret; i++) {
+		ret = bnnacc_open(&dev[i], (int)i, err, sizeof(err));
+		if (!ret)
+			ret = bnnacc_dev_card(dev[i], &card[i]);
+		if (ret && !err[0])
+			snprintf(err, sizeof(err), "card %u: %s", i, bnnacc_dev_error(dev[i]));
+		cp[i] = &card[i];
+	}
 	if (ret) {
 		printf("p_demo: open: %s\np_demo: FAIL\n", err);
 		return 1;
 	}
-	adv.dev = dev;
+	adv.dev = dev[0];
 	adv.t_prog_ns = 0;
 	o.programmed = programmed;
 	o.advance = advance;
+	o.clock = clock_now;
 	o.advance_ctx = &adv;
 	if (sock) {
 		printf("p_demo: through bnnaccd\n");
-		ret = daemon_run(dev, &o, sock, state, err, sizeof(err));
+		ret = daemon_run(dev[0], &o, sock, state, err, sizeof(err));
 	} else {
-		printf("p_demo: libbnnacc directly (--direct)\n");
-		ret = bnnacc_dev_card(dev, &card);
-		if (!ret)
-			ret = card_run(&card, &o, err, sizeof(err));
+		printf("p_demo: libbnnacc directly (--direct), %u card%s\n", ncards,
+		       ncards > 1 ? "s" : "");
+		ret = card_run(cp, ncards, &o, err, sizeof(err));
 	}
-	bnnacc_close(dev);
+	for (i = 0; i < ncards; i++)
+		bnnacc_close(dev[i]);
 	if (ret) {
 		printf("p_demo: %s (%s)\np_demo: FAIL\n", err, strerror(-ret));
 		return 1;
