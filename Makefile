@@ -52,7 +52,8 @@ CHECK_EXTRA :=
 -include $(sort $(wildcard tests/fuzz/*.mk))
 
 .PHONY: all help deps qemu module module-install guest unit-bin unit vm-check check \
-	bench demo card-demo clean lint vm-check-debug fuzz
+	bench demo card-demo clean lint vm-check-debug vm-check-iommu fuzz \
+	vm-check-612 vm-check-612-subset
 
 all: qemu module guest unit-bin $(EXTRA_ALL)
 
@@ -63,6 +64,8 @@ help:
 	@echo "make check      install deps, build, run unit and VM tests"
 	@echo "make unit       Check unit tests"
 	@echo "make vm-check   VM tests (real driver on the emulated card)"
+	@echo "make vm-check-iommu  the unplug, close and fuzz cases behind an IOMMU"
+	@echo "make vm-check-612    every VM case on Debian 12's Linux 6.12 (check: a subset)"
 	@echo "make vm-check-debug  unit + VM tests again: debug kernel (KASAN, lockdep,"
 	@echo "                kmemleak, UBSAN...) and ASan+UBSan library and daemon"
 	@echo "make fuzz       the long fuzz runs (ioctl, device, model file, protocol)"
@@ -84,7 +87,8 @@ module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 	rm -rf $(STAGE)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(STAGE) INSTALL_MOD_DIR=extra \
-		INSTALL_MOD_STRIP=1 DEPMOD=/bin/true CONFIG_MODULE_SIG_ALL= modules_install
+		INSTALL_MOD_STRIP=1 DEPMOD=/bin/true CONFIG_MODULE_SIG_ALL= \
+		CONFIG_MODULE_COMPRESS_XZ= CONFIG_MODULE_COMPRESS_ZSTD= CONFIG_MODULE_COMPRESS_GZIP= modules_install
 	for f in modules.order modules.builtin modules.builtin.modinfo; do \
 		if [ -f /lib/modules/$(KVER)/$$f ]; then cp /lib/modules/$(KVER)/$$f $(STAGE)/lib/modules/$(KVER)/; \
 		elif [ -f $(KDIR)/$$f ]; then cp $(KDIR)/$$f $(STAGE)/lib/modules/$(KVER)/; fi; done
@@ -111,12 +115,12 @@ unit: unit-bin
 
 GUEST_PROGS := $(patsubst tests/vm/guest/%.c,$(BUILD)/guest/%,$(wildcard tests/vm/guest/*.c))
 
-$(BUILD)/guest/%: tests/vm/guest/%.c $(wildcard tests/vm/guest/*.h) uapi/bnnacc.h
+$(BUILD)/guest/%: tests/vm/guest/%.c $(wildcard tests/vm/guest/*.h) $(wildcard uapi/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/vm/guest $(WARN) $(GUEST_CFLAGS) -static $< -o $@ -lm
 
 # The ioctl ABI from a 32-bit process (compat_ioctl path of the driver).
-$(BUILD)/guest/t_compat32: tests/vm/guest/t_compat.c $(wildcard tests/vm/guest/*.h) uapi/bnnacc.h
+$(BUILD)/guest/t_compat32: tests/vm/guest/t_compat.c $(wildcard tests/vm/guest/*.h) $(wildcard uapi/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/vm/guest $(WARN) $(GUEST_CFLAGS) -m32 -static $< -o $@
 
@@ -137,6 +141,23 @@ bench: $(BENCH_PROGS)
 vm-check: all
 	tests/vm/run-all.sh
 
+# The cases that free DMA memory late if anything does, with the cards
+# behind an IOMMU in strict mode (tests/vm/run-vm.sh, VM_IOMMU). Not the
+# device fuzzer: it drives the card's registers raw, with guest-physical
+# addresses that an IOMMU rightly refuses.
+IOMMU_CASES := 34-unplug 35-close-inflight 39-owner 70-fuzz-ioctl
+vm-check-iommu: all
+	VM_IOMMU=1 VM_LOGS=$(BUILD)/vm/logs-iommu tests/vm/run-all.sh $(IOMMU_CASES)
+
+# Debian 12's second kernel, Linux 6.12 (tests/vm/check-612.sh): make check
+# runs this representative subset, vm-check-612 every case.
+VM_612_CASES := 01-identify 02-program-read 20-netlink 30-jobs 34-unplug \
+	35-close-inflight 37-reset-ioctl 39-owner 40-lib 50-daemon
+vm-check-612-subset: all
+	tests/vm/check-612.sh $(VM_612_CASES)
+vm-check-612: all
+	tests/vm/check-612.sh
+
 # The same unit and VM suites on the debug kernel with sanitized userspace
 # (tests/vm/check-debug.sh builds both, cached; build/debug).
 vm-check-debug:
@@ -153,6 +174,8 @@ check: deps
 	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) vm-check
+	$(MAKE) vm-check-iommu
+	$(MAKE) vm-check-612-subset
 	$(MAKE) vm-check-debug
 	@set -e; for t in $(CHECK_EXTRA); do $(MAKE) $$t; done
 

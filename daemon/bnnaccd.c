@@ -126,6 +126,7 @@ struct card {
 	struct bnnacc_drift drift, found;	/* now; what the check found */
 	/* statistics */
 	uint64_t batches, inputs, errors, programs;
+	uint64_t foreign_programs;	/* PROGRAMMED events not of ours */
 	double busy_s;
 	double s_per_input;	/* moving average of a batch's time per input */
 };
@@ -178,6 +179,7 @@ struct daemon {
 	struct pending *pend;
 	int draining;
 	double t_start, drain_start, last_scan;
+	uint64_t lease_warned;	/* card indices whose lease was busy, logged */
 	uint64_t req[OP__COUNT], errs[E__COUNT], infer_inputs, retries;
 	uint64_t lat_bucket[NBUCKETS + 1];
 	double lat_sum;
@@ -412,6 +414,12 @@ static int w_program(struct card *c)
 	c->warn[0] = 0;
 	if (!c->wmodel && !c->wforce)
 		return 0;
+	/* Ours since the card was opened; again if an admin broke it. */
+	ret = bnnacc_lease_acquire(c->dev, 0);
+	if (ret) {
+		snprintf(c->err, sizeof(c->err), "%s", bnnacc_dev_error(c->dev));
+		return ret;
+	}
 	ret = w_calibrate(c);
 	if (ret || !c->wmodel)
 		return ret;
@@ -526,6 +534,24 @@ static void card_open(struct daemon *d, int index)
 		free(c);
 		return;
 	}
+	/*
+	 * The array's lease: while bnnaccd serves a card nobody else may
+	 * program it. A card leased to another process is left alone (and
+	 * tried again at the next scan).
+	 */
+	if (bnnacc_lease_acquire(c->dev, 0)) {
+		uint64_t bit = index < 64 ? 1ull << index : 0;
+
+		if (!(d->lease_warned & bit))
+			logmsg(LOG_ERR, "%s; not serving this card until it is free",
+			       bnnacc_dev_error(c->dev));
+		d->lease_warned |= bit;
+		bnnacc_close(c->dev);
+		free(c);
+		return;
+	}
+	if (index < 64)
+		d->lease_warned &= ~(1ull << index);
 	c->d = d;
 	c->slot = slot;
 	c->index = index;
@@ -1441,7 +1467,8 @@ static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
 			    "# TYPE bnnaccd_card_drift_gain gauge\n"
 			    "# TYPE bnnaccd_card_drift_excess gauge\n"
 			    "# TYPE bnnaccd_card_drift_checks_total counter\n"
-			    "# TYPE bnnaccd_card_refreshes_total counter\n");
+			    "# TYPE bnnaccd_card_refreshes_total counter\n"
+			    "# TYPE bnnaccd_card_foreign_programs_total counter\n");
 	for (i = 0; i < MAX_CARDS; i++) {
 		struct card *c = d->card[i];
 
@@ -1462,6 +1489,8 @@ static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
 				    c->index, c->drift.checks ? c->drift.gain : 1.0,
 				    c->index, c->drift.excess, c->index, c->drift.checks,
 				    c->index, c->drift.refreshes);
+		evbuffer_add_printf(b, "bnnaccd_card_foreign_programs_total{card=\"%d\"} %llu\n",
+				    c->index, (unsigned long long)c->foreign_programs);
 	}
 	evbuffer_add(b, "", 1);
 	json_object_set_new(o, "text", json_string((const char *)evbuffer_pullup(b, -1)));
@@ -1804,6 +1833,20 @@ static int nl_event(struct nl_msg *msg, void *arg)
 	case BNNACC_EVENT_DRIFT:
 		if (c)	/* the card's own drift monitor: read its references */
 			c->want_check = 1;
+		break;
+	case BNNACC_EVENT_PROGRAMMED:
+		/*
+		 * We hold the lease, so only an admin breaking it programs
+		 * behind us: the array no longer holds our networks.
+		 */
+		if (c && a[BNNACC_A_LEASE_PID] &&
+		    nla_get_u32(a[BNNACC_A_LEASE_PID]) != (uint32_t)getpid()) {
+			logmsg(LOG_WARNING,
+			       "card %s: array programmed by process %u (lease broken): reprogramming",
+			       c->path, nla_get_u32(a[BNNACC_A_LEASE_PID]));
+			c->foreign_programs++;
+			c->need_program = 1;
+		}
 		break;
 	default:
 		break;

@@ -14,7 +14,7 @@
 #include <linux/seq_file.h>
 #include <linux/spinlock.h>
 
-#include "bnnacc.h"
+#include "bnnacc_drv.h"
 #include "bnnacc_obs.h"
 
 static struct dentry *bnnacc_debugfs_root;

@@ -14,7 +14,7 @@
 #include <linux/module.h>
 #include <linux/slab.h>
 
-#include "bnnacc.h"
+#include "bnnacc_drv.h"
 
 #define BNNACC_RESET_TIMEOUT_US	(100 * USEC_PER_MSEC)
 
@@ -22,6 +22,11 @@ unsigned int bnnacc_cmd_timeout_ms = 5000;
 module_param_named(timeout_ms, bnnacc_cmd_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(timeout_ms,
 		 "Command and default batch timeout in milliseconds (default 5000)");
+
+unsigned int bnnacc_pinned_max_mb = 256;
+module_param_named(pinned_max_mb, bnnacc_pinned_max_mb, uint, 0644);
+MODULE_PARM_DESC(pinned_max_mb,
+		 "Coherent DMA memory one card's commands may hold, in MiB, for cards bound later (default 256; per card: sysfs pinned_max_bytes)");
 
 static struct class *bnnacc_class;
 static dev_t bnnacc_devt;
@@ -154,7 +159,7 @@ static int bnnacc_irq_alloc(struct bnnacc_dev *bdev)
 	nvec = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI);
 	if (nvec < 0) {
 		bdev->irq_mode = BNNACC_IRQ_INTX;
-		nvec = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_LEGACY);
+		nvec = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_INTX);
 	}
 	if (nvec < 0) {
 		bdev->irq_mode = BNNACC_IRQ_NONE;
@@ -321,6 +326,7 @@ static struct bnnacc_dev *bnnacc_dev_create(struct pci_dev *pdev)
 	bdev->minor = minor;
 	bdev->pdev = pci_dev_get(pdev);
 	init_rwsem(&bdev->cmd_lock);
+	bnnacc_lease_init(bdev);
 	bnnacc_pool_init(&bdev->pool, &pdev->dev);
 	bnnacc_jobs_init(bdev);
 	device_initialize(&bdev->dev);
@@ -339,7 +345,7 @@ static struct bnnacc_dev *bnnacc_dev_create(struct pci_dev *pdev)
 	return bdev;
 }
 
-static int bnnacc_pci_init(struct pci_dev *pdev)
+static int bnnacc_pci_init(struct pci_dev *pdev, void __iomem **regs)
 {
 	struct device *dev = &pdev->dev;
 	int ret;
@@ -351,9 +357,9 @@ static int bnnacc_pci_init(struct pci_dev *pdev)
 		dev_err(dev, "BAR%d too small\n", BNNACC_BAR_REGS);
 		return -ENODEV;
 	}
-	ret = pcim_iomap_regions(pdev, BIT(BNNACC_BAR_REGS), BNNACC_NAME);
-	if (ret)
-		return dev_err_probe(dev, ret, "cannot map BAR%d\n",
+	*regs = bnnacc_pcim_iomap_region(pdev, BNNACC_BAR_REGS, BNNACC_NAME);
+	if (IS_ERR(*regs))
+		return dev_err_probe(dev, PTR_ERR(*regs), "cannot map BAR%d\n",
 				     BNNACC_BAR_REGS);
 	pci_set_master(pdev);
 	ret = dma_set_mask_and_coherent(dev, DMA_BIT_MASK(64));
@@ -365,16 +371,17 @@ static int bnnacc_pci_init(struct pci_dev *pdev)
 static int bnnacc_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct bnnacc_dev *bdev;
+	void __iomem *regs;
 	u32 depth;
 	int ret;
 
-	ret = bnnacc_pci_init(pdev);
+	ret = bnnacc_pci_init(pdev, &regs);
 	if (ret)
 		return ret;
 	bdev = bnnacc_dev_create(pdev);
 	if (IS_ERR(bdev))
 		return PTR_ERR(bdev);
-	bdev->regs = pcim_iomap_table(pdev)[BNNACC_BAR_REGS];
+	bdev->regs = regs;
 
 	ret = bnnacc_hw_check(bdev);
 	if (ret)
@@ -433,12 +440,17 @@ static void bnnacc_remove(struct pci_dev *pdev)
 	/* ...end the batches on the card and the queued ones with -ENODEV... */
 	bnnacc_ring_cancel(&bdev->ring, -ENODEV);
 	bnnacc_jobs_fail(bdev);
-	/* ...free the pooled buffers (later ones are freed when released)... */
-	bnnacc_pool_close(&bdev->pool);
-	/* ...and wait for the ioctl in progress, which frees its buffers. */
+	/* ...wait for the ioctls in progress, which free their buffers... */
 	down_write(&bdev->cmd_lock);
 	bdev->gone = true;
 	up_write(&bdev->cmd_lock);
+	cancel_delayed_work_sync(&bdev->prog_work);
+	/*
+	 * ...move what the files may still reap to kernel memory and free
+	 * every coherent buffer: none outlives the binding.
+	 */
+	bnnacc_jobs_retire(bdev);
+	bnnacc_pool_close(&bdev->pool);
 	put_device(&bdev->dev);
 }
 
@@ -478,7 +490,7 @@ static int __init bnnacc_init(void)
 				  BNNACC_NAME);
 	if (ret)
 		goto err_nl;
-	bnnacc_class = class_create(THIS_MODULE, BNNACC_NAME);
+	bnnacc_class = bnnacc_class_create(BNNACC_NAME);
 	if (IS_ERR(bnnacc_class)) {
 		ret = PTR_ERR(bnnacc_class);
 		goto err_region;

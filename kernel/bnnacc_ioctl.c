@@ -14,11 +14,14 @@
 #include <linux/fs.h>
 #include <linux/uaccess.h>
 
-#include "bnnacc.h"
+#include "bnnacc_drv.h"
 
 static_assert(sizeof(struct bnnacc_identify) == 256);
 static_assert(sizeof(struct bnnacc_identify_args) ==
+	      BNNACC_IDENTIFY_SIZE_VER1);
+static_assert(offsetof(struct bnnacc_identify_args, generation) ==
 	      BNNACC_IDENTIFY_SIZE_VER0);
+static_assert(sizeof(struct bnnacc_lease_args) == BNNACC_LEASE_SIZE_VER0);
 static_assert(sizeof(struct bnnacc_program_args) ==
 	      BNNACC_PROGRAM_SIZE_VER0);
 static_assert(sizeof(struct bnnacc_read_args) == BNNACC_READ_SIZE_VER0);
@@ -68,9 +71,9 @@ static int bnnacc_xfer_run(struct bnnacc_dev *bdev,
 	struct bnnacc_cmd *cmd;
 	int ret;
 
-	cmd = bnnacc_cmd_alloc(&bdev->pdev->dev, x->src_len, x->dst_len);
-	if (!cmd)
-		return -ENOMEM;
+	cmd = bnnacc_cmd_alloc(&bdev->pool, x->src_len, x->dst_len);
+	if (IS_ERR(cmd))
+		return PTR_ERR(cmd);
 	cmd->sqe.opcode = x->opcode;
 	cmd->sqe.region = x->region;
 	cmd->sqe.cdw[0] = x->cdw0;
@@ -110,12 +113,23 @@ static long bnnacc_ioc_identify(struct bnnacc_dev *bdev,
 				struct bnnacc_identify_args __user *uargs)
 {
 	struct bnnacc_xfer x = { .opcode = BNNACC_OP_IDENTIFY };
-	struct bnnacc_identify_args args;
+	struct bnnacc_identify_args args = { 0 };
+	u32 size;
 	int ret;
 
-	if (copy_from_user(&args, uargs, sizeof(args)))
+	/* The VER0 part first: an unreadable argument is -EFAULT. */
+	if (copy_from_user(&args, uargs, BNNACC_IDENTIFY_SIZE_VER0))
 		return -EFAULT;
-	if (args.size != BNNACC_IDENTIFY_SIZE_VER0 || args.flags || args.rsvd)
+	size = args.size;
+	if (size != BNNACC_IDENTIFY_SIZE_VER0 &&
+	    size != BNNACC_IDENTIFY_SIZE_VER1)
+		return -EINVAL;
+	if (size > BNNACC_IDENTIFY_SIZE_VER0 &&
+	    copy_from_user((u8 *)&args + BNNACC_IDENTIFY_SIZE_VER0,
+			   (const u8 __user *)uargs + BNNACC_IDENTIFY_SIZE_VER0,
+			   size - BNNACC_IDENTIFY_SIZE_VER0))
+		return -EFAULT;
+	if (args.flags || args.rsvd || args.rsvd1)
 		return -EINVAL;
 	x.dst = &uargs->id;
 	x.dst_len = sizeof(uargs->id);
@@ -124,15 +138,146 @@ static long bnnacc_ioc_identify(struct bnnacc_dev *bdev,
 		return ret;
 	if (put_user(BNNACC_ABI_VERSION, &uargs->drv_version))
 		return -EFAULT;
+	if (size < BNNACC_IDENTIFY_SIZE_VER1)
+		return 0;
+	if (put_user((u64)atomic64_read(&bdev->generation),
+		     &uargs->generation) ||
+	    put_user((u32)bnnacc_lease_pid(bdev), &uargs->lease_pid))
+		return -EFAULT;
 	return 0;
 }
 
-static long bnnacc_ioc_program(struct bnnacc_dev *bdev,
+/* ---- the array's lease ------------------------------------------------- */
+
+static void bnnacc_prog_work(struct work_struct *work)
+{
+	struct bnnacc_dev *bdev = container_of(to_delayed_work(work),
+					       struct bnnacc_dev, prog_work);
+
+	bnnacc_nl_event(bdev, BNNACC_EVENT_PROGRAMMED, "array programmed");
+}
+
+/**
+ * bnnacc_lease_init() - a new card: no lease, generation 0
+ * @bdev: the card
+ */
+void bnnacc_lease_init(struct bnnacc_dev *bdev)
+{
+	spin_lock_init(&bdev->lease_lock);
+	atomic64_set(&bdev->generation, 0);
+	INIT_DELAYED_WORK(&bdev->prog_work, bnnacc_prog_work);
+}
+
+/**
+ * bnnacc_lease_pid() - who holds the lease
+ * @bdev: the card
+ *
+ * Return: the thread group that took it, 0 when nobody holds it.
+ */
+pid_t bnnacc_lease_pid(struct bnnacc_dev *bdev)
+{
+	pid_t pid;
+
+	spin_lock(&bdev->lease_lock);
+	pid = bdev->lease ? bdev->lease_pid : 0;
+	spin_unlock(&bdev->lease_lock);
+	return pid;
+}
+
+/*
+ * Give @ctx the lease: 0, or -EBUSY while another file holds it and
+ * @brk is false. Returns the old holder's pid in @was when it was broken.
+ */
+static int bnnacc_lease_take(struct bnnacc_ctx *ctx, bool brk, pid_t *was)
+{
+	struct bnnacc_dev *bdev = ctx->bdev;
+	int ret = 0;
+
+	*was = 0;
+	spin_lock(&bdev->lease_lock);
+	if (bdev->lease && bdev->lease != ctx && !brk) {
+		ret = -EBUSY;
+	} else if (bdev->lease != ctx) {
+		if (bdev->lease)
+			*was = bdev->lease_pid;
+		bdev->lease = ctx;
+		bdev->lease_pid = task_tgid_nr(current);
+	}
+	spin_unlock(&bdev->lease_lock);
+	return ret;
+}
+
+/* Drop @ctx's lease, if it holds it: true when it did. */
+static bool bnnacc_lease_drop(struct bnnacc_ctx *ctx)
+{
+	struct bnnacc_dev *bdev = ctx->bdev;
+	bool held;
+
+	spin_lock(&bdev->lease_lock);
+	held = bdev->lease == ctx;
+	if (held) {
+		bdev->lease = NULL;
+		bdev->lease_pid = 0;
+	}
+	spin_unlock(&bdev->lease_lock);
+	return held;
+}
+
+static long bnnacc_ioc_lease(struct file *file, unsigned int cmd,
+			     struct bnnacc_lease_args __user *uargs)
+{
+	struct bnnacc_ctx *ctx = file->private_data;
+	struct bnnacc_dev *bdev = ctx->bdev;
+	struct bnnacc_lease_args args;
+	pid_t was;
+	int ret;
+
+	if (copy_from_user(&args, uargs, sizeof(args)))
+		return -EFAULT;
+	if (args.size != BNNACC_LEASE_SIZE_VER0 || args.rsvd0 || args.rsvd ||
+	    args.generation)
+		return -EINVAL;
+	if (cmd == BNNACC_IOC_LEASE_RELEASE) {
+		if (args.flags)
+			return -EINVAL;
+		if (!bnnacc_lease_drop(ctx))
+			return -EINVAL;
+	} else {
+		if (args.flags & ~BNNACC_LEASE_BREAK)
+			return -EINVAL;
+		if (!(file->f_mode & FMODE_WRITE))
+			return -EBADF;
+		if ((args.flags & BNNACC_LEASE_BREAK) &&
+		    !capable(CAP_SYS_ADMIN))
+			return -EPERM;
+		if (READ_ONCE(bdev->gone))
+			return -ENODEV;
+		ret = bnnacc_lease_take(ctx, args.flags & BNNACC_LEASE_BREAK,
+					&was);
+		if (ret)
+			return ret;
+		if (was)
+			dev_info(&bdev->pdev->dev,
+				 "%s: lease of process %d broken by process %d\n",
+				 dev_name(&bdev->dev), was,
+				 task_tgid_nr(current));
+	}
+	if (put_user((u64)atomic64_read(&bdev->generation),
+		     &uargs->generation))
+		return -EFAULT;
+	return 0;
+}
+
+static long bnnacc_ioc_program(struct file *file,
 			       struct bnnacc_program_args __user *uargs)
 {
+	struct bnnacc_ctx *ctx = file->private_data;
+	struct bnnacc_dev *bdev = ctx->bdev;
 	struct bnnacc_xfer x = { .opcode = BNNACC_OP_PROGRAM };
 	struct bnnacc_program_args args;
 	size_t need;
+	pid_t was;
+	long ret;
 
 	if (copy_from_user(&args, uargs, sizeof(args)))
 		return -EFAULT;
@@ -145,10 +290,22 @@ static long bnnacc_ioc_program(struct bnnacc_dev *bdev,
 	if (need > BNNACC_IO_MAX_BYTES || args.words_len < need ||
 	    args.words_len > BNNACC_IO_MAX_BYTES)
 		return -EINVAL;
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	/* The holder's, or implicitly this file's if nobody holds it. */
+	ret = bnnacc_lease_take(ctx, false, &was);
+	if (ret)
+		return ret;
 	x.region = args.region;
 	x.src = u64_to_user_ptr(args.words);
 	x.src_len = need;
-	return bnnacc_xfer(bdev, &x);
+	ret = bnnacc_xfer(bdev, &x);
+	/* Cells may have changed unless it failed before the card. */
+	if (!ret || ret == -EIO || ret == -ETIMEDOUT) {
+		atomic64_inc(&bdev->generation);
+		mod_delayed_work(system_wq, &bdev->prog_work, HZ / 10);
+	}
+	return ret;
 }
 
 static long bnnacc_ioc_read(struct bnnacc_dev *bdev,
@@ -190,7 +347,7 @@ static long bnnacc_ioctl(struct file *file, unsigned int cmd,
 	case BNNACC_IOC_IDENTIFY:
 		return bnnacc_ioc_identify(bdev, uarg);
 	case BNNACC_IOC_PROGRAM:
-		return bnnacc_ioc_program(bdev, uarg);
+		return bnnacc_ioc_program(file, uarg);
 	case BNNACC_IOC_READ:
 		return bnnacc_ioc_read(bdev, uarg);
 	case BNNACC_IOC_SUBMIT:
@@ -201,6 +358,9 @@ static long bnnacc_ioctl(struct file *file, unsigned int cmd,
 		return bnnacc_ioc_cancel(ctx, uarg);
 	case BNNACC_IOC_RESET:
 		return bnnacc_ioc_reset(ctx, uarg);
+	case BNNACC_IOC_LEASE_ACQUIRE:
+	case BNNACC_IOC_LEASE_RELEASE:
+		return bnnacc_ioc_lease(file, cmd, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -234,6 +394,7 @@ static int bnnacc_open(struct inode *inode, struct file *file)
 
 static int bnnacc_release(struct inode *inode, struct file *file)
 {
+	bnnacc_lease_drop(file->private_data);
 	bnnacc_ctx_destroy(file->private_data);
 	return 0;
 }
@@ -246,5 +407,5 @@ const struct file_operations bnnacc_fops = {
 	.poll = bnnacc_poll,
 	.unlocked_ioctl = bnnacc_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
-	.llseek = no_llseek,
+	.llseek = BNNACC_NO_LLSEEK,
 };

@@ -56,7 +56,7 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
-#include "bnnacc.h"
+#include "bnnacc_drv.h"
 
 static_assert(sizeof(struct bnnacc_job) == BNNACC_JOB_SIZE_VER0);
 static_assert(sizeof(struct bnnacc_submit_args) == BNNACC_SUBMIT_SIZE_VER0);
@@ -73,11 +73,14 @@ static_assert(BNNACC_SUBMIT_MAX_JOBS <= 64);	/* bnnacc_batch.ok_mask */
  * @BNNACC_BATCH_QUEUED: on its file's queue
  * @BNNACC_BATCH_ONCARD: its jobs are in ring slots
  * @BNNACC_BATCH_DONE: completed, its result final
+ * @BNNACC_BATCH_RETIRING: completed, off its file's done list while
+ *	remove() moves its outputs out of the card's memory
  */
 enum bnnacc_batch_state {
 	BNNACC_BATCH_QUEUED,
 	BNNACC_BATCH_ONCARD,
 	BNNACC_BATCH_DONE,
+	BNNACC_BATCH_RETIRING,
 };
 
 /**
@@ -92,6 +95,7 @@ enum bnnacc_batch_state {
  * @seq: dispatch sequence number, to recognise the batch in the watchdog
  * @state: enum bnnacc_batch_state
  * @expired: its deadline passed; the reset ends it with -ETIMEDOUT
+ * @retired: its outputs are in kernel memory, it holds no bounce buffer
  * @abort_err: 0, or the -errno a reset or remove ends it with
  * @status: result of the batch, once done
  * @njobs: jobs
@@ -121,6 +125,7 @@ struct bnnacc_batch {
 	u64 seq;
 	enum bnnacc_batch_state state;
 	bool expired;
+	bool retired;
 	int abort_err;
 	int status;
 	u32 njobs;
@@ -215,6 +220,7 @@ static void bnnacc_batch_abort(struct bnnacc_dev *bdev,
 {
 	struct bnnacc_ctx *ctx = b->ctx;
 
+	lockdep_assert_held(&bdev->job_lock);
 	list_del(&b->link);
 	bdev->nqueued--;
 	if (list_empty(&ctx->queued))
@@ -263,6 +269,7 @@ static bool bnnacc_batch_finish(struct bnnacc_dev *bdev,
 {
 	struct bnnacc_batch *head;
 
+	lockdep_assert_held(&bdev->job_lock);
 	head = list_first_entry(&bdev->oncard, struct bnnacc_batch, link);
 	list_del(&b->link);
 	bdev->noncard--;
@@ -301,6 +308,7 @@ static void bnnacc_dispatch(struct bnnacc_dev *bdev)
 	struct bnnacc_batch *b;
 	struct bnnacc_ctx *ctx;
 
+	lockdep_assert_held(&bdev->job_lock);
 	lockdep_assert_held(&bdev->job_lock);
 	while (!bdev->dead && !bdev->recovering && !bdev->sync_waiting &&
 	       bdev->noncard < BNNACC_ONCARD_MAX && !list_empty(&bdev->rr)) {
@@ -406,6 +414,7 @@ int bnnacc_sync_exec(struct bnnacc_dev *bdev, struct bnnacc_cmd *cmd,
 	bool waiting = false;
 	int ret = 0;
 
+	lockdep_assert_held_read(&bdev->cmd_lock);
 	if (wait_event_killable(bdev->room_wq,
 				bnnacc_sync_try(bdev, cmd, &waiting, &ret))) {
 		spin_lock(&bdev->job_lock);
@@ -459,6 +468,7 @@ static void bnnacc_fail_queued(struct bnnacc_dev *bdev, int err)
 	struct bnnacc_batch *b, *tmp;
 	struct bnnacc_ctx *ctx;
 
+	lockdep_assert_held(&bdev->job_lock);
 	list_for_each_entry(ctx, &bdev->ctxs, node) {
 		list_for_each_entry_safe(b, tmp, &ctx->queued, link)
 			bnnacc_batch_abort(bdev, b, err);
@@ -632,6 +642,84 @@ void bnnacc_jobs_fail(struct bnnacc_dev *bdev)
 	spin_unlock(&bdev->job_lock);
 }
 
+/* The first completed batch of any file still holding bounce buffers. */
+static struct bnnacc_batch *bnnacc_next_unretired(struct bnnacc_dev *bdev)
+{
+	struct bnnacc_batch *b;
+	struct bnnacc_ctx *ctx;
+
+	lockdep_assert_held(&bdev->job_lock);
+	list_for_each_entry(ctx, &bdev->ctxs, node)
+		list_for_each_entry(b, &ctx->done, link)
+			if (!b->retired)
+				return b;
+	return NULL;
+}
+
+/*
+ * Move the outputs a file may still reap into kernel memory and release
+ * every bounce buffer; a job whose outputs cannot be kept fails with
+ * -ENODEV.
+ */
+static void bnnacc_batch_retire(struct bnnacc_batch *b)
+{
+	u32 i;
+
+	for (i = 0; i < b->njobs; i++) {
+		struct bnnacc_cmd *cmd = b->cmds[i];
+		bool ok = b->ok_mask & BIT_ULL(i);
+
+		if (bnnacc_cmd_retire(cmd, ok ? cmd->sqe.dst_len : 0)) {
+			b->ok_mask &= ~BIT_ULL(i);
+			b->status = b->status ?: -ENODEV;
+			b->jobs_done = min(b->jobs_done, i);
+		}
+	}
+}
+
+/**
+ * bnnacc_jobs_retire() - free every bounce buffer of a removed card
+ * @bdev: the card, with bnnacc_jobs_fail() done and no ioctl running
+ *
+ * Completed batches not yet reaped keep their outputs, copied to kernel
+ * memory, so that their files still reap them after remove(); their
+ * coherent buffers are released now, while the device is bound. Each batch
+ * leaves its file's done list while it is retired (a reaper waits for it)
+ * and returns to the same place.
+ *
+ * Context: process, no spinlock held.
+ */
+void bnnacc_jobs_retire(struct bnnacc_dev *bdev)
+{
+	struct bnnacc_batch *b, *pos;
+	struct bnnacc_ctx *ctx;
+
+	spin_lock(&bdev->job_lock);
+	while ((b = bnnacc_next_unretired(bdev))) {
+		list_del(&b->link);
+		b->state = BNNACC_BATCH_RETIRING;
+		spin_unlock(&bdev->job_lock);
+		bnnacc_batch_retire(b);
+		spin_lock(&bdev->job_lock);
+		b->retired = true;
+		b->state = BNNACC_BATCH_DONE;
+		ctx = b->ctx;
+		if (!ctx) {	/* its file closed meanwhile */
+			spin_unlock(&bdev->job_lock);
+			bnnacc_batch_free(b);
+			spin_lock(&bdev->job_lock);
+			continue;
+		}
+		/* Back before the first batch not yet retired: its old place. */
+		list_for_each_entry(pos, &ctx->done, link)
+			if (!pos->retired)
+				break;
+		list_add_tail(&b->link, &pos->link);
+		wake_up_interruptible_poll(&ctx->wq, EPOLLIN | EPOLLRDNORM);
+	}
+	spin_unlock(&bdev->job_lock);
+}
+
 /* ---- per-file contexts ------------------------------------------------ */
 
 /**
@@ -685,7 +773,8 @@ void bnnacc_ctx_destroy(struct bnnacc_ctx *ctx)
 	list_del_init(&ctx->rr);
 	list_for_each_entry_safe(b, tmp, &ctx->all, cnode) {
 		list_del_init(&b->cnode);
-		if (b->state == BNNACC_BATCH_ONCARD) {
+		if (b->state == BNNACC_BATCH_ONCARD ||
+		    b->state == BNNACC_BATCH_RETIRING) {
 			b->ctx = NULL;
 			continue;
 		}
@@ -800,8 +889,8 @@ static int bnnacc_job_prepare(struct bnnacc_batch *b, u32 i, u64 in, u64 out)
 	struct bnnacc_cmd *cmd;
 
 	cmd = bnnacc_cmd_alloc_pooled(&b->bdev->pool, in, out);
-	if (!cmd)
-		return -ENOMEM;
+	if (IS_ERR(cmd))
+		return PTR_ERR(cmd);
 	b->cmds[i] = cmd;
 	cmd->sqe.opcode = BNNACC_OP_MVM;
 	cmd->sqe.region = j->region;
@@ -935,8 +1024,6 @@ long bnnacc_ioc_submit(struct bnnacc_ctx *ctx,
 	    args.njobs > BNNACC_SUBMIT_MAX_JOBS ||
 	    args.njobs >= bdev->ring.depth)
 		return -EINVAL;
-	if (READ_ONCE(bdev->dead))
-		return -ENODEV;
 	if (READ_ONCE(ctx->pending) >= BNNACC_MAX_PENDING)
 		return -EAGAIN;
 	/*
@@ -945,14 +1032,28 @@ long bnnacc_ioc_submit(struct bnnacc_ctx *ctx,
 	 */
 	if (put_user(0ULL, &uargs->handle))
 		return -EFAULT;
-	b = bnnacc_batch_create(ctx, &args);
-	if (IS_ERR(b))
-		return PTR_ERR(b);
-	handle = bnnacc_batch_queue(ctx, b);
-	if (handle < 0) {
-		bnnacc_batch_free(b);
-		return handle;
+	/*
+	 * Shared, as a synchronous command: remove() waits for the bounce
+	 * buffers allocated here to be queued (and so retired) or freed.
+	 */
+	if (down_read_killable(&bdev->cmd_lock))
+		return -EINTR;
+	if (bdev->gone) {
+		handle = -ENODEV;
+		goto out;
 	}
+	b = bnnacc_batch_create(ctx, &args);
+	if (IS_ERR(b)) {
+		handle = PTR_ERR(b);
+		goto out;
+	}
+	handle = bnnacc_batch_queue(ctx, b);
+	if (handle < 0)
+		bnnacc_batch_free(b);
+out:
+	up_read(&bdev->cmd_lock);
+	if (handle < 0)
+		return handle;
 	if (put_user((u64)handle, &uargs->handle))
 		return -EFAULT;
 	return 0;
@@ -1024,7 +1125,7 @@ static void bnnacc_reap(struct bnnacc_batch *b, struct bnnacc_completion *c)
 			continue;
 		if (current->mm != b->mm ||
 		    bnnacc_copy_out(u64_to_user_ptr(b->jobs[i].out),
-				    cmd->dst.cpu, cmd->sqe.dst_len)) {
+				    bnnacc_cmd_out(cmd), cmd->sqe.dst_len)) {
 			status = status ?: -EFAULT;
 			break;
 		}
@@ -1223,7 +1324,7 @@ long bnnacc_ioc_cancel(struct bnnacc_ctx *ctx,
 		ret = -ENOENT;
 	} else if (b->state == BNNACC_BATCH_ONCARD) {
 		ret = -EBUSY;
-	} else if (b->state == BNNACC_BATCH_DONE) {
+	} else if (b->state != BNNACC_BATCH_QUEUED) {
 		ret = -EALREADY;
 	} else {
 		bnnacc_batch_abort(bdev, b, -ECANCELED);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * bnnacc - generic netlink family "bnnacc" (uapi/bnnacc.h, part 4;
+ * bnnacc - generic netlink family "bnnacc" (uapi/bnnacc.h, part 3;
  * docs/netlink/bnnacc.yaml).
  *
  * BNNACC_CMD_GET_CARD answers with one card (do, by BNNACC_A_CARD_INDEX) or
@@ -21,7 +21,7 @@
 #include <linux/slab.h>
 #include <net/genetlink.h>
 
-#include "bnnacc.h"
+#include "bnnacc_drv.h"
 #include "bnnacc_obs.h"
 
 /**
@@ -54,9 +54,11 @@ static const struct nla_policy bnnacc_nl_policy[BNNACC_A_MAX + 1] = {
 	[BNNACC_A_QUEUE_DEPTH]	= { .type = NLA_U32 },
 	[BNNACC_A_EVENT]	= NLA_POLICY_RANGE(NLA_U32,
 						   BNNACC_EVENT_CARD_ADDED,
-						   BNNACC_EVENT_THERMAL),
+						   BNNACC_EVENT_PROGRAMMED),
 	[BNNACC_A_REASON]	= { .type = NLA_NUL_STRING, .len = 127 },
 	[BNNACC_A_PAD]		= { .type = NLA_UNSPEC },
+	[BNNACC_A_GENERATION]	= { .type = NLA_U64 },
+	[BNNACC_A_LEASE_PID]	= { .type = NLA_U32 },
 };
 
 static int bnnacc_nl_get_card_doit(struct sk_buff *skb,
@@ -111,6 +113,7 @@ static int bnnacc_nl_put_card(struct sk_buff *skb, struct bnnacc_dev *bdev)
 {
 	struct bnnacc_stats *st = &bdev->stats;
 
+	lockdep_assert_held(&bnnacc_nl_lock);
 	if (bnnacc_nl_put_id(skb, bdev) ||
 	    nla_put_u32(skb, BNNACC_A_HW_VERSION, bdev->hw_version) ||
 	    nla_put_u32(skb, BNNACC_A_ROWS, bdev->rows) ||
@@ -122,7 +125,10 @@ static int bnnacc_nl_put_card(struct sk_buff *skb, struct bnnacc_dev *bdev)
 			      bnnacc_nl_stat(&st->jobs_failed), BNNACC_A_PAD) ||
 	    nla_put_u64_64bit(skb, BNNACC_A_RESETS,
 			      bnnacc_nl_stat(&st->resets), BNNACC_A_PAD) ||
-	    nla_put_u32(skb, BNNACC_A_QUEUE_DEPTH, bnnacc_queue_depth(bdev)))
+	    nla_put_u32(skb, BNNACC_A_QUEUE_DEPTH, bnnacc_queue_depth(bdev)) ||
+	    nla_put_u64_64bit(skb, BNNACC_A_GENERATION,
+			      atomic64_read(&bdev->generation), BNNACC_A_PAD) ||
+	    nla_put_u32(skb, BNNACC_A_LEASE_PID, bnnacc_lease_pid(bdev)))
 		return -EMSGSIZE;
 	/* The registers only while the card is there. */
 	if (READ_ONCE(bdev->gone))
@@ -248,6 +254,9 @@ void bnnacc_nl_event(struct bnnacc_dev *bdev, enum bnnacc_event ev,
 		goto err_free;
 	if (nla_put_u32(msg, BNNACC_A_EVENT, ev) ||
 	    bnnacc_nl_put_id(msg, bdev) ||
+	    nla_put_u64_64bit(msg, BNNACC_A_GENERATION,
+			      atomic64_read(&bdev->generation), BNNACC_A_PAD) ||
+	    nla_put_u32(msg, BNNACC_A_LEASE_PID, bnnacc_lease_pid(bdev)) ||
 	    (reason && nla_put_string(msg, BNNACC_A_REASON, reason)))
 		goto err_free;
 	genlmsg_end(msg, hdr);

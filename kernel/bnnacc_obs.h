@@ -3,7 +3,7 @@
  * bnnacc - observability: counters, sysfs attributes, generic netlink and
  * debugfs.
  *
- * bnnacc_netlink.c  generic netlink family "bnnacc" (uapi/bnnacc.h, part 4)
+ * bnnacc_netlink.c  generic netlink family "bnnacc" (uapi/bnnacc.h, part 3)
  * bnnacc_sysfs.c    attributes of /sys/class/bnnacc/bnnaccN/
  * bnnacc_debugfs.c  /sys/kernel/debug/bnnacc/bnnaccN/{ring,regs}
  *

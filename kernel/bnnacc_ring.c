@@ -29,7 +29,7 @@
 #include <linux/jiffies.h>
 #include <linux/slab.h>
 
-#include "bnnacc.h"
+#include "bnnacc_drv.h"
 
 static_assert(sizeof(struct bnnacc_sqe) == 64);
 static_assert(sizeof(struct bnnacc_cqe) == 16);
@@ -68,22 +68,39 @@ int bnnacc_sc_to_errno(u16 sc)
 	}
 }
 
-static int bnnacc_buf_alloc(struct device *dev, struct bnnacc_buf *buf,
-			    size_t len)
+/*
+ * Coherent memory of the card's commands, counted against the card's cap
+ * (bnnacc_pool.pinned_max): -EAGAIN above it, -ENOMEM without memory.
+ */
+static int bnnacc_pinned_alloc(struct bnnacc_pool *pool, struct bnnacc_buf *buf,
+			       size_t len)
 {
-	if (!len)
-		return 0;
-	buf->cpu = dma_alloc_coherent(dev, len, &buf->dma, GFP_KERNEL);
-	if (!buf->cpu)
+	long pinned = atomic_long_add_return(len, &pool->pinned);
+
+	if (pinned > (long)READ_ONCE(pool->pinned_max)) {
+		atomic_long_sub(len, &pool->pinned);
+		return -EAGAIN;
+	}
+	buf->cpu = dma_alloc_coherent(pool->dev, len, &buf->dma, GFP_KERNEL);
+	if (!buf->cpu) {
+		atomic_long_sub(len, &pool->pinned);
 		return -ENOMEM;
+	}
 	buf->len = len;
 	return 0;
 }
 
-static void bnnacc_buf_free(struct device *dev, struct bnnacc_buf *buf)
+static void bnnacc_pinned_free(struct bnnacc_pool *pool, size_t len, void *cpu,
+			       dma_addr_t dma)
+{
+	dma_free_coherent(pool->dev, len, cpu, dma);
+	atomic_long_sub(len, &pool->pinned);
+}
+
+static void bnnacc_buf_free(struct bnnacc_pool *pool, struct bnnacc_buf *buf)
 {
 	if (buf->cpu)
-		dma_free_coherent(dev, buf->len, buf->cpu, buf->dma);
+		bnnacc_pinned_free(pool, buf->len, buf->cpu, buf->dma);
 	buf->cpu = NULL;
 }
 
@@ -109,6 +126,8 @@ void bnnacc_pool_init(struct bnnacc_pool *pool, struct device *dev)
 	spin_lock_init(&pool->lock);
 	pool->dev = dev;
 	pool->cap = BNNACC_POOL_CAP;
+	atomic_long_set(&pool->pinned, 0);
+	pool->pinned_max = (unsigned long)READ_ONCE(bnnacc_pinned_max_mb) << 20;
 	for (i = 0; i < BNNACC_POOL_CLASSES; i++)
 		INIT_LIST_HEAD(&pool->free[i]);
 }
@@ -133,16 +152,15 @@ static unsigned long bnnacc_pool_shrink(struct bnnacc_pool *pool,
 	spin_unlock(&pool->lock);
 
 	list_for_each_entry_safe(ent, tmp, &list, node)
-		dma_free_coherent(pool->dev, PAGE_SIZE << ent->order, ent,
-				  ent->dma);
+		bnnacc_pinned_free(pool, PAGE_SIZE << ent->order, ent,
+				   ent->dma);
 	return freed;
 }
 
 static unsigned long bnnacc_pool_count(struct shrinker *shrinker,
 				       struct shrink_control *sc)
 {
-	struct bnnacc_pool *pool = container_of(shrinker, struct bnnacc_pool,
-						shrinker);
+	struct bnnacc_pool *pool = bnnacc_shrinker_priv(shrinker);
 
 	return READ_ONCE(pool->cached) >> PAGE_SHIFT ?: SHRINK_EMPTY;
 }
@@ -150,8 +168,7 @@ static unsigned long bnnacc_pool_count(struct shrinker *shrinker,
 static unsigned long bnnacc_pool_scan(struct shrinker *shrinker,
 				      struct shrink_control *sc)
 {
-	struct bnnacc_pool *pool = container_of(shrinker, struct bnnacc_pool,
-						shrinker);
+	struct bnnacc_pool *pool = bnnacc_shrinker_priv(shrinker);
 
 	return bnnacc_pool_shrink(pool, sc->nr_to_scan) ?: SHRINK_STOP;
 }
@@ -168,12 +185,9 @@ static unsigned long bnnacc_pool_scan(struct shrinker *shrinker,
  */
 void bnnacc_pool_start(struct bnnacc_pool *pool, const char *name)
 {
-	pool->shrinker.count_objects = bnnacc_pool_count;
-	pool->shrinker.scan_objects = bnnacc_pool_scan;
-	pool->shrinker.seeks = DEFAULT_SEEKS;
-	pool->shrinker_on = !register_shrinker(&pool->shrinker, "bnnacc-%s",
-					       name);
-	if (!pool->shrinker_on)
+	pool->shrinker = bnnacc_shrinker_new(pool, name, bnnacc_pool_count,
+					     bnnacc_pool_scan);
+	if (!pool->shrinker)
 		dev_warn(pool->dev, "no shrinker for the buffer pool\n");
 }
 
@@ -192,36 +206,38 @@ void bnnacc_pool_trim(struct bnnacc_pool *pool)
  * bnnacc_pool_close() - empty the pool for good (card removal)
  * @pool: the pool
  *
- * Buffers given back later (batches reaped after remove) are freed at
- * once.
+ * Called once no command holds coherent memory any more (remove() has
+ * ended or retired every one): nothing is freed for the device after it.
  *
  * Context: process, no spinlock held.
  */
 void bnnacc_pool_close(struct bnnacc_pool *pool)
 {
-	if (pool->shrinker_on)
-		unregister_shrinker(&pool->shrinker);
-	pool->shrinker_on = false;
+	bnnacc_shrinker_free(pool->shrinker);
+	pool->shrinker = NULL;
 	spin_lock(&pool->lock);
 	pool->closed = true;
 	spin_unlock(&pool->lock);
 	bnnacc_pool_trim(pool);
+	WARN_ON_ONCE(atomic_long_read(&pool->pinned));
 }
 
 /*
  * A buffer of at least @len bytes from @pool, not zeroed: a free one of
- * its size class, else a new one.
+ * its size class, else a new one; -EAGAIN over the card's cap even after
+ * dropping the free buffers of other sizes.
  */
 static int bnnacc_pool_get(struct bnnacc_pool *pool, struct bnnacc_buf *buf,
 			   size_t len)
 {
 	unsigned int order = get_order(len);
 	struct bnnacc_pool_ent *ent = NULL;
+	int ret;
 
 	if (!len)
 		return 0;
 	if (order >= BNNACC_POOL_CLASSES)
-		return bnnacc_buf_alloc(pool->dev, buf, len);
+		return bnnacc_pinned_alloc(pool, buf, len);
 	spin_lock(&pool->lock);
 	ent = list_first_entry_or_null(&pool->free[order],
 				       struct bnnacc_pool_ent, node);
@@ -230,15 +246,18 @@ static int bnnacc_pool_get(struct bnnacc_pool *pool, struct bnnacc_buf *buf,
 		pool->cached -= PAGE_SIZE << order;
 	}
 	spin_unlock(&pool->lock);
-	buf->len = PAGE_SIZE << order;
 	if (ent) {
+		buf->len = PAGE_SIZE << order;
 		buf->dma = ent->dma;
 		buf->cpu = ent;
 		return 0;
 	}
-	buf->cpu = dma_alloc_coherent(pool->dev, buf->len, &buf->dma,
-				      GFP_KERNEL);
-	return buf->cpu ? 0 : -ENOMEM;
+	ret = bnnacc_pinned_alloc(pool, buf, PAGE_SIZE << order);
+	if (ret == -EAGAIN && READ_ONCE(pool->cached)) {
+		bnnacc_pool_trim(pool);
+		ret = bnnacc_pinned_alloc(pool, buf, PAGE_SIZE << order);
+	}
+	return ret;
 }
 
 /*
@@ -252,6 +271,7 @@ static bool bnnacc_pool_evict(struct bnnacc_pool *pool, unsigned int order,
 {
 	unsigned int i;
 
+	lockdep_assert_held(&pool->lock);
 	for (i = BNNACC_POOL_CLASSES; i-- > 0;) {
 		if (i == order)
 			continue;
@@ -291,23 +311,70 @@ static void bnnacc_pool_put(struct bnnacc_pool *pool, struct bnnacc_buf *buf)
 		spin_unlock(&pool->lock);
 	}
 	if (ent)
-		dma_free_coherent(pool->dev, buf->len, ent, buf->dma);
+		bnnacc_pinned_free(pool, buf->len, ent, buf->dma);
 	list_for_each_entry_safe(ent, tmp, &list, node)
-		dma_free_coherent(pool->dev, PAGE_SIZE << ent->order, ent,
-				  ent->dma);
+		bnnacc_pinned_free(pool, PAGE_SIZE << ent->order, ent,
+				   ent->dma);
+}
+
+/* Free a command's bounce buffers, or give them back to its pool. */
+static void bnnacc_cmd_drop_bufs(struct bnnacc_cmd *cmd)
+{
+	if (cmd->pooled) {
+		bnnacc_pool_put(cmd->pool, &cmd->src);
+		bnnacc_pool_put(cmd->pool, &cmd->dst);
+	} else {
+		bnnacc_buf_free(cmd->pool, &cmd->src);
+		bnnacc_buf_free(cmd->pool, &cmd->dst);
+	}
+}
+
+/**
+ * bnnacc_cmd_retire() - move a finished command off the card's memory
+ * @cmd: the command; the card no longer uses it (ended or cancelled) and
+ *	only its owner holds a reference
+ * @keep: leading bytes of the destination to keep, 0 for none
+ *
+ * For remove(): the bounce buffers are released while the device is still
+ * bound, and the @keep bytes an owner may still copy out move to kernel
+ * memory (&bnnacc_cmd.kept).
+ *
+ * Context: process, no spinlock held.
+ * Return: 0, or -ENOMEM when the bytes could not be kept (they are lost).
+ */
+int bnnacc_cmd_retire(struct bnnacc_cmd *cmd, size_t keep)
+{
+	int ret = 0;
+
+	WARN_ON_ONCE(kref_read(&cmd->kref) != 1);
+	if (keep && !cmd->kept && cmd->dst.cpu) {
+		cmd->kept = kvmalloc(keep, GFP_KERNEL);
+		if (cmd->kept)
+			memcpy(cmd->kept, cmd->dst.cpu, keep);
+		else
+			ret = -ENOMEM;
+	}
+	bnnacc_cmd_drop_bufs(cmd);
+	return ret;
+}
+
+/**
+ * bnnacc_cmd_out() - where a finished command's output is
+ * @cmd: the command
+ *
+ * Return: its kept copy once retired, else its destination buffer.
+ */
+const void *bnnacc_cmd_out(const struct bnnacc_cmd *cmd)
+{
+	return cmd->kept ?: cmd->dst.cpu;
 }
 
 static void bnnacc_cmd_release(struct kref *kref)
 {
 	struct bnnacc_cmd *cmd = container_of(kref, struct bnnacc_cmd, kref);
 
-	if (cmd->pool) {
-		bnnacc_pool_put(cmd->pool, &cmd->src);
-		bnnacc_pool_put(cmd->pool, &cmd->dst);
-	} else {
-		bnnacc_buf_free(cmd->dev, &cmd->src);
-		bnnacc_buf_free(cmd->dev, &cmd->dst);
-	}
+	bnnacc_cmd_drop_bufs(cmd);
+	kvfree(cmd->kept);
 	kfree(cmd);
 }
 
@@ -325,8 +392,8 @@ void bnnacc_cmd_put(struct bnnacc_cmd *cmd)
 		kref_put(&cmd->kref, bnnacc_cmd_release);
 }
 
-static struct bnnacc_cmd *bnnacc_cmd_new(struct device *dev, size_t src_len,
-					 size_t dst_len)
+static struct bnnacc_cmd *bnnacc_cmd_new(struct bnnacc_pool *pool,
+					 size_t src_len, size_t dst_len)
 {
 	struct bnnacc_cmd *cmd;
 
@@ -338,7 +405,7 @@ static struct bnnacc_cmd *bnnacc_cmd_new(struct device *dev, size_t src_len,
 	kref_init(&cmd->kref);
 	init_completion(&cmd->done);
 	INIT_LIST_HEAD(&cmd->link);
-	cmd->dev = dev;
+	cmd->pool = pool;
 	return cmd;
 }
 
@@ -354,26 +421,31 @@ static void bnnacc_cmd_set_bufs(struct bnnacc_cmd *cmd, size_t src_len,
 
 /**
  * bnnacc_cmd_alloc() - allocate a command with zeroed bounce buffers
- * @dev: device the card is
+ * @pool: pool of the card: the buffers are its own, but count against
+ *	the card's cap on coherent memory
  * @src_len: bytes the card will read, 0 for none
  * @dst_len: bytes the card will write, 0 for none
  *
  * The descriptor's buffer addresses and lengths are filled in; the caller
  * sets the opcode, region and cdw.
  *
- * Return: the command, holding one reference, or NULL.
+ * Return: the command, holding one reference, or ERR_PTR(-ENOMEM or
+ * -EAGAIN: the card's coherent memory cap is reached).
  */
-struct bnnacc_cmd *bnnacc_cmd_alloc(struct device *dev, size_t src_len,
+struct bnnacc_cmd *bnnacc_cmd_alloc(struct bnnacc_pool *pool, size_t src_len,
 				    size_t dst_len)
 {
-	struct bnnacc_cmd *cmd = bnnacc_cmd_new(dev, src_len, dst_len);
+	struct bnnacc_cmd *cmd = bnnacc_cmd_new(pool, src_len, dst_len);
+	int ret;
 
 	if (!cmd)
-		return NULL;
-	if (bnnacc_buf_alloc(dev, &cmd->src, src_len) ||
-	    bnnacc_buf_alloc(dev, &cmd->dst, dst_len)) {
+		return ERR_PTR(-ENOMEM);
+	ret = src_len ? bnnacc_pinned_alloc(pool, &cmd->src, src_len) : 0;
+	if (!ret && dst_len)
+		ret = bnnacc_pinned_alloc(pool, &cmd->dst, dst_len);
+	if (ret) {
 		bnnacc_cmd_put(cmd);
-		return NULL;
+		return ERR_PTR(ret);
 	}
 	bnnacc_cmd_set_bufs(cmd, src_len, dst_len);
 	return cmd;
@@ -391,20 +463,24 @@ struct bnnacc_cmd *bnnacc_cmd_alloc(struct device *dev, size_t src_len,
  * bytes the card reported as written. The buffers go back to @pool when
  * the command is released.
  *
- * Return: the command, holding one reference, or NULL.
+ * Return: the command, holding one reference, or ERR_PTR(-ENOMEM or
+ * -EAGAIN: the card's coherent memory cap is reached).
  */
 struct bnnacc_cmd *bnnacc_cmd_alloc_pooled(struct bnnacc_pool *pool,
 					   size_t src_len, size_t dst_len)
 {
-	struct bnnacc_cmd *cmd = bnnacc_cmd_new(pool->dev, src_len, dst_len);
+	struct bnnacc_cmd *cmd = bnnacc_cmd_new(pool, src_len, dst_len);
+	int ret;
 
 	if (!cmd)
-		return NULL;
-	cmd->pool = pool;
-	if (bnnacc_pool_get(pool, &cmd->src, src_len) ||
-	    bnnacc_pool_get(pool, &cmd->dst, dst_len)) {
+		return ERR_PTR(-ENOMEM);
+	cmd->pooled = true;
+	ret = bnnacc_pool_get(pool, &cmd->src, src_len);
+	if (!ret)
+		ret = bnnacc_pool_get(pool, &cmd->dst, dst_len);
+	if (ret) {
 		bnnacc_cmd_put(cmd);
-		return NULL;
+		return ERR_PTR(ret);
 	}
 	bnnacc_cmd_set_bufs(cmd, src_len, dst_len);
 	return cmd;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * bnnacc - read-only attributes of /sys/class/bnnacc/bnnaccN/
- * (docs/ABI/sysfs-class-bnnacc).
+ * bnnacc - attributes of /sys/class/bnnacc/bnnaccN/
+ * (docs/ABI/sysfs-class-bnnacc): read-only but for pinned_max_bytes.
  *
  * The files go away with the class device at the start of remove, and the
  * device core waits for the readers in progress; a reader still checks the
@@ -9,10 +9,11 @@
  */
 
 #include <linux/device.h>
+#include <linux/kstrtox.h>
 #include <linux/spinlock.h>
 #include <linux/sysfs.h>
 
-#include "bnnacc.h"
+#include "bnnacc_drv.h"
 #include "bnnacc_obs.h"
 
 /* Serialises the latched _LO/_HI register pairs read by this driver part. */
@@ -121,6 +122,55 @@ static ssize_t ring_depth_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(ring_depth);
 
+static ssize_t generation_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lld\n", (long long)
+			  atomic64_read(&bnnacc_sysfs_bdev(dev)->generation));
+}
+static DEVICE_ATTR_RO(generation);
+
+static ssize_t lease_pid_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n",
+			  bnnacc_lease_pid(bnnacc_sysfs_bdev(dev)));
+}
+static DEVICE_ATTR_RO(lease_pid);
+
+static ssize_t pinned_bytes_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%ld\n",
+			  atomic_long_read(&bnnacc_sysfs_bdev(dev)->pool.pinned));
+}
+static DEVICE_ATTR_RO(pinned_bytes);
+
+static ssize_t pinned_max_bytes_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lu\n",
+			  READ_ONCE(bnnacc_sysfs_bdev(dev)->pool.pinned_max));
+}
+
+/* A new cap applies to later allocations; what is pinned stays. */
+static ssize_t pinned_max_bytes_store(struct device *dev,
+				      struct device_attribute *attr,
+				      const char *buf, size_t count)
+{
+	unsigned long v;
+	int ret;
+
+	ret = kstrtoul(buf, 0, &v);
+	if (ret)
+		return ret;
+	if (v < PAGE_SIZE || v > LONG_MAX)
+		return -EINVAL;
+	WRITE_ONCE(bnnacc_sysfs_bdev(dev)->pool.pinned_max, v);
+	return count;
+}
+static DEVICE_ATTR_RW(pinned_max_bytes);
+
 /* The software counters of struct bnnacc_stats, one file each. */
 static ssize_t bnnacc_sysfs_stat(char *buf, atomic64_t *v)
 {
@@ -189,6 +239,10 @@ static struct attribute *bnnacc_dev_attrs[] = {
 	&dev_attr_queue_depth.attr,
 	&dev_attr_irq_mode.attr,
 	&dev_attr_ring_depth.attr,
+	&dev_attr_generation.attr,
+	&dev_attr_lease_pid.attr,
+	&dev_attr_pinned_bytes.attr,
+	&dev_attr_pinned_max_bytes.attr,
 	NULL
 };
 

@@ -2,7 +2,7 @@
  * bnnacc - PCIe RRAM inference card (128 x 128 HfOx 1T1R array)
  *
  * The card's programming model is docs/hardware.md of the bnnacc project and
- * its register and descriptor layout uapi/bnnacc.h (installed next to this
+ * its register and descriptor layout uapi/bnnacc_hw.h (installed next to this
  * file as bnnacc.h). The physics of the array lives in bnnacc_core.c, plain C
  * shared with the project's unit tests: this file only moves descriptors and
  * data between the guest and that core.
@@ -83,7 +83,7 @@
 #include "sysemu/sysemu.h"
 #include "qom/object.h"
 
-#include "bnnacc.h"
+#include "bnnacc_hw.h"
 #include "bnnacc_core.h"
 
 #define TYPE_PCI_BNNACC "bnnacc"

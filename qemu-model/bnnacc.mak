@@ -15,3 +15,7 @@ CONFIG_VIRTIO_9P=y
 
 # The card (hw/misc/bnnacc.c + hw/misc/bnnacc_core.c)
 CONFIG_BNNACC=y
+
+# intel-iommu (VT-d): the VM bench's IOMMU lane (VM_IOMMU=1), where a DMA
+# after the driver let go of a buffer faults instead of landing silently
+CONFIG_VTD=y

@@ -97,7 +97,7 @@ ver_noepoch=${ver#*:}
 # snapshot the slow path builds from).
 input_list() {
 	local f
-	for f in qemu-model/*.c qemu-model/*.h qemu-model/*.mak uapi/bnnacc.h \
+	for f in qemu-model/*.c qemu-model/*.h qemu-model/*.mak uapi/bnnacc.h uapi/bnnacc_hw.h \
 		 scripts/build-qemu.sh; do
 		[ -f "$f" ] && echo "$f"
 	done
@@ -107,7 +107,7 @@ input_list() {
 compute_keys() {
 	local f
 	for f in qemu-model/bnnacc.c qemu-model/bnnacc_core.c \
-		 qemu-model/bnnacc_core.h qemu-model/bnnacc.mak uapi/bnnacc.h; do
+		 qemu-model/bnnacc_core.h qemu-model/bnnacc.mak uapi/bnnacc.h uapi/bnnacc_hw.h; do
 		[ -f "$1/$f" ] || die "$f missing"
 	done
 	stamp=$( { echo "debian-qemu-source: qemu $ver";
@@ -184,6 +184,7 @@ install_if_changed "$snap/qemu-model/bnnacc.c" "$src/hw/misc/bnnacc.c"
 install_if_changed "$snap/qemu-model/bnnacc_core.c" "$src/hw/misc/bnnacc_core.c"
 install_if_changed "$snap/qemu-model/bnnacc_core.h" "$src/hw/misc/bnnacc_core.h"
 install_if_changed "$snap/uapi/bnnacc.h" "$src/hw/misc/bnnacc.h"
+install_if_changed "$snap/uapi/bnnacc_hw.h" "$src/hw/misc/bnnacc_hw.h"
 install_if_changed "$snap/qemu-model/bnnacc.mak" \
 	"$src/configs/devices/x86_64-softmmu/bnnacc.mak"
 

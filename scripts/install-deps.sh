@@ -7,7 +7,7 @@ PKGS=(
 	build-essential pkg-config gcc-multilib python3
 	check libpci-dev libevent-dev libnl-3-dev libnl-genl-3-dev libjansson-dev
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1 sparse
-	busybox-static cpio kmod xz-utils seabios qemu-system-data
+	busybox-static cpio kmod xz-utils zstd seabios qemu-system-data
 	dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev flex bison
 	libattr1-dev libcap-ng-dev gnuplot-nox
 	libelf-dev bc
@@ -26,7 +26,14 @@ if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ &&
 	need_src=1
 fi
 
-if [ ${#missing[@]} -eq 0 ] && [ $need_src -eq 0 ]; then
+# Debian 12's second kernel, Linux 6.12 (image and headers, one version):
+# the driver builds and its VM suite runs on it too. No metapackage names
+# it, so the newest version with both packages in the archive is taken.
+need_612=0
+scripts_dir=$(cd "$(dirname "$0")" && pwd)
+"$scripts_dir/kver.sh" 6.12 > /dev/null 2>&1 || need_612=1
+
+if [ ${#missing[@]} -eq 0 ] && [ $need_src -eq 0 ] && [ $need_612 -eq 0 ]; then
 	exit 0
 fi
 
@@ -51,4 +58,18 @@ apt-get update -q -o Dpkg::Use-Pty=0 >/dev/null
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "install-deps: installing ${missing[*]}"
 	apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+fi
+if [ $need_612 -eq 1 ]; then
+	v=$(apt-cache search --names-only '^linux-headers-6\.12\.[0-9]+\+deb12-amd64$' |
+	    sed -n 's/^linux-headers-\(6\.12\.[0-9]*+deb12-amd64\) .*/\1/p' | sort -V -r |
+	    while read -r k; do
+		apt-cache show "linux-image-$k" > /dev/null 2>&1 && { echo "$k"; break; }
+	    done)
+	if [ -z "$v" ]; then
+		echo "install-deps: no Linux 6.12 image and headers in the archive" >&2
+		exit 1
+	fi
+	echo "install-deps: installing Linux $v (image and headers, for the second kernel's lanes)"
+	apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 \
+		"linux-image-$v" "linux-headers-$v" >/dev/null
 fi

@@ -13,7 +13,7 @@
 #   etc/udev/rules.d/60-bnnacc.rules         /dev/bnnaccN: group bnnacc, 0660
 #   usr/src/bnnacc-$VERSION/                 DKMS source tree: dkms.conf,
 #                                            Makefile, VERSION, Kbuild,
-#                                            kernel/*.[ch], uapi/bnnacc.h
+#                                            kernel/*.[ch], uapi/bnnacc*.h
 # With DESTDIR empty it also creates the system group "bnnacc" when missing
 # and asks udev to reload its rules. It never runs `dkms` itself: with the
 # dkms package installed, `dkms install bnnacc/$VERSION` takes it from there.
@@ -105,7 +105,7 @@ install_sources() {
 	for f in kernel/*.c kernel/*.h; do
 		install -m 0644 "$f" "$src/$f"
 	done
-	install -m 0644 uapi/bnnacc.h "$src/uapi/bnnacc.h"
+	install -m 0644 uapi/bnnacc.h uapi/bnnacc_hw.h "$src/uapi/"
 	sed "s/@VERSION@/$v/" dkms.conf > "$src/dkms.conf"
 	chmod 0644 "$src/dkms.conf"
 	dkms_makefile > "$src/Makefile"

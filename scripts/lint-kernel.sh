@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # lint-kernel.sh - the driver's quality gates, run by `make lint`:
 #
-#   checkpatch  scripts/checkpatch.pl --strict on kernel/*.[ch], uapi/bnnacc.h
+#   checkpatch  scripts/checkpatch.pl --strict on kernel/*.[ch], uapi/bnnacc*.h
 #   W=1         the module built with W=1; any compiler or modpost warning
 #   sparse      the module checked with C=2; any sparse warning
+#               (both against Linux 6.1 and, when installed, Linux 6.12:
+#               scripts/kver.sh 6.12)
 #   kernel-doc  kernel-doc -none -v on the same files; any warning
 #
 # Exits 0 only when every gate finds nothing. The builds run on a copy of
@@ -21,7 +23,7 @@ KVER=${KVER:-$(scripts/kver.sh)}
 KDIR=${KDIR:-/usr/src/linux-headers-$KVER}
 src_dir=linux-source-6.1
 scripts=$CACHE/linux-scripts/$src_dir/scripts
-files=(kernel/*.c kernel/*.h uapi/bnnacc.h)
+files=(kernel/*.c kernel/*.h uapi/bnnacc.h uapi/bnnacc_hw.h)
 
 die() { echo "lint-kernel: $*" >&2; exit 2; }
 
@@ -56,8 +58,17 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/bnnacc-lint.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # checkpatch: the summary lines are noise; any ERROR/WARNING/CHECK is not.
+# kernel/bnnacc_compat.h is the one file whose job is to key on
+# LINUX_VERSION_CODE (the out-of-tree driver builds for 6.1 and 6.12):
+# there, and only there, that check and the constant-comparison one it
+# sets off (LINUX_VERSION_CODE < KERNEL_VERSION(...)) are not findings.
+others=()
+for f in "${files[@]}"; do [ "$f" = kernel/bnnacc_compat.h ] || others+=("$f"); done
 perl "$scripts/checkpatch.pl" --no-tree --strict --terse --show-types \
-	-f "${files[@]}" > "$work/checkpatch.all" 2>&1 || true
+	-f "${others[@]}" > "$work/checkpatch.all" 2>&1 || true
+perl "$scripts/checkpatch.pl" --no-tree --strict --terse --show-types \
+	--ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON \
+	-f kernel/bnnacc_compat.h >> "$work/checkpatch.all" 2>&1 || true
 grep -E ': (ERROR|WARNING|CHECK):' "$work/checkpatch.all" > "$work/checkpatch" || true
 gate checkpatch "$work/checkpatch"
 
@@ -75,11 +86,17 @@ build() {	# build NAME MAKE-ARGS...: findings of one build into $work/NAME
 		tail -n 20 "$work/$name.log" >> "$work/$name"
 	fi
 }
-build w1 W=1
-gate "W=1 build" "$work/w1"
 command -v sparse > /dev/null || die "sparse not installed (apt-get install sparse)"
-build sparse C=2
-gate "sparse (C=2)" "$work/sparse"
+kdirs=("$KDIR")
+k612=$(scripts/kver.sh 6.12 2>/dev/null) && kdirs+=("/usr/src/linux-headers-$k612")
+for kd in "${kdirs[@]}"; do
+	kv=${kd#/usr/src/linux-headers-}
+	rm -f "$work"/src/kernel/*.o "$work"/src/kernel/.*.cmd
+	KDIR=$kd build w1 W=1
+	gate "W=1 build ($kv)" "$work/w1"
+	KDIR=$kd build sparse C=2
+	gate "sparse (C=2, $kv)" "$work/sparse"
+done
 
 # kernel-doc: with -v it also wants Return: sections; drop its info lines.
 : > "$work/kdoc"

@@ -1,22 +1,19 @@
 /* SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR MIT) */
 /*
- * bnnacc - programming model of the bnnacc RRAM inference card and the ioctl
- * ABI of its Linux driver.
+ * bnnacc - the user ABI of the bnnacc RRAM inference card's Linux driver:
+ * what applications and libbnnacc use, installed with the library.
  *
- * One header for the kernel driver, the QEMU device model and user space.
- * It has three parts:
+ *  1. the card as applications see it: PCI identity, geometry, cell
+ *     regions, program words, MVM limits and the IDENTIFY answer;
+ *  2. the ioctl ABI of /dev/bnnaccN;
+ *  3. the generic netlink family "bnnacc".
  *
- *  1. the PCI identity and the BAR0 register map (what the driver programs);
- *  2. the submission/completion ring format and the card's commands (what
- *     travels over DMA between the driver and the card);
- *  3. the ioctl ABI of /dev/bnnaccN (what user space calls).
- *
- * Everything is little-endian and made of fixed-size types with explicit
- * padding; no structure contains a pointer (user and DMA addresses are __u64).
- * Every reserved field must be zero: the card completes a descriptor whose
- * reserved bits are set with %BNNACC_SC_INVALID_FIELD and the driver fails an
- * ioctl whose reserved fields are set with -EINVAL. docs/hardware.md explains
- * the model behind the numbers.
+ * The card's register map and ring format (kernel driver and device model
+ * only) are in bnnacc_hw.h. Everything is little-endian and made of
+ * fixed-size types with explicit padding; no structure contains a pointer
+ * (user addresses are __u64). Every reserved field must be zero: the
+ * driver fails an ioctl whose reserved fields are set with -EINVAL.
+ * docs/hardware.md explains the model behind the numbers.
  */
 #ifndef _UAPI_LINUX_BNNACC_H
 #define _UAPI_LINUX_BNNACC_H
@@ -25,115 +22,26 @@
 #include <linux/ioctl.h>
 
 /* ------------------------------------------------------------------------ */
-/* 1. PCI identity and BAR0                                                 */
+/* 1. The card                                                              */
 /* ------------------------------------------------------------------------ */
 
 #define BNNACC_PCI_VENDOR_ID	0x1234	/* QEMU's experimental vendor id */
 #define BNNACC_PCI_DEVICE_ID	0xbacc
 #define BNNACC_PCI_CLASS	0x120000 /* processing accelerator */
 
-#define BNNACC_BAR_REGS		0	/* BAR0: registers below, 4 KiB */
-#define BNNACC_BAR_MSIX		2	/* BAR2: MSI-X table and PBA */
-#define BNNACC_REGS_SIZE	0x1000
-
 #define BNNACC_MAGIC		0x424e4e41	/* "BNNA" */
 #define BNNACC_HW_VERSION	0x00010000	/* major << 16 | minor */
 #define BNNACC_HW_VERSION_MAJOR(v)	((v) >> 16)
 
-/*
- * BAR0 registers. All are 32 bits wide and must be accessed with aligned
- * 32-bit loads and stores. A 64-bit counter is split in a _LO/_HI pair:
- * reading _LO latches the whole value, so read _LO first, then _HI.
- */
-#define BNNACC_REG_MAGIC	0x000	/* RO: BNNACC_MAGIC */
-#define BNNACC_REG_VERSION	0x004	/* RO: BNNACC_HW_VERSION */
-#define BNNACC_REG_GEOMETRY	0x008	/* RO: rows [15:0], columns [31:16] */
-#define BNNACC_REG_QCAP		0x00c	/* RO: ring entries, DAC/ADC bits */
-#define BNNACC_REG_ISET_MIN	0x010	/* RO: lowest SET current, nA */
-#define BNNACC_REG_ISET_MAX	0x014	/* RO: highest SET current, nA */
-#define BNNACC_REG_ADC_FS	0x018	/* RO: ADC full scale at shift 0, nA */
-#define BNNACC_REG_FEATURES	0x01c	/* RO: BNNACC_FEAT_* */
-#define BNNACC_REG_CTRL		0x020	/* RW: BNNACC_CTRL_* */
-#define BNNACC_REG_STATUS	0x024	/* RO: BNNACC_STS_* */
-#define BNNACC_REG_RESET	0x028	/* WO: write BNNACC_RESET_KEY */
-#define BNNACC_REG_INT_STATUS	0x030	/* RW1C: BNNACC_INT_* causes */
-#define BNNACC_REG_INT_MASK	0x034	/* RW: 1 = cause masked */
-#define BNNACC_REG_ERR_STATUS	0x038	/* RW1C: BNNACC_ERR_* */
-#define BNNACC_REG_ERR_INFO	0x03c	/* RO: detail of the first error */
-#define BNNACC_REG_SQ_BASE_LO	0x040	/* RW: SQ bus address, 64-byte aligned */
-#define BNNACC_REG_SQ_BASE_HI	0x044
-#define BNNACC_REG_SQ_SIZE	0x048	/* RW: SQ entries, power of 2 */
-#define BNNACC_REG_CQ_BASE_LO	0x050	/* RW: CQ bus address, 64-byte aligned */
-#define BNNACC_REG_CQ_BASE_HI	0x054
-#define BNNACC_REG_CQ_SIZE	0x058	/* RW: CQ entries, power of 2 */
-#define BNNACC_REG_SQ_TAIL	0x060	/* WO doorbell: new SQ tail */
-#define BNNACC_REG_CQ_HEAD	0x064	/* WO doorbell: CQ entries consumed */
-#define BNNACC_REG_SQ_HEAD	0x068	/* RO: next SQ entry the card fetches */
-#define BNNACC_REG_CLOCK_LO	0x070	/* RO: device clock, ns */
-#define BNNACC_REG_CLOCK_HI	0x074
-#define BNNACC_REG_BUSY_LO	0x078	/* RO: time spent executing, ns */
-#define BNNACC_REG_BUSY_HI	0x07c
-#define BNNACC_REG_CMDS_DONE	0x080	/* RO: commands completed */
-#define BNNACC_REG_CMDS_FAILED	0x084	/* RO: of which with an error */
-#define BNNACC_REG_SERIAL_LO	0x088	/* RO: card serial number */
-#define BNNACC_REG_SERIAL_HI	0x08c
-#define BNNACC_REG_EVENT_INFO	0x090	/* RC: last event, read clears */
-
-/* BNNACC_REG_EVENT_INFO */
-#define BNNACC_EVT_NONE		0
-#define BNNACC_EVT_DRIFT	1	/* conductances relaxed past the alert level */
-#define BNNACC_EVT_THERMAL	2	/* array temperature out of range */
-
-#define BNNACC_GEOM_ROWS(v)	((v) & 0xffff)
-#define BNNACC_GEOM_COLS(v)	((v) >> 16)
-/* QCAP: max ring entries [15:0], DAC bits [23:16], ADC bits [31:24] */
-#define BNNACC_QCAP_DEPTH(v)	((v) & 0xffff)
-#define BNNACC_QCAP_DAC_BITS(v)	(((v) >> 16) & 0xff)
-#define BNNACC_QCAP_ADC_BITS(v)	((v) >> 24)
-
-/* BNNACC_REG_FEATURES */
+/* IDENTIFY's features (the FEATURES register) */
 #define BNNACC_FEAT_MVM_REPEAT	0x1u	/* MVM honours a repeat count */
 #define BNNACC_FEAT_NONVOLATILE	0x2u	/* array kept across power-off */
 #define BNNACC_FEAT_MULTILAYER	0x4u	/* BNNACC_OP_MLP (reserved) */
-#define BNNACC_FEAT_MVM_SUM	0x8u	/* MVM sums its repeats (BNNACC_MVM_SUM) */
-
-/* BNNACC_REG_CTRL */
-#define BNNACC_CTRL_ENABLE	0x1u	/* rings live; set after bases */
-
-/* BNNACC_REG_STATUS */
-#define BNNACC_STS_READY	0x1u	/* enabled with valid rings */
-#define BNNACC_STS_FATAL	0x2u	/* halted on an error; reset */
-#define BNNACC_STS_BUSY		0x4u	/* executing a command */
-
-#define BNNACC_RESET_KEY	0x52535421	/* "RST!" */
-
-/* BNNACC_REG_INT_STATUS / BNNACC_REG_INT_MASK */
-#define BNNACC_INT_CQ		0x1u	/* completions posted */
-#define BNNACC_INT_ERROR	0x2u	/* see BNNACC_REG_ERR_STATUS */
-#define BNNACC_INT_EVENT	0x4u	/* drift or thermal alert */
-#define BNNACC_INT_ALL		0x7u
-
-/* MSI-X vectors; with MSI or INTx there is one vector for all causes. */
-#define BNNACC_MSIX_CQ		0
-#define BNNACC_MSIX_ERROR	1
-#define BNNACC_MSIX_VECTORS	2
-
-/* BNNACC_REG_ERR_STATUS: a set bit makes the card fatal until reset. */
-#define BNNACC_ERR_RING_CONFIG	0x1u	/* bad base/size at ENABLE */
-#define BNNACC_ERR_DOORBELL	0x2u	/* doorbell value out of range */
-#define BNNACC_ERR_SQ_FETCH	0x4u	/* SQ entry DMA read failed */
-#define BNNACC_ERR_CQ_POST	0x8u	/* CQ entry DMA write failed */
-#define BNNACC_ERR_REG_ACCESS	0x10u	/* bad register access */
-
-/* ------------------------------------------------------------------------ */
-/* 2. Rings and commands                                                    */
-/* ------------------------------------------------------------------------ */
+#define BNNACC_FEAT_MVM_SUM	0x8u	/* MVM sums its repeats (BNNACC_JOB_SUM) */
 
 #define BNNACC_ROWS		128
 #define BNNACC_COLS		128
 #define BNNACC_CELLS		(BNNACC_ROWS * BNNACC_COLS)
-#define BNNACC_RING_MIN		2
-#define BNNACC_RING_MAX		4096
 
 /**
  * struct bnnacc_region - a rectangle of cells
@@ -152,36 +60,6 @@ struct bnnacc_region {
 	__u16 cols;
 };
 
-/**
- * enum bnnacc_opcode - card commands
- * @BNNACC_OP_IDENTIFY: DMA a &struct bnnacc_identify to @dst_addr.
- * @BNNACC_OP_PROGRAM: program the region from @src_addr: one __u32 program
- *	word (BNNACC_PROG_*) per cell.
- * @BNNACC_OP_READ: read the region's conductances @cdw[0] times (0 means
- *	once) to @dst_addr: one __u32 per cell and read, in nS; every read
- *	draws fresh read noise.
- * @BNNACC_OP_MVM: apply @cdw[0] input vectors (__s16, one per region row,
- *	full scale +-BNNACC_INPUT_FS) from @src_addr to the region, @cdw[1]
- *	times each (0 means once); post the column currents after the ADC as
- *	__s32 codes to @dst_addr, laid out [repeat][vector][column]. @cdw[2]
- *	bits 3:0 select the ADC range: full scale is ADC_FS >> shift; with
- *	bit 8 (BNNACC_MVM_SUM) set the card adds up the repeats' codes in its
- *	digital periphery and posts one __s32 sum per vector and column,
- *	laid out [vector][column]. Other bits must be zero. Either way
- *	@cdw[1] * @cdw[0] * region cols * 4 is at most
- *	BNNACC_MVM_MAX_CODE_BYTES (else BNNACC_SC_LENGTH).
- * @BNNACC_OP_MLP: reserved for a multi-layer command (a chain of MVMs with
- *	activations on the card); completes with BNNACC_SC_INVALID_OPCODE
- *	while BNNACC_FEAT_MULTILAYER is clear.
- */
-enum bnnacc_opcode {
-	BNNACC_OP_IDENTIFY = 0x01,
-	BNNACC_OP_PROGRAM = 0x02,
-	BNNACC_OP_READ = 0x03,
-	BNNACC_OP_MVM = 0x04,
-	BNNACC_OP_MLP = 0x05,
-};
-
 /* Program word: operation in bits 31:28, SET current in nA in bits 23:0. */
 #define BNNACC_PROG_SKIP	0x0u	/* leave the cell as it is */
 #define BNNACC_PROG_SET		0x1u	/* SET with compliance current */
@@ -193,76 +71,8 @@ enum bnnacc_opcode {
 
 #define BNNACC_INPUT_FS		32767	/* MVM input code of full read voltage */
 #define BNNACC_ADC_SHIFT_MAX	15
-#define BNNACC_MVM_SHIFT_MASK	0xfu	/* MVM cdw[2]: ADC range */
-#define BNNACC_MVM_SUM		0x100u	/* MVM cdw[2]: sum the repeats */
 /* Work bound of one MVM, summed or not: repeat * count * cols * 4 bytes */
 #define BNNACC_MVM_MAX_CODE_BYTES	(64u << 20)
-
-/**
- * struct bnnacc_sqe - submission queue entry (64 bytes)
- * @opcode: enum bnnacc_opcode
- * @flags: must be 0
- * @cid: command id chosen by the driver, echoed in the completion
- * @rsvd0: must be 0
- * @region: cells the command acts on (IDENTIFY: all zero)
- * @src_addr: bus address of the data the card reads (PROGRAM, MVM)
- * @dst_addr: bus address of the data the card writes (IDENTIFY, READ, MVM)
- * @src_len: bytes available at @src_addr
- * @dst_len: bytes available at @dst_addr
- * @cdw: command-specific words (see enum bnnacc_opcode); unused ones are 0
- * @rsvd1: must be 0
- *
- * Each buffer is physically contiguous in bus address space. A length that
- * is smaller than the command needs completes with BNNACC_SC_LENGTH.
- */
-struct bnnacc_sqe {
-	__u8 opcode;
-	__u8 flags;
-	__u16 cid;
-	__u32 rsvd0;
-	struct bnnacc_region region;
-	__u64 src_addr;
-	__u64 dst_addr;
-	__u32 src_len;
-	__u32 dst_len;
-	__u32 cdw[4];
-	__u64 rsvd1;
-};
-
-/**
- * struct bnnacc_cqe - completion queue entry (16 bytes)
- * @cid: command id of the completed entry
- * @status: bit 0 is the phase tag, bits 15:1 the status code (BNNACC_SC_*)
- * @sq_head: the card's SQ head after this command was consumed
- * @rsvd: zero
- * @result: command-specific: bytes written to @dst_addr
- * @busy_ns: time the card spent executing the command, ns (saturates)
- *
- * The card writes entries in order and toggles the phase tag it writes each
- * time it wraps around the ring; the first pass writes phase 1. An entry is
- * new when its phase tag equals the phase the driver expects.
- */
-struct bnnacc_cqe {
-	__u16 cid;
-	__u16 status;
-	__u16 sq_head;
-	__u16 rsvd;
-	__u32 result;
-	__u32 busy_ns;
-};
-
-#define BNNACC_CQE_PHASE(s)	((s) & 1u)
-#define BNNACC_CQE_SC(s)	((s) >> 1)
-
-/* Completion status codes */
-#define BNNACC_SC_SUCCESS	0x00
-#define BNNACC_SC_INVALID_OPCODE 0x01
-#define BNNACC_SC_INVALID_FIELD	0x02	/* flags, reserved or cdw */
-#define BNNACC_SC_INVALID_REGION 0x03
-#define BNNACC_SC_LENGTH	0x04	/* buffer too small or too large */
-#define BNNACC_SC_DMA_ERROR	0x05	/* data buffer not accessible */
-#define BNNACC_SC_ABORTED	0x06	/* driver only: dropped by a reset */
-#define BNNACC_SC_INTERNAL	0x07
 
 /**
  * struct bnnacc_identify - answer of BNNACC_OP_IDENTIFY (256 bytes)
@@ -309,7 +119,7 @@ struct bnnacc_identify {
 };
 
 /* ------------------------------------------------------------------------ */
-/* 3. ioctl ABI of /dev/bnnaccN                                             */
+/* 2. ioctl ABI of /dev/bnnaccN                                             */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -325,11 +135,19 @@ struct bnnacc_identify {
 
 /**
  * struct bnnacc_identify_args - BNNACC_IOC_IDENTIFY
- * @size: sizeof(struct bnnacc_identify_args)
+ * @size: sizeof(struct bnnacc_identify_args): BNNACC_IDENTIFY_SIZE_VER1,
+ *	or BNNACC_IDENTIFY_SIZE_VER0 (without the fields after @id)
  * @flags: must be 0
  * @drv_version: out: driver ABI version, BNNACC_ABI_VERSION
  * @rsvd: must be 0
  * @id: out: the card's IDENTIFY answer, fetched by DMA
+ * @generation: out: array generation, counted by the driver since the
+ *	card was bound: one more for every PROGRAM ioctl that reached the
+ *	card. A process that programmed the array notices anyone else's
+ *	programming by a generation that moved past its own last one.
+ * @lease_pid: out: thread group of the process holding the array's lease
+ *	(BNNACC_IOC_LEASE_ACQUIRE), 0 when nobody holds it
+ * @rsvd1: must be 0
  */
 struct bnnacc_identify_args {
 	__u32 size;
@@ -337,6 +155,42 @@ struct bnnacc_identify_args {
 	__u32 drv_version;
 	__u32 rsvd;
 	struct bnnacc_identify id;
+	__u64 generation;
+	__u32 lease_pid;
+	__u32 rsvd1;
+};
+
+/*
+ * The array's lease. Programming needs it: a PROGRAM ioctl succeeds only
+ * on the open file that holds the lease, and one whose file holds none
+ * while nobody else does takes it implicitly (as a DRM file becomes master)
+ * until it releases it or closes. READ, MVM jobs and IDENTIFY need no
+ * lease. PROGRAM and LEASE_ACQUIRE need a file opened for writing.
+ */
+#define BNNACC_LEASE_BREAK	0x1u	/* take it from its holder (CAP_SYS_ADMIN) */
+
+/**
+ * struct bnnacc_lease_args - BNNACC_IOC_LEASE_ACQUIRE, BNNACC_IOC_LEASE_RELEASE
+ * @size: sizeof(struct bnnacc_lease_args)
+ * @flags: ACQUIRE: 0 or BNNACC_LEASE_BREAK; RELEASE: must be 0
+ * @rsvd0: must be 0
+ * @generation: out: the array generation when the call returned
+ * @rsvd: must be 0
+ *
+ * ACQUIRE fails with -EBUSY while another file holds the lease (the
+ * holder's process is in IDENTIFY's @lease_pid and sysfs lease_pid), with
+ * -EPERM for BNNACC_LEASE_BREAK without CAP_SYS_ADMIN and with -EBADF on a
+ * file not opened for writing; acquiring a lease the file holds succeeds.
+ * RELEASE fails with -EINVAL when the file does not hold it. A broken
+ * lease's holder finds out from its next PROGRAM (-EBUSY) and from the
+ * PROGRAMMED events of the new holder's programming.
+ */
+struct bnnacc_lease_args {
+	__u32 size;
+	__u32 flags;
+	__u64 rsvd0;
+	__u64 generation;
+	__u64 rsvd;
 };
 
 /**
@@ -543,8 +397,10 @@ struct bnnacc_reset_args {
 	__u64 rsvd;
 };
 
-#define BNNACC_ABI_VERSION		2
+#define BNNACC_ABI_VERSION		3
 #define BNNACC_IDENTIFY_SIZE_VER0	272
+#define BNNACC_IDENTIFY_SIZE_VER1	288
+#define BNNACC_LEASE_SIZE_VER0		32
 #define BNNACC_PROGRAM_SIZE_VER0	40
 #define BNNACC_READ_SIZE_VER0		40
 #define BNNACC_JOB_SIZE_VER0		56
@@ -567,9 +423,13 @@ struct bnnacc_reset_args {
 	_IOW(BNNACC_IOC_MAGIC, 0x05, struct bnnacc_cancel_args)
 #define BNNACC_IOC_RESET \
 	_IOW(BNNACC_IOC_MAGIC, 0x06, struct bnnacc_reset_args)
+#define BNNACC_IOC_LEASE_ACQUIRE \
+	_IOWR(BNNACC_IOC_MAGIC, 0x07, struct bnnacc_lease_args)
+#define BNNACC_IOC_LEASE_RELEASE \
+	_IOWR(BNNACC_IOC_MAGIC, 0x08, struct bnnacc_lease_args)
 
 /* ------------------------------------------------------------------------ */
-/* 4. Generic netlink family "bnnacc" (docs/netlink/bnnacc.yaml)            */
+/* 3. Generic netlink family "bnnacc" (docs/netlink/bnnacc.yaml)            */
 /* ------------------------------------------------------------------------ */
 
 #define BNNACC_GENL_NAME		"bnnacc"
@@ -611,6 +471,8 @@ enum bnnacc_genl_cmd {
  * @BNNACC_A_EVENT: u32, enum bnnacc_event
  * @BNNACC_A_REASON: string, human-readable cause of the event
  * @BNNACC_A_PAD: padding for 64-bit attributes
+ * @BNNACC_A_GENERATION: u64, array generation (PROGRAMMED events, cards)
+ * @BNNACC_A_LEASE_PID: u32, process holding the lease, 0 for none
  * @__BNNACC_A_MAX: number of attributes
  */
 enum bnnacc_genl_attr {
@@ -630,6 +492,8 @@ enum bnnacc_genl_attr {
 	BNNACC_A_EVENT,
 	BNNACC_A_REASON,
 	BNNACC_A_PAD,
+	BNNACC_A_GENERATION,
+	BNNACC_A_LEASE_PID,
 	__BNNACC_A_MAX,
 };
 
@@ -643,6 +507,9 @@ enum bnnacc_genl_attr {
  * @BNNACC_EVENT_ERROR: the card reported an error
  * @BNNACC_EVENT_DRIFT: the card raised a drift alert
  * @BNNACC_EVENT_THERMAL: the card raised a thermal alert
+ * @BNNACC_EVENT_PROGRAMMED: the array was programmed: one event per burst
+ *	of PROGRAM ioctls (100 ms after the last), with BNNACC_A_GENERATION
+ *	and BNNACC_A_LEASE_PID
  */
 enum bnnacc_event {
 	BNNACC_EVENT_CARD_ADDED = 1,
@@ -651,6 +518,7 @@ enum bnnacc_event {
 	BNNACC_EVENT_ERROR,
 	BNNACC_EVENT_DRIFT,
 	BNNACC_EVENT_THERMAL,
+	BNNACC_EVENT_PROGRAMMED,
 };
 
 #endif /* _UAPI_LINUX_BNNACC_H */

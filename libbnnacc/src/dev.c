@@ -19,6 +19,8 @@ struct bnnacc_dev {
 	int fd;
 	unsigned abi;
 	struct bnnacc_identify id;
+	uint64_t generation;	/* as of the last IDENTIFY or lease call */
+	uint32_t lease_pid;
 	char path[64];
 	char err[256];
 };
@@ -61,7 +63,9 @@ const char *bnnacc_strerror(int err)
 	case ENOMEM:
 		return "out of memory";
 	case EBUSY:
-		return "batch already on the card";
+		return "busy: the batch is already on the card, or another process holds the array's lease";
+	case EBADF:
+		return "the card was opened read-only: programming needs it open for writing";
 	case EALREADY:
 		return "batch already completed";
 	case E2BIG:
@@ -88,10 +92,68 @@ static int ident(struct bnnacc_dev *dev)
 	memset(&a, 0, sizeof(a));
 	a.size = sizeof(a);
 	ret = do_ioctl(dev, BNNACC_IOC_IDENTIFY, &a, "IDENTIFY");
+	if (ret == -EINVAL) {	/* a driver older than the lease: the check below */
+		a.size = BNNACC_IDENTIFY_SIZE_VER0;
+		ret = do_ioctl(dev, BNNACC_IOC_IDENTIFY, &a, "IDENTIFY");
+	}
 	if (ret)
 		return ret;
 	dev->abi = a.drv_version;
 	dev->id = a.id;
+	dev->generation = a.generation;
+	dev->lease_pid = a.lease_pid;
+	return 0;
+}
+
+/* -EBUSY from PROGRAM or LEASE_ACQUIRE: name the lease's holder. */
+static int lease_busy(struct bnnacc_dev *dev, const char *what)
+{
+	uint32_t pid = 0;
+
+	if (!ident(dev))
+		pid = dev->lease_pid;
+	snprintf(dev->err, sizeof(dev->err),
+		 "%s on %s: the array's lease is held by process %u (bnnaccd, if it runs: load models through it, or stop it)",
+		 what, dev->path, pid);
+	return -EBUSY;
+}
+
+int bnnacc_lease_acquire(struct bnnacc_dev *dev, unsigned flags)
+{
+	struct bnnacc_lease_args a;
+	int ret;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.flags = flags;
+	ret = do_ioctl(dev, BNNACC_IOC_LEASE_ACQUIRE, &a, "LEASE_ACQUIRE");
+	if (ret == -EBUSY)
+		return lease_busy(dev, "LEASE_ACQUIRE");
+	if (!ret)
+		dev->generation = a.generation;
+	return ret;
+}
+
+int bnnacc_lease_release(struct bnnacc_dev *dev)
+{
+	struct bnnacc_lease_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	return do_ioctl(dev, BNNACC_IOC_LEASE_RELEASE, &a, "LEASE_RELEASE");
+}
+
+int bnnacc_dev_generation(struct bnnacc_dev *dev, uint64_t *generation,
+			  uint32_t *lease_pid)
+{
+	int ret = ident(dev);
+
+	if (ret)
+		return ret;
+	if (generation)
+		*generation = dev->generation;
+	if (lease_pid)
+		*lease_pid = dev->lease_pid;
 	return 0;
 }
 
@@ -240,13 +302,15 @@ int bnnacc_program(struct bnnacc_dev *dev, const struct bnnacc_region *r,
 		   const uint32_t *words)
 {
 	struct bnnacc_program_args a;
+	int ret;
 
 	memset(&a, 0, sizeof(a));
 	a.size = sizeof(a);
 	a.region = *r;
 	a.words = (uintptr_t)words;
 	a.words_len = (uint32_t)(region_cells(r) * 4);
-	return do_ioctl(dev, BNNACC_IOC_PROGRAM, &a, "PROGRAM");
+	ret = do_ioctl(dev, BNNACC_IOC_PROGRAM, &a, "PROGRAM");
+	return ret == -EBUSY ? lease_busy(dev, "PROGRAM") : ret;
 }
 
 int bnnacc_read(struct bnnacc_dev *dev, const struct bnnacc_region *r,

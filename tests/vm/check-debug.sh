@@ -35,4 +35,11 @@ scripts/build-qemu.sh --san > /dev/null
 make --no-print-directory module guest > /dev/null
 BUILD=$build KVER=$rel VM_QEMU_SAN=1 KDIR=$tree VM_KERNEL=$tree/arch/x86/boot/bzImage VM_TIMEOUT_SCALE=3 VM_MEM=640 \
 	VM_LOGS=$build/vm/logs tests/vm/run-all.sh "$@"
+# Behind the IOMMU too, where DMA-API debug also checks at every unbind
+# that the driver left no coherent allocation behind.
+if [ $# -eq 0 ]; then
+	BUILD=$build KVER=$rel VM_QEMU_SAN=1 KDIR=$tree VM_KERNEL=$tree/arch/x86/boot/bzImage \
+		VM_TIMEOUT_SCALE=3 VM_MEM=640 VM_IOMMU=1 VM_LOGS=$build/vm/logs-iommu \
+		tests/vm/run-all.sh 34-unplug 35-close-inflight
+fi
 echo "check-debug: $(($(date +%s) - t0)) s"

@@ -32,9 +32,15 @@ vm_kernel() {
 	if [ ! -s "$out" ]; then
 		[ -r "$src" ] || die "$src missing: install linux-image-amd64"
 		mkdir -p "$CACHE"
+		# 6.1 compresses the kernel with xz, 6.12 with zstd
 		off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$src" | head -n1 | cut -d: -f1)
-		[ -n "$off" ] || die "no XZ payload in $src"
-		tail -c +$((off + 1)) "$src" | unxz -c 2>/dev/null > "$out.tmp" || true
+		if [ -n "$off" ]; then
+			tail -c +$((off + 1)) "$src" | unxz -c 2>/dev/null > "$out.tmp" || true
+		else
+			off=$(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$src" | head -n1 | cut -d: -f1)
+			[ -n "$off" ] || die "no xz or zstd payload in $src"
+			tail -c +$((off + 1)) "$src" | zstd -dc 2>/dev/null > "$out.tmp" || true
+		fi
 		[ -s "$out.tmp" ] && head -c 4 "$out.tmp" | grep -q ELF ||
 			die "could not extract vmlinux from $src"
 		mv "$out.tmp" "$out"
@@ -87,7 +93,11 @@ vm_base_initramfs() {
 		if [ -d "/lib/modules/$KVER/kernel" ]; then
 			for m in $VM_MODULES; do
 				f=$(find "/lib/modules/$KVER/kernel" -name "$m.ko*" | head -n1)
-				[ -n "$f" ] || die "module $m not found for $KVER"
+				# built in (6.12: virtio, fscache): nothing to load
+				[ -n "$f" ] || grep -q "/$m\.ko" "/lib/modules/$KVER/modules.builtin" ||
+					grep -qx "CONFIG_${m^^}=y" "/boot/config-$KVER" ||
+					die "module $m not found for $KVER"
+				[ -n "$f" ] || continue
 				mkdir -p "$root/$(dirname "$f")"
 				cp "$f" "$root/$f"
 			done

@@ -15,7 +15,10 @@
 #   --timeout S       kill the VM after S seconds (default 120), times
 #                     $VM_TIMEOUT_SCALE (an integer, default 1) for slow kernels
 #   --mem MB          guest memory (default 512, or $VM_MEM)
-# $VM_APPEND adds kernel command-line arguments.
+# $VM_APPEND adds kernel command-line arguments. $VM_IOMMU=1 puts the cards
+# behind QEMU's intel-iommu with the guest's DMA remapping on in strict mode
+# (intel_iommu=on iommu.strict=1): a mapping is gone the moment the driver
+# frees it, so a late DMA or free faults instead of landing silently.
 #   --kernel FILE     guest kernel (default: vmlinux extracted from Debian's
 #                     /boot/vmlinuz-$KVER)
 #   --allow-warn      do not fail on kernel WARNING lines (for tests that
@@ -92,11 +95,15 @@ printf '%s\n' "$cmd" > "$run/root/test.sh"
 { cat "$base"; head -c $((8192 - $(stat -c %s "$base") % 4096)) /dev/zero
   cat "$run/run.cpio.gz"; } > "$run/initrd"
 
+append="console=ttyS0 panic=-1 loglevel=4 no_timer_check tsc=reliable"
+[ "${VM_IOMMU:-0}" = 0 ] || append+=" intel_iommu=on iommu.strict=1"
 args=(-nodefaults -display none -no-reboot -M q35 -accel tcg -cpu max -m "$mem" -smp 1
       -L /usr/share/seabios -L /usr/share/qemu
       -kernel "$kernel" -initrd "$run/initrd"
-      -append "console=ttyS0 panic=-1 loglevel=4 no_timer_check tsc=reliable${VM_APPEND:+ $VM_APPEND}"
+      -append "$append${VM_APPEND:+ $VM_APPEND}"
       -chardev "file,id=ser0,path=$log" -serial chardev:ser0)
+# The IOMMU comes before every PCI device it translates for.
+[ "${VM_IOMMU:-0}" = 0 ] || args+=(-device intel-iommu,intremap=off)
 n=0
 for c in "${cards[@]}"; do
 	args+=(-device "pcie-root-port,id=rp$n,chassis=$((n + 1)),slot=$((n + 1))"

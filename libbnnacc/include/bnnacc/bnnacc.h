@@ -146,6 +146,24 @@ int bnnacc_cancel(struct bnnacc_dev *dev, uint64_t handle);
 /* BNNACC_IOC_RESET (CAP_SYS_ADMIN). Returns 0 or -errno. */
 int bnnacc_reset(struct bnnacc_dev *dev);
 /*
+ * The array's lease: only the handle holding it may program the card.
+ * bnnacc_lease_acquire() takes it (flags 0, or BNNACC_LEASE_BREAK with
+ * CAP_SYS_ADMIN to take it from its holder); -EBUSY, with the holder's pid
+ * in the message, while another handle holds it. A handle that programs
+ * without the lease takes it implicitly when it is free. Closing the
+ * handle releases it. Returns 0 or -errno.
+ */
+int bnnacc_lease_acquire(struct bnnacc_dev *dev, unsigned flags);
+int bnnacc_lease_release(struct bnnacc_dev *dev);
+/*
+ * The array generation (PROGRAM ioctls that reached the card since the
+ * driver bound it) and the lease holder's pid (0: none), read afresh.
+ * Compare the generation after your own programming with a later one to
+ * notice that someone else programmed the array. Returns 0 or -errno.
+ */
+int bnnacc_dev_generation(struct bnnacc_dev *dev, uint64_t *generation,
+			  uint32_t *lease_pid);
+/*
  * read() up to @max completions without blocking. Returns the number read
  * (0 when none is ready) or -errno.
  */

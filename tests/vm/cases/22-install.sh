@@ -49,7 +49,7 @@ src=$(echo "$dest"/usr/src/bnnacc-*)
 [ -d "$src" ]
 ver=${src##*/bnnacc-}
 echo "version $ver"
-for f in dkms.conf Makefile VERSION Kbuild uapi/bnnacc.h kernel/bnnacc.h \
+for f in dkms.conf Makefile VERSION Kbuild uapi/bnnacc.h uapi/bnnacc_hw.h kernel/bnnacc_drv.h \
 	 kernel/bnnacc_drv.c kernel/bnnacc_netlink.c kernel/bnnacc_sysfs.c \
 	 kernel/bnnacc_debugfs.c kernel/bnnacc_obs.h; do
 	test -f "$src/$f"

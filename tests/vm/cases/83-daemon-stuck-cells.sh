@@ -9,6 +9,9 @@
 # library's stuck-cell test again and places the networks clear of the stuck
 # cells (fewer fit: M drops), after which the distance returns to its
 # pre-fault level (within 0.02 + 30 %) and is below the damaged one.
+# Before the fault and after the re-load at most 10 % of the answers'
+# classes may differ from the software reference's (d_tool ... check); on
+# the damaged tiles every request must still be answered ok.
 # Nothing lost: every request before, during and after is answered ok, and
 # the model stays loaded and served throughout.
 . "$(dirname "$0")/common.sh"
@@ -27,15 +30,15 @@ run_vm --mem 768 --timeout 400 --qmp "$sock" --share "$share" -- '
 	bnctl identify | grep -i stuck || true
 	echo m-before=$(m)
 	echo tv-before=$(tv)
-	d_tool clients $S 1 0 60 check || true
+	d_tool clients $S 1 0 60 check
 	req stuck
 	bnctl identify | grep -i stuck || true
 	echo tv-stuck=$(tv)
-	d_tool clients $S 1 0 60 check || true
+	d_tool clients $S 1 0 60
 	bnnaccctl load toy /tmp/toy.bnnm
 	echo m-after=$(m)
 	echo tv-after=$(tv)
-	d_tool clients $S 1 0 60 check || true
+	d_tool clients $S 1 0 60 check
 	bnnaccctl stats | grep -E "errors"
 	kill -TERM $d; wait $d; echo term-rc=$?
 	grep -E "programmed" /tmp/d.log | tail -n 3' &

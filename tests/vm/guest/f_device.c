@@ -50,7 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bnnacc.h"
+#include "bnnacc_hw.h"
 #include "graw.h"
 #include "gtest.h"
 

@@ -92,13 +92,13 @@
 enum kind {
 	K_OPEN, K_CLOSE, K_DUP, K_IDENTIFY, K_PROGRAM, K_READ, K_SUBMIT,
 	K_WAIT, K_CANCEL, K_RESET, K_BADNR, K_RD, K_POLL, K_FORK, K_THREAD,
-	K_PROBE, K_MAX
+	K_PROBE, K_LEASE, K_MAX
 };
 
 static const char *const kname[K_MAX] = {
 	"open", "close", "dup", "identify", "program", "read", "submit",
 	"wait", "cancel", "reset", "badnr", "rd", "poll", "fork", "thread",
-	"probe",
+	"probe", "lease",
 };
 
 /* Per-worker counters and the call in progress, in shared memory. */
@@ -211,9 +211,17 @@ static int errno_ok(enum kind k, int mutated, int err)
 	case K_IDENTIFY:
 	case K_PROGRAM:
 	case K_READ:
-		/* -ETIMEDOUT/-EIO: a hung card, a reset; -ENOMEM: 4 MiB */
+		/*
+		 * -ETIMEDOUT/-EIO: a hung card, a reset; -ENOMEM: 4 MiB;
+		 * -EAGAIN: the card's pinned-memory cap; PROGRAM: -EBUSY,
+		 * another file holds the array's lease
+		 */
 		return err == EINVAL || err == EFAULT || err == ENODEV ||
-		       err == EIO || err == ETIMEDOUT || err == ENOMEM;
+		       err == EIO || err == ETIMEDOUT || err == ENOMEM ||
+		       err == EAGAIN || (k == K_PROGRAM && err == EBUSY);
+	case K_LEASE:
+		return err == EINVAL || err == EFAULT || err == ENODEV ||
+		       err == EBUSY || err == EPERM || err == EBADF;
 	case K_SUBMIT:
 		return err == EINVAL || err == EFAULT || err == ENODEV ||
 		       err == EIO || err == EAGAIN || err == ENOMEM ||
@@ -775,6 +783,22 @@ static void op_reset(struct wk *w, int s)
 		report(w, K_RESET, w->can_reset ? "EPERM with CAP_SYS_ADMIN" :
 		       "allowed without CAP_SYS_ADMIN", BNNACC_IOC_RESET, &a,
 		       sizeof(a));
+}
+
+/* LEASE_ACQUIRE (now and then breaking it, as root) or LEASE_RELEASE. */
+static void op_lease(struct wk *w, int s)
+{
+	struct bnnacc_lease_args a = { .size = sizeof(a) };
+	int rel = chance(&w->r, 500);
+	unsigned long req = rel ? BNNACC_IOC_LEASE_RELEASE :
+				  BNNACC_IOC_LEASE_ACQUIRE;
+	long rc;
+
+	if (!rel && w->can_reset && chance(&w->r, 100))
+		a.flags = BNNACC_LEASE_BREAK;
+	rc = ioctl(w->fd[s], req, &a);
+	/* RELEASE of a lease the file does not hold is -EINVAL by design */
+	check(w, K_LEASE, rel, rc, errno, req, &a, sizeof(a));
 }
 
 static void do_rd(struct wk *w, struct rng *r, int th, int fd, int fo,
@@ -1471,6 +1495,8 @@ static void one_op(struct wk *w)
 		op_probe(w);
 	} else if (x == 905 && chance(&w->r, w->id == 0 || !w->can_reset ? 300 : 20)) {
 		op_reset(w, s);
+	} else if (x >= 906 && x < 916) {
+		op_lease(w, s);
 	} else {
 		op_identify(w, s);
 	}

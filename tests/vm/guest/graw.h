@@ -23,7 +23,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "bnnacc.h"
+#include "bnnacc_hw.h"
 #include "gtest.h"
 
 /* The first line of the file @path into @buf ("" if empty); -1: no file. */

@@ -125,6 +125,8 @@ static int identify_cases(void)
 	BAD_ID(EINVAL, a.flags = 1);
 	BAD_ID(EINVAL, a.flags = 0x80000000u);
 	BAD_ID(EINVAL, a.rsvd = 1);
+	BAD_ID(EINVAL, a.rsvd1 = 1);
+	BAD_ID(EINVAL, a.rsvd1 = 0x80000000u);
 	EXPECT("NULL args", BNNACC_IOC_IDENTIFY, NULL, EFAULT);
 	EXPECT("PROT_NONE args", BNNACC_IOC_IDENTIFY, none_page, EFAULT);
 	/* Readable but not writable: the answer cannot be copied out. */

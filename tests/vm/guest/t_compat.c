@@ -24,7 +24,12 @@
 #include "gtest.h"
 
 /* Same layout on i386 (4-byte aligned __u64) and x86-64. */
-_Static_assert(sizeof(struct bnnacc_identify_args) == BNNACC_IDENTIFY_SIZE_VER0, "identify");
+_Static_assert(sizeof(struct bnnacc_identify_args) == BNNACC_IDENTIFY_SIZE_VER1, "identify");
+_Static_assert(offsetof(struct bnnacc_identify_args, generation) == BNNACC_IDENTIFY_SIZE_VER0,
+	       "identify.generation");
+_Static_assert(offsetof(struct bnnacc_identify_args, lease_pid) == 280, "identify.lease_pid");
+_Static_assert(sizeof(struct bnnacc_lease_args) == BNNACC_LEASE_SIZE_VER0, "lease");
+_Static_assert(offsetof(struct bnnacc_lease_args, generation) == 16, "lease.generation");
 _Static_assert(sizeof(struct bnnacc_program_args) == BNNACC_PROGRAM_SIZE_VER0, "program");
 _Static_assert(sizeof(struct bnnacc_read_args) == BNNACC_READ_SIZE_VER0, "read");
 _Static_assert(sizeof(struct bnnacc_job) == BNNACC_JOB_SIZE_VER0, "job");
@@ -95,6 +100,7 @@ static int run(void)
 	};
 	struct bnnacc_wait_args wa = { .size = sizeof(wa), .timeout_ns = -1 };
 	struct bnnacc_cancel_args ca = { .size = sizeof(ca), .handle = 4242 };
+	struct bnnacc_lease_args la;
 	struct bnnacc_completion c;
 	struct pollfd p;
 
@@ -106,6 +112,15 @@ static int run(void)
 	for (int i = 0; i < RROWS * RCOLS; i++)
 		w[i] = BNNACC_PROG_WORD(BNNACC_PROG_SET, 60000);
 	CHECK(ioctl(fd, BNNACC_IOC_PROGRAM, &pa) == 0);
+	/* the PROGRAM took the lease implicitly: generation and holder */
+	CHECK(ioctl(fd, BNNACC_IOC_IDENTIFY, &id) == 0);
+	CHECK_MSG(id.generation >= 1 && id.lease_pid == (uint32_t)getpid(),
+		  "generation %llu lease_pid %u", (unsigned long long)id.generation,
+		  id.lease_pid);
+	memset(&la, 0, sizeof(la));
+	la.size = sizeof(la);
+	CHECK(ioctl(fd, BNNACC_IOC_LEASE_RELEASE, &la) == 0);
+	CHECK(la.generation == id.generation);
 
 	/* SUBMIT / WAIT */
 	for (int i = 0; i < COUNT * RROWS; i++)
@@ -152,6 +167,8 @@ static int run(void)
 	BADSIZE(BNNACC_IOC_WAIT, struct bnnacc_wait_args, "wait");
 	BADSIZE(BNNACC_IOC_CANCEL, struct bnnacc_cancel_args, "cancel");
 	BADSIZE(BNNACC_IOC_RESET, struct bnnacc_reset_args, "reset");
+	BADSIZE(BNNACC_IOC_LEASE_ACQUIRE, struct bnnacc_lease_args, "lease");
+	BADSIZE(BNNACC_IOC_LEASE_RELEASE, struct bnnacc_lease_args, "lease");
 	s.job_size = sizeof(j) - 8;
 	CHECK(!expect_einval(__LINE__, BNNACC_IOC_SUBMIT, &s, "job_size - 8"));
 	s.job_size = sizeof(j) + 8;

@@ -16,7 +16,10 @@
  *            next batch succeeds
  *   unplug   fault-hang, then the card is removed while a WAIT, a read()
  *            and a poll() (three processes, three files) are blocked: each
- *            wakes with an error; later calls give -ENODEV
+ *            wakes with an error; later calls give -ENODEV. A fourth file
+ *            holds a completed batch it has not reaped: after the removal
+ *            it still reaps it, status 0 and every output written (the
+ *            driver kept them when it freed the card's DMA memory)
  *   close-inflight
  *            200 times: a process submits batches and exits without
  *            reaping them (or is killed blocked in WAIT); afterwards memory
@@ -378,13 +381,54 @@ static int waiter(int k, int fd, uint64_t h)
 	return 0;
 }
 
+/* A completed batch of @fd left unreaped; its outputs hold a sentinel. */
+static int unreaped_batch(int fd, struct tjob *t, uint64_t *h)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	/* main() programmed the region (and holds the lease) */
+	CHECK(!tjob_init(t, 8, 1));
+	for (size_t i = 0; i < t->out_words; i++)
+		t->out[i] = INT32_MIN;	/* no ADC code */
+	CHECK(gj_submit(fd, &t->j, 1, 10000, 77, h) == 0);
+	CHECK_MSG(poll(&p, 1, 10000) == 1 && (p.revents & POLLIN),
+		  "the batch did not complete: revents %#x", p.revents);
+	return 0;
+}
+
+/* After remove(): the kept batch reaps with its outputs, then -ENODEV. */
+static int reap_after_remove(int fd, struct tjob *t, uint64_t h)
+{
+	struct bnnacc_completion c;
+	size_t unwritten = 0;
+	int r;
+
+	r = gj_wait(fd, h, 0, &c);
+	CHECK_MSG(r == 0, "WAIT of the completed batch after remove: %d", r);
+	CHECK_MSG(c.status == 0 && c.jobs_done == 1 && c.user_data == 77,
+		  "status %d jobs_done %u user_data %llu", c.status,
+		  c.jobs_done, (unsigned long long)c.user_data);
+	for (size_t i = 0; i < t->out_words; i++)
+		unwritten += t->out[i] == INT32_MIN;
+	CHECK_MSG(!unwritten, "%zu of %zu outputs not written", unwritten,
+		  t->out_words);
+	printf("unplug: batch completed before the removal reaped after it: "
+	       "%zu outputs, mean code %.0f\n", t->out_words, tjob_mean(t));
+	CHECK_MSG(gj_wait(fd, 0, 0, NULL) == -ENODEV, "then not -ENODEV");
+	return 0;
+}
+
 static int mode_unplug(int fd0)
 {
-	int fd[3], st, bad = 0;
-	uint64_t h[3];
+	int fd[3], st, bad = 0, fdk;
+	struct tjob kept;
+	uint64_t h[3], hk;
 	pid_t pid[3];
 	uint64_t t0;
 
+	fdk = open(dev, O_RDWR);
+	CHECK(fdk >= 0);
+	CHECK(!unreaped_batch(fdk, &kept, &hk));
 	CHECK(!arm(fd0, "hang"));
 	for (int k = 0; k < 3; k++) {
 		fd[k] = open(dev, O_RDWR);
@@ -425,6 +469,8 @@ static int mode_unplug(int fd0)
 	       (gj_now_ns() - t0) / 1e9);
 	CHECK(!bad);
 	CHECK_MSG(access(dev, F_OK) != 0, "%s still exists", dev);
+	CHECK(!reap_after_remove(fdk, &kept, hk));
+	close(fdk);
 	for (int k = 0; k < 3; k++)
 		close(fd[k]);
 	close(fd0);

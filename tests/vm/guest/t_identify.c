@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bnnacc.h"
+#include "bnnacc_hw.h"
 #include "gtest.h"
 
 static int identify(int fd, struct bnnacc_identify_args *a)
@@ -24,6 +24,7 @@ static int identify(int fd, struct bnnacc_identify_args *a)
 	a->size = sizeof(*a);
 	a->flags = 0;
 	a->rsvd = 0;
+	a->rsvd1 = 0;
 	a->drv_version = 0;
 	CHECK(ioctl(fd, BNNACC_IOC_IDENTIFY, a) == 0);
 	return 0;

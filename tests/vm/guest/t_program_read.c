@@ -5,7 +5,9 @@
  *
  *  - a SET band's median is k * I_SET (k = 2 uS/uA) within 3 %;
  *  - its spread is sqrt(1 + d2d^2) * sigma_c2c(G) combined with the 2 % read
- *    noise, within 25 % (stuck cells left out);
+ *    noise, within four standard errors of the estimate for the band's
+ *    cell count (stuck cells left out): 5.1 % for the sample standard
+ *    deviation and 8.4 % for the robust IQR / 1.349 of a 3072-cell band;
  *  - a RESET band's median is 2 uS;
  *  - every read draws fresh read noise (reads=4 and repeated READs differ by
  *    the read noise, and only by it);
@@ -37,10 +39,26 @@
 #define STUCK_LOW_US	1.5	/* at or below this: stuck low */
 
 #define MEDIAN_TOL	0.03
-#define SPREAD_TOL	0.25
+#define SPREAD_SE	4.0	/* spread checks: within this many standard errors */
 #define RESET_TOL	0.05
 
 #define N		(BNNACC_ROWS * BNNACC_COLS)
+
+/*
+ * Tolerances of a spread estimated from @n normal samples: SPREAD_SE
+ * standard errors of the sample standard deviation (1 / sqrt(2 (n - 1))
+ * relative) and of IQR / 1.349 (1.166 / sqrt(n) relative, from the
+ * asymptotic variance of the quartiles).
+ */
+static double sd_tol(size_t n)
+{
+	return SPREAD_SE / sqrt(2.0 * ((double)n - 1));
+}
+
+static double iqr_tol(size_t n)
+{
+	return SPREAD_SE * 1.166 / sqrt((double)n);
+}
 
 struct band {
 	const char *name;
@@ -205,11 +223,12 @@ static int check_band(const struct band *b, const uint32_t *g, const char *tag)
 	       s.excluded);
 	CHECK_MSG(fabs(s.median / want - 1) <= MEDIAN_TOL,
 		  "%s median %.3f uS, want %.3f", b->name, s.median, want);
-	CHECK_MSG(fabs(s.sd / want_sd(want) - 1) <= SPREAD_TOL,
-		  "%s sd %.3f uS, want %.3f", b->name, s.sd, want_sd(want));
-	CHECK_MSG(fabs(s.sd_iqr / want_sd(want) - 1) <= SPREAD_TOL,
-		  "%s IQR sigma %.3f uS, want %.3f", b->name, s.sd_iqr,
-		  want_sd(want));
+	CHECK_MSG(fabs(s.sd / want_sd(want) - 1) <= sd_tol(s.n),
+		  "%s sd %.3f uS, want %.3f within %.1f %%", b->name, s.sd,
+		  want_sd(want), 100 * sd_tol(s.n));
+	CHECK_MSG(fabs(s.sd_iqr / want_sd(want) - 1) <= iqr_tol(s.n),
+		  "%s IQR sigma %.3f uS, want %.3f within %.1f %%", b->name,
+		  s.sd_iqr, want_sd(want), 100 * iqr_tol(s.n));
 	CHECK(s.excluded < s.n / 100);
 	return 0;
 }
@@ -239,8 +258,9 @@ static int check_fresh_noise(const uint32_t *x, const uint32_t *y, size_t n,
 	       what, n, same, sd);
 	CHECK_MSG(same <= n / 20, "%s: %zu of %zu cells read the same", what,
 		  same, n);
-	CHECK_MSG(fabs(sd - 1) <= SPREAD_TOL, "%s: read noise %.3f of 2 %%",
-		  what, sd);
+	CHECK_MSG(fabs(sd - 1) <= iqr_tol(n),
+		  "%s: read noise %.3f of 2 %%, want 1 within %.1f %%", what, sd,
+		  100 * iqr_tol(n));
 	return 0;
 }
 

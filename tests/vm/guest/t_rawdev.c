@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bnnacc.h"
+#include "bnnacc_hw.h"
 #include "graw.h"
 #include "gtest.h"
 

@@ -45,12 +45,14 @@
 #include <linux/poll.h>
 #include <linux/rwsem.h>
 #include <linux/shrinker.h>
+
+#include "bnnacc_compat.h"
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
-#include <bnnacc.h>	/* uapi/bnnacc.h, found through -I$(src)/uapi */
+#include <bnnacc_hw.h>	/* uapi/, found through -I$(src)/uapi */
 
 #include "bnnacc_obs.h"
 
@@ -59,6 +61,7 @@
 #define BNNACC_RING_DEPTH	256	/* ring entries, capped by QCAP */
 
 extern unsigned int bnnacc_cmd_timeout_ms;
+extern unsigned int bnnacc_pinned_max_mb;
 extern const struct file_operations bnnacc_fops;
 
 /**
@@ -87,8 +90,13 @@ struct bnnacc_buf {
  * @cached: bytes on the free lists, at most @cap
  * @cap: bytes the pool may keep free
  * @closed: the card was removed: buffers given back are freed
- * @shrinker: gives the free buffers back under memory pressure
- * @shrinker_on: @shrinker is registered
+ * @shrinker: gives the free buffers back under memory pressure; NULL when
+ *	none is registered
+ * @pinned: bytes of coherent memory the card's commands hold, pooled or
+ *	not, the free buffers included
+ * @pinned_max: cap on @pinned (module parameter pinned_max_mb, sysfs
+ *	pinned_max_bytes): an allocation over it fails with -EAGAIN, so
+ *	many open files cannot exhaust coherent memory between them
  *
  * Jobs take their bounce buffers from the pool and give them back when
  * the command is released, so the hot path neither allocates nor zeroes.
@@ -105,8 +113,9 @@ struct bnnacc_pool {
 	size_t cached;
 	size_t cap;
 	bool closed;
-	struct shrinker shrinker;
-	bool shrinker_on;
+	struct shrinker *shrinker;
+	atomic_long_t pinned;
+	unsigned long pinned_max;
 };
 
 /**
@@ -129,8 +138,11 @@ enum bnnacc_cmd_state {
  * @kref: one reference for the submitter, one for the ring while the
  *	command occupies a slot; the last put frees the buffers (or gives
  *	them back to @pool)
- * @dev: device the buffers were allocated for
- * @pool: pool the buffers came from, or NULL for zeroed one-off buffers
+ * @pool: pool of the card: its device, its coherent memory count and,
+ *	with @pooled, the free lists the buffers go back to
+ * @pooled: the buffers came from @pool's free lists (not zeroed)
+ * @kept: once retired (bnnacc_cmd_retire()), the destination's bytes in
+ *	kernel memory; the bounce buffers are gone
  * @sqe: descriptor in CPU byte order; the ring sets its cid (the tag) and
  *	copies it into the SQ
  * @src: buffer the card reads (PROGRAM data)
@@ -150,8 +162,9 @@ enum bnnacc_cmd_state {
  */
 struct bnnacc_cmd {
 	struct kref kref;
-	struct device *dev;
 	struct bnnacc_pool *pool;
+	bool pooled;
+	void *kept;
 	struct bnnacc_sqe sqe;
 	struct bnnacc_buf src;
 	struct bnnacc_buf dst;
@@ -281,6 +294,11 @@ struct bnnacc_vec {
  * @reset_wq: BNNACC_IOC_RESET callers waiting for their recovery
  * @watchdog: notices a batch past its deadline
  * @recover_work: the recovery (reset) worker
+ * @lease_lock: protects @lease and @lease_pid
+ * @lease: the open file (its context, compared only) allowed to PROGRAM
+ * @lease_pid: thread group that took @lease
+ * @generation: PROGRAM ioctls that reached the card since probe
+ * @prog_work: sends one PROGRAMMED event per burst of PROGRAM ioctls
  */
 struct bnnacc_dev {
 	struct device dev;
@@ -320,6 +338,11 @@ struct bnnacc_dev {
 	wait_queue_head_t reset_wq;
 	struct delayed_work watchdog;
 	struct work_struct recover_work;
+	spinlock_t lease_lock;	/* @lease, @lease_pid */
+	const struct bnnacc_ctx *lease;
+	pid_t lease_pid;
+	atomic64_t generation;
+	struct delayed_work prog_work;
 };
 
 /**
@@ -374,8 +397,10 @@ int bnnacc_ring_wait(struct bnnacc_ring *ring, struct bnnacc_cmd *cmd,
 		     unsigned int timeout_ms);
 int bnnacc_ring_exec(struct bnnacc_ring *ring, struct bnnacc_cmd *cmd,
 		     unsigned int timeout_ms);
-struct bnnacc_cmd *bnnacc_cmd_alloc(struct device *dev, size_t src_len,
+struct bnnacc_cmd *bnnacc_cmd_alloc(struct bnnacc_pool *pool, size_t src_len,
 				    size_t dst_len);
+int bnnacc_cmd_retire(struct bnnacc_cmd *cmd, size_t keep);
+const void *bnnacc_cmd_out(const struct bnnacc_cmd *cmd);
 struct bnnacc_cmd *bnnacc_cmd_alloc_pooled(struct bnnacc_pool *pool,
 					   size_t src_len, size_t dst_len);
 void bnnacc_pool_init(struct bnnacc_pool *pool, struct device *dev);
@@ -393,11 +418,14 @@ void bnnacc_irq_sync(struct bnnacc_dev *bdev);
 /* bnnacc_ioctl.c */
 int bnnacc_check_region(const struct bnnacc_dev *bdev,
 			const struct bnnacc_region *r);
+void bnnacc_lease_init(struct bnnacc_dev *bdev);
+pid_t bnnacc_lease_pid(struct bnnacc_dev *bdev);
 
 /* bnnacc_job.c */
 void bnnacc_jobs_init(struct bnnacc_dev *bdev);
 void bnnacc_jobs_kill(struct bnnacc_dev *bdev);
 void bnnacc_jobs_fail(struct bnnacc_dev *bdev);
+void bnnacc_jobs_retire(struct bnnacc_dev *bdev);
 void bnnacc_job_kick(struct bnnacc_dev *bdev);
 void bnnacc_recover_request(struct bnnacc_dev *bdev, const char *reason);
 int bnnacc_sync_exec(struct bnnacc_dev *bdev, struct bnnacc_cmd *cmd,
