@@ -29,7 +29,7 @@ run_vm --timeout 180 --qmp "$sock" --card seed=11 --card seed=12 -- '
 		sleep 0.1; i=$((i + 1)); [ $i -lt 300 ]; done
 	echo UNPLUGGED
 	i=0; until grep -q "event=CARD_ADDED" /tmp/ev.log; do
-		sleep 0.1; i=$((i + 1)); [ $i -lt 300 ]; done
+		sleep 0.1; i=$((i + 1)); [ $i -lt 900 ]; done
 	echo REPLUGGED
 	touch /tmp/stop; wait $h
 	rc=0; wait $l || rc=$?
@@ -41,8 +41,14 @@ vm=$!
 vm_wait_for "$WORK/vm.log" READY-FOR-UNPLUG 90
 python3 "$QMP" "$sock" device_del '{"id":"card1"}'
 vm_wait_for "$WORK/vm.log" UNPLUGGED 60
+# The slot takes a new card once QEMU has finished ejecting the old one
+# (the guest's ACPI eject may lag its driver's remove on a slow kernel).
+for i in $(seq 600); do
+	python3 "$QMP" "$sock" qom-list '{"path":"/machine/peripheral"}' | grep -q '"card1"' || break
+	sleep 0.1
+done
 python3 "$QMP" "$sock" device_add '{"driver":"bnnacc","id":"card1b","bus":"rp1","seed":9}'
-vm_wait_for "$WORK/vm.log" REPLUGGED 60
+vm_wait_for "$WORK/vm.log" REPLUGGED 100
 python3 "$QMP" "$sock" qom-set '{"path":"/machine/peripheral/card0","property":"inject-event","value":1}'
 wait $vm
 log() { tr -d '\r' < "$WORK/vm.log"; }

@@ -7,7 +7,9 @@ RUNVM=$top/tests/vm/run-vm.sh
 QMP=$top/tests/vm/qmp.py
 case_name=$(basename "$0" .sh)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bnnacc-$case_name.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+# The serial log is kept as build/vm/logs/$case_name.serial however the
+# case ends (a host-side wait that gives up included).
+trap 'mkdir -p "$BUILD/vm/logs"; cp "$WORK/vm.log" "$BUILD/vm/logs/$case_name.serial" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 # run_vm [run-vm options] -- 'guest command': the serial log goes to
 # $WORK/vm.log (kept as build/vm/logs/$case_name.serial); fails on failure.
