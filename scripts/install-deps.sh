@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
 	build-essential pkg-config gcc-multilib python3
 	check libpci-dev libevent-dev libnl-3-dev libnl-genl-3-dev libjansson-dev
-	linux-image-amd64 linux-headers-amd64 linux-source-6.1 sparse
+	linux-image-amd64 linux-headers-amd64 linux-source-6.1 sparse dkms
 	busybox-static cpio kmod xz-utils zstd seabios qemu-system-data
 	dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev flex bison
 	libattr1-dev libcap-ng-dev gnuplot-nox

@@ -5,9 +5,9 @@
 # package: the module under lib/modules/KVER/updates with a modules.dep that
 # has it, the udev rule (sane syntax, group bnnacc, mode 0660), and the DKMS
 # source tree with its dkms.conf. The source tree builds with the command of
-# its dkms.conf; when the dkms tool is installed, `dkms add` and `dkms build`
-# run on it in private trees under $WORK (nothing in /var/lib/dkms or
-# /lib/modules is touched).
+# its dkms.conf; then DKMS itself (`dkms add`, `build`, `install`) builds
+# and installs it for both of Debian 12's kernels, 6.1 and 6.12, in private
+# trees under $WORK (nothing in /var/lib/dkms or /lib/modules is touched).
 . "$(dirname "$0")/common.sh"
 dest=$WORK/dest
 make -C "$top" install DESTDIR="$dest" KVER="$KVER"
@@ -77,16 +77,26 @@ if ls "$src"/kernel/*.o "$src"/*.ko > /dev/null 2>&1; then echo "build products 
 )
 echo "dkms.conf MAKE builds bnnacc.ko for $KVER"
 
-if command -v dkms > /dev/null; then
-	echo "== dkms add/build (private trees)"
-	t=(--dkmstree "$WORK/dkms/tree" --sourcetree "$dest/usr/src"
-	   --installtree "$WORK/dkms/inst")
-	mkdir -p "$WORK/dkms/tree" "$WORK/dkms/inst"
-	dkms add -m bnnacc -v "$ver" "${t[@]}"
-	dkms build -m bnnacc -v "$ver" -k "$KVER" "${t[@]}"
-	test -f "$WORK/dkms/tree/bnnacc/$ver/$KVER/$(uname -m)/module/bnnacc.ko"
-	echo "dkms build: ok"
-else
-	echo "== dkms not installed: dkms add/build SKIP"
-fi
+command -v dkms > /dev/null || { echo "dkms missing (scripts/install-deps.sh installs it)"; exit 1; }
+echo "== dkms add/build/install (private trees), Linux 6.1 and 6.12"
+k612=$("$top/scripts/kver.sh" 6.12)
+t=(--dkmstree "$WORK/dkms/tree" --sourcetree "$dest/usr/src"
+   --installtree "$WORK/dkms/inst")
+mkdir -p "$WORK/dkms/tree" "$WORK/dkms/inst"
+dkms add -m bnnacc -v "$ver" "${t[@]}"
+for k in "$KVER" "$k612"; do
+	dkms build -m bnnacc -v "$ver" -k "$k" "${t[@]}" > "$WORK/dkms-$k.log" 2>&1 ||
+		{ tail -n 30 "$WORK/dkms-$k.log"; exit 1; }
+	ko=$(find "$WORK/dkms/tree/bnnacc/$ver/$k/$(uname -m)/module" -name 'bnnacc.ko*' | head -n1)
+	[ -n "$ko" ] || { echo "dkms build for $k left no module"; exit 1; }
+	mkdir -p "$WORK/dkms/inst/$k"	# the private tree's "installed kernel"
+	dkms install -m bnnacc -v "$ver" -k "$k" "${t[@]}" --no-depmod \
+		> "$WORK/dkms-install-$k.log" 2>&1 || { tail -n 30 "$WORK/dkms-install-$k.log"; exit 1; }
+	inst=$(find "$WORK/dkms/inst/$k" -name 'bnnacc.ko*' | head -n1)
+	[ -n "$inst" ] || { echo "dkms install for $k installed no module"; exit 1; }
+	modinfo -F vermagic "$inst" | grep -q "^${k%%-*}" ||
+		{ echo "dkms module for $k has vermagic $(modinfo -F vermagic "$inst")"; exit 1; }
+	echo "dkms: built and installed for $k: ${inst#"$WORK"/dkms/inst/}"
+done
+dkms status -m bnnacc "${t[@]}"
 echo "22-install: PASS"

@@ -9,7 +9,7 @@ case_name=$(basename "$0" .sh)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bnnacc-$case_name.XXXXXX")
 # The serial log is kept as build/vm/logs/$case_name.serial however the
 # case ends (a host-side wait that gives up included).
-trap 'mkdir -p "$BUILD/vm/logs"; cp "$WORK/vm.log" "$BUILD/vm/logs/$case_name.serial" 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'mkdir -p "$BUILD/vm/logs"; cp "$WORK/vm.log" "$BUILD/vm/logs/$case_name.serial" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 # run_vm [run-vm options] -- 'guest command': the serial log goes to
 # $WORK/vm.log (kept as build/vm/logs/$case_name.serial); fails on failure.
