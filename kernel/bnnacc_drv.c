@@ -401,6 +401,8 @@ static int bnnacc_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_stop;
 	bnnacc_set_int_mask(bdev, 0);
+	/* What slot_reset() restores after a link reset. */
+	pci_save_state(pdev);
 
 	pci_set_drvdata(pdev, bdev);
 	ret = cdev_device_add(&bdev->cdev, &bdev->dev);
@@ -464,6 +466,76 @@ static void bnnacc_shutdown(struct pci_dev *pdev)
 	bnnacc_hw_stop(bdev);
 }
 
+/* ---- PCIe errors (AER) and power ------------------------------------------ */
+
+/*
+ * An uncorrectable error: stop dispatching (batches stay queued) and ask
+ * for a reset; slot_reset() restarts the card the way a timeout recovery
+ * does. A permanent failure is a removal.
+ */
+static pci_ers_result_t bnnacc_error_detected(struct pci_dev *pdev,
+					      pci_channel_state_t state)
+{
+	struct bnnacc_dev *bdev = pci_get_drvdata(pdev);
+
+	dev_warn(&pdev->dev, "PCIe error (%s): stopping the card\n",
+		 state == pci_channel_io_normal ? "non-fatal" :
+		 state == pci_channel_io_frozen ? "fatal" : "permanent");
+	atomic64_inc(&bdev->stats.errors);
+	if (state == pci_channel_io_perm_failure)
+		return PCI_ERS_RESULT_DISCONNECT;
+	bnnacc_jobs_freeze(bdev);
+	return PCI_ERS_RESULT_NEED_RESET;
+}
+
+static pci_ers_result_t bnnacc_slot_reset(struct pci_dev *pdev)
+{
+	struct bnnacc_dev *bdev = pci_get_drvdata(pdev);
+
+	pci_restore_state(pdev);
+	pci_save_state(pdev);
+	if (bnnacc_jobs_thaw(bdev, "PCIe error recovery"))
+		return PCI_ERS_RESULT_DISCONNECT;
+	bnnacc_nl_event(bdev, BNNACC_EVENT_ERROR, "PCIe error, card restarted");
+	return PCI_ERS_RESULT_RECOVERED;
+}
+
+static void bnnacc_error_resume(struct pci_dev *pdev)
+{
+	dev_info(&pdev->dev, "PCIe error recovery done\n");
+}
+
+static const struct pci_error_handlers bnnacc_err_handlers = {
+	.error_detected = bnnacc_error_detected,
+	.slot_reset = bnnacc_slot_reset,
+	.resume = bnnacc_error_resume,
+};
+
+/*
+ * System sleep: the array is non-volatile, so suspend only stops the card
+ * (queued batches wait; one on the card ends with -EIO) and resume resets
+ * it and brings the rings back, as after a recovery.
+ */
+static int bnnacc_suspend(struct device *dev)
+{
+	struct bnnacc_dev *bdev = dev_get_drvdata(dev);
+
+	bnnacc_jobs_freeze(bdev);
+	bnnacc_set_int_mask(bdev, BNNACC_INT_ALL);
+	bnnacc_irq_sync(bdev);
+	bnnacc_ring_drain(&bdev->ring);
+	return 0;
+}
+
+static int bnnacc_resume(struct device *dev)
+{
+	struct bnnacc_dev *bdev = dev_get_drvdata(dev);
+
+	return bnnacc_jobs_thaw(bdev, "resume from system sleep");
+}
+
+static DEFINE_SIMPLE_DEV_PM_OPS(bnnacc_pm_ops, bnnacc_suspend, bnnacc_resume);
+
 static const struct pci_device_id bnnacc_ids[] = {
 	{ PCI_DEVICE(BNNACC_PCI_VENDOR_ID, BNNACC_PCI_DEVICE_ID) },
 	{ }
@@ -476,6 +548,8 @@ static struct pci_driver bnnacc_driver = {
 	.probe = bnnacc_probe,
 	.remove = bnnacc_remove,
 	.shutdown = bnnacc_shutdown,
+	.err_handler = &bnnacc_err_handlers,
+	.driver.pm = pm_sleep_ptr(&bnnacc_pm_ops),
 };
 
 static int __init bnnacc_init(void)

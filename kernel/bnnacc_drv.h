@@ -284,7 +284,10 @@ struct bnnacc_vec {
  * @seq: dispatch sequence number of the last batch put on the card
  * @dead: the card is being removed: no more submissions or recovery
  * @broken: a reset failed: new batches fail with -EIO
- * @recovering: a recovery is running: dispatch is halted
+ * @recovering: a recovery is running (or the card is frozen): dispatch
+ *	is halted
+ * @frozen: a PCIe error or a suspend stopped the card: no recovery until
+ *	bnnacc_jobs_thaw()
  * @sync_waiting: synchronous commands waiting for ring room: the
  *	dispatcher holds back batches until they are in
  * @reset_req: recoveries requested
@@ -330,6 +333,7 @@ struct bnnacc_dev {
 	bool dead;
 	bool broken;
 	bool recovering;
+	bool frozen;
 	u32 sync_waiting;
 	u64 reset_req;
 	u64 reset_done;
@@ -426,6 +430,8 @@ void bnnacc_jobs_init(struct bnnacc_dev *bdev);
 void bnnacc_jobs_kill(struct bnnacc_dev *bdev);
 void bnnacc_jobs_fail(struct bnnacc_dev *bdev);
 void bnnacc_jobs_retire(struct bnnacc_dev *bdev);
+void bnnacc_jobs_freeze(struct bnnacc_dev *bdev);
+int bnnacc_jobs_thaw(struct bnnacc_dev *bdev, const char *reason);
 void bnnacc_job_kick(struct bnnacc_dev *bdev);
 void bnnacc_recover_request(struct bnnacc_dev *bdev, const char *reason);
 int bnnacc_sync_exec(struct bnnacc_dev *bdev, struct bnnacc_cmd *cmd,

@@ -144,6 +144,7 @@ struct bnnacc_batch {
 
 static void bnnacc_watchdog(struct work_struct *work);
 static void bnnacc_recover_work(struct work_struct *work);
+static int bnnacc_restart_card(struct bnnacc_dev *bdev);
 
 /**
  * bnnacc_jobs_init() - initialise the job state of a new card
@@ -482,7 +483,6 @@ static int bnnacc_recover_card(struct bnnacc_dev *bdev)
 {
 	struct bnnacc_ring *ring = &bdev->ring;
 	struct bnnacc_batch *b;
-	int ret;
 
 	/* Quiesce the interrupts, then collect what completed in time. */
 	bnnacc_set_int_mask(bdev, BNNACC_INT_ALL);
@@ -493,6 +493,17 @@ static int bnnacc_recover_card(struct bnnacc_dev *bdev)
 	list_for_each_entry(b, &bdev->oncard, link)
 		b->abort_err = b->expired ? -ETIMEDOUT : -EIO;
 	spin_unlock(&bdev->job_lock);
+	return bnnacc_restart_card(bdev);
+}
+
+/*
+ * Reset the card and bring its rings back; the batches still on it end
+ * with their abort_err (-EIO unless set). Interrupts masked on entry.
+ */
+static int bnnacc_restart_card(struct bnnacc_dev *bdev)
+{
+	struct bnnacc_ring *ring = &bdev->ring;
+	int ret;
 
 	bnnacc_ring_disable(ring);
 	ret = bnnacc_hw_reset(bdev);
@@ -517,7 +528,8 @@ static void bnnacc_recover_work(struct work_struct *work)
 	int ret;
 
 	spin_lock(&bdev->job_lock);
-	if (bdev->dead || bdev->reset_done == bdev->reset_req) {
+	/* A frozen card is reset by bnnacc_jobs_thaw(), which answers this. */
+	if (bdev->dead || bdev->frozen || bdev->reset_done == bdev->reset_req) {
 		spin_unlock(&bdev->job_lock);
 		return;
 	}
@@ -548,6 +560,70 @@ static void bnnacc_recover_work(struct work_struct *work)
 	bnnacc_nl_event(bdev, BNNACC_EVENT_RESET, reason);
 	wake_up_all(&bdev->reset_wq);
 	wake_up_all(&bdev->room_wq);
+}
+
+/**
+ * bnnacc_jobs_freeze() - stop using the card (PCIe error, suspend)
+ * @bdev: the card
+ *
+ * Dispatch stops (batches stay queued), the watchdog and any recovery
+ * stop; submissions are still accepted. bnnacc_jobs_thaw() brings the card
+ * back. Nothing touches the card's registers here.
+ *
+ * Context: process; waits for a recovery in progress.
+ */
+void bnnacc_jobs_freeze(struct bnnacc_dev *bdev)
+{
+	spin_lock(&bdev->job_lock);
+	bdev->frozen = true;
+	bdev->recovering = true;	/* halts dispatch */
+	spin_unlock(&bdev->job_lock);
+	cancel_delayed_work_sync(&bdev->watchdog);
+	cancel_work_sync(&bdev->recover_work);
+}
+
+/**
+ * bnnacc_jobs_thaw() - reset a frozen card and serve again
+ * @bdev: the card, frozen, its PCI state restored
+ * @reason: why, for the log and the netlink RESET event
+ *
+ * As a recovery: the card is reset (the array is non-volatile and keeps
+ * its conductances), batches still on it end with -EIO (their jobs may
+ * have been cut by the error or the power loss; they are never lost), the
+ * rings come back and the queued batches are dispatched. Requested resets
+ * are answered by this one.
+ *
+ * Context: process.
+ * Return: 0, or -errno when the card did not come back (it is then broken
+ * and new batches fail with -EIO until a reset succeeds).
+ */
+int bnnacc_jobs_thaw(struct bnnacc_dev *bdev, const char *reason)
+{
+	int ret;
+
+	dev_warn(&bdev->pdev->dev, "restarting the card: %s\n", reason);
+	bnnacc_set_int_mask(bdev, BNNACC_INT_ALL);
+	bnnacc_irq_sync(bdev);
+	ret = bnnacc_restart_card(bdev);
+	atomic64_inc(&bdev->stats.resets);
+	if (ret) {
+		dev_err(&bdev->pdev->dev,
+			"card did not come back: batches fail with -EIO\n");
+		bnnacc_ring_halt(&bdev->ring, -EIO);
+	}
+	spin_lock(&bdev->job_lock);
+	bdev->frozen = false;
+	bdev->recovering = false;
+	bdev->reset_done = bdev->reset_req;
+	bdev->broken = ret != 0;
+	if (ret)
+		bnnacc_fail_queued(bdev, -EIO);
+	bnnacc_dispatch(bdev);
+	spin_unlock(&bdev->job_lock);
+	bnnacc_nl_event(bdev, BNNACC_EVENT_RESET, reason);
+	wake_up_all(&bdev->reset_wq);
+	wake_up_all(&bdev->room_wq);
+	return ret;
 }
 
 /* The oldest batch on the card, if it is past its deadline. */

@@ -95,6 +95,7 @@ DECLARE_INSTANCE_CHECKER(BnnaccState, BNNACC, TYPE_PCI_BNNACC)
 #define BNNACC_MVM_CHUNK        256          /* evaluations per core call */
 #define BNNACC_DMA_CHUNK        (1 * MiB)    /* data moved per DMA call */
 #define BNNACC_MAX_IMAGE        (64 * MiB)   /* largest backing file read */
+#define BNNACC_AER_OFFSET       0x100        /* extended capability: AER */
 #define BNNACC_MODEL            "bnnacc-emu 128x128 HfOx"
 
 QEMU_BUILD_BUG_ON(sizeof(struct bnnacc_sqe) != 64);
@@ -1653,9 +1654,20 @@ static bool bnnacc_init_irqs(BnnaccState *s, Error **errp)
     int ret;
 
     pci_config_set_interrupt_pin(pdev->config, 1);
-    if (pci_is_express(pdev) && pcie_endpoint_cap_init(pdev, 0) < 0) {
-        error_setg(errp, "bnnacc: cannot add the PCIe capability");
-        return false;
+    if (pci_is_express(pdev)) {
+        if (pcie_endpoint_cap_init(pdev, 0) < 0) {
+            error_setg(errp, "bnnacc: cannot add the PCIe capability");
+            return false;
+        }
+        /*
+         * Advanced Error Reporting: the host injects errors with HMP's
+         * pcie_aer_inject_error; the root port signals them to the OS.
+         */
+        pcie_cap_deverr_init(pdev);
+        if (pcie_aer_init(pdev, PCI_ERR_VER, BNNACC_AER_OFFSET,
+                          PCI_ERR_SIZEOF, errp) < 0) {
+            return false;
+        }
     }
     if (s->msi) {
         ret = msi_init(pdev, 0, 1, true, false, &err);
@@ -1695,6 +1707,9 @@ static void bnnacc_free(BnnaccState *s)
     }
     msi_uninit(pdev);
     if (pci_is_express(pdev) && pdev->exp.exp_cap) {
+        if (pdev->exp.aer_cap) {
+            pcie_aer_exit(pdev);
+        }
         pcie_cap_exit(pdev);
     }
     bnc_destroy(s->arr);

@@ -30,6 +30,17 @@
  *            -EINTR, and the batch stays);
  *            as uid 65534 (setuid after open) RESET gives -EPERM while
  *            SUBMIT/WAIT still work
+ *   aer      PCIe errors injected by the host (HMP pcie_aer_inject_error):
+ *            a correctable one changes nothing; an uncorrectable fatal one
+ *            while a batch hangs on the card, a second is on the card behind
+ *            it and a third queued: the driver's error handlers restart
+ *            the card (resets + 1, errors grows), the hung batch ends with
+ *            -EIO, the second with 0 or -EIO, the queued one runs (0), the
+ *            array keeps its conductances; an uncorrectable
+ *            non-fatal one restarts it again
+ *   suspend  system sleep (S3: echo mem > /sys/power/state, the host wakes
+ *            the VM with QMP system_wakeup): the card works after resume,
+ *            with its conductances, and was restarted once
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -679,6 +690,111 @@ static int mode_reset(int fd)
 	return 0;
 }
 
+/* Wait up to @ms for sysfs @attr to reach @want. */
+static long long sysfs_wait(const char *attr, long long want, int ms)
+{
+	long long v = sysfs_val(attr);
+
+	for (int i = 0; i < ms / 50 && v < want; i++) {
+		gj_msleep(50);
+		v = sysfs_val(attr);
+	}
+	return v;
+}
+
+static int mode_aer(int fd)
+{
+	long long resets0 = sysfs_val("resets"), errors0 = sysfs_val("errors");
+	struct bnnacc_completion c;
+	double before, after;
+	uint64_t ha, hb, hc;
+	int r;
+
+	CHECK(!filler_init());
+	CHECK(!works(fd, &before));
+	CHECK(!request("aer-correctable"));
+	gj_msleep(500);
+	CHECK(!works(fd, NULL));
+	CHECK_MSG(sysfs_val("resets") == resets0,
+		  "a correctable error reset the card: resets %lld -> %lld",
+		  resets0, sysfs_val("resets"));
+	printf("aer: correctable error: the card kept working, no reset\n");
+
+	/*
+	 * fatal, mid-job: one batch hung on the card, one on the card behind
+	 * it (two batches go to the card at a time), one queued
+	 */
+	CHECK(!request("hang"));
+	CHECK(gj_submit(fd, filler_jobs, 1, 60000, 1, &ha) == 0);
+	CHECK(gj_submit(fd, filler_jobs, 2, 60000, 2, &hb) == 0);
+	CHECK(gj_submit(fd, filler_jobs, 3, 60000, 3, &hc) == 0);
+	gj_msleep(300);
+	CHECK(gj_wait(fd, ha, 0, NULL) == -ETIMEDOUT);
+	CHECK(!request("aer-fatal"));
+	r = gj_wait(fd, ha, 30000000000ll, &c);
+	CHECK_MSG(r == 0 && c.status == -EIO,
+		  "hung batch after the fatal error: %d status %d", r,
+		  c.status);
+	r = gj_wait(fd, hb, 30000000000ll, &c);
+	CHECK_MSG(r == 0 && (c.status == 0 || c.status == -EIO),
+		  "batch on the card behind it: %d status %d", r, c.status);
+	r = gj_wait(fd, hc, 30000000000ll, &c);
+	CHECK_MSG(r == 0 && c.status == 0,
+		  "queued batch: %d status %d (want 0: it waits, then runs)",
+		  r, c.status);
+	CHECK_MSG(sysfs_wait("resets", resets0 + 1, 5000) == resets0 + 1,
+		  "resets %lld -> %lld, want one more", resets0,
+		  sysfs_val("resets"));
+	CHECK_MSG(sysfs_val("errors") > errors0, "errors %lld -> %lld",
+		  errors0, sysfs_val("errors"));
+	CHECK(!works(fd, &after));
+	CHECK_MSG(after > before * 0.9 && after < before * 1.1,
+		  "the array lost its conductances: %.1f -> %.1f", before,
+		  after);
+	printf("aer: fatal error mid-job: hung batch -EIO, the one behind it ran, mean code %.1f -> %.1f\n",
+	       before, after);
+
+	CHECK(!request("aer-nonfatal"));
+	CHECK_MSG(sysfs_wait("resets", resets0 + 2, 20000) == resets0 + 2,
+		  "resets %lld -> %lld after the non-fatal error", resets0,
+		  sysfs_val("resets"));
+	CHECK(!works(fd, NULL));
+	printf("aer: non-fatal error: card restarted, works; resets %lld -> %lld, errors %lld -> %lld\n",
+	       resets0, sysfs_val("resets"), errors0, sysfs_val("errors"));
+	return 0;
+}
+
+static int mode_suspend(int fd)
+{
+	long long resets0 = sysfs_val("resets");
+	double before, after;
+	char states[128] = "";
+	FILE *f;
+
+	CHECK(!works(fd, &before));
+	f = fopen("/sys/power/state", "r");
+	CHECK(f && fgets(states, sizeof(states), f));
+	fclose(f);
+	CHECK_MSG(strstr(states, "mem"), "no S3 in /sys/power/state: %s",
+		  states);
+	printf("FAULT-REQUEST suspend\n");
+	fflush(stdout);
+	f = fopen("/sys/power/state", "w");
+	CHECK(f);
+	CHECK_MSG(fputs("mem\n", f) >= 0 && fclose(f) == 0,
+		  "suspend to RAM failed: %s", strerror(errno));
+	CHECK(!works(fd, &after));
+	CHECK_MSG(after > before * 0.9 && after < before * 1.1,
+		  "the array lost its conductances: %.1f -> %.1f", before,
+		  after);
+	CHECK_MSG(sysfs_val("resets") == resets0 + 1,
+		  "resets %lld -> %lld, want one restart at resume", resets0,
+		  sysfs_val("resets"));
+	printf("suspend: resumed, card restarted and works, mean code %.1f -> %.1f\n",
+	       before, after);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -708,8 +824,12 @@ int main(int argc, char **argv)
 		rc = mode_close_inflight(fd);
 	else if (!strcmp(mode, "reset"))
 		rc = mode_reset(fd);
+	else if (!strcmp(mode, "aer"))
+		rc = mode_aer(fd);
+	else if (!strcmp(mode, "suspend"))
+		rc = mode_suspend(fd);
 	else {
-		fprintf(stderr, "usage: t_faults timeout|corrupt|dma|unplug|close-inflight|reset [DEV]\n");
+		fprintf(stderr, "usage: t_faults timeout|corrupt|dma|unplug|close-inflight|reset|aer|suspend [DEV]\n");
 		return 2;
 	}
 	if (rc)
