@@ -152,7 +152,7 @@ vm-check-iommu: all
 # Debian 12's second kernel, Linux 6.12 (tests/vm/check-612.sh): make check
 # runs this representative subset, vm-check-612 every case.
 VM_612_CASES := 01-identify 02-program-read 20-netlink 30-jobs 34-unplug \
-	35-close-inflight 37-reset-ioctl 39-owner 40-lib 50-daemon
+	35-close-inflight 37-reset-ioctl 39-owner 40-lib 41-aer-pm 50-daemon
 vm-check-612-subset: all
 	tests/vm/check-612.sh $(VM_612_CASES)
 vm-check-612: all

@@ -328,16 +328,19 @@ static int wait_any(int nb)
 }
 
 /*
- * A queue of long batches: WAIT with timeout 0 and 1 ms on the last one
- * gives -ETIMEDOUT, poll() says nothing ready at first, outputs are not
- * written before the reap; CANCEL of a queued batch.
+ * A queue of long batches behind a blocker of about a second of card time:
+ * WAIT with timeout 0 on the blocker gives -ETIMEDOUT and its outputs are
+ * not written before the reap; WAIT of 1 ms on the last batch times out
+ * after about 1 ms or reaps it; CANCEL of a queued batch.
  */
 #define LONGB 8
 #define LONGJ 64
+#define BLOCKJ 16
 static int long_queue(void)
 {
 	static struct tjob t[LONGB][LONGJ];
-	uint64_t h[LONGB];
+	static struct tjob blk[BLOCKJ];
+	uint64_t h[LONGB], hblk;
 	struct bnnacc_completion c;
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	struct bnnacc_region all = { 0, 0, BNNACC_ROWS, BNNACC_COLS };
@@ -348,13 +351,24 @@ static int long_queue(void)
 	for (int b = 0; b < LONGB; b++)
 		for (int i = 0; i < LONGJ; i++)
 			CHECK(!tjob_init_r(&t[b][i], all, 64, 1, 1));
+	/*
+	 * A blocker first: BLOCKJ jobs of 64 vectors repeated 2048 times (the
+	 * most one MVM may) on the whole array, summed on the card: about a
+	 * second of card time, so that the batches behind it are still queued
+	 * however fast this kernel submits them.
+	 */
+	for (int i = 0; i < BLOCKJ; i++) {
+		CHECK(!tjob_init_r(&blk[i], all, 64, 1, 1));
+		blk[i].j.repeat = 2048;
+		blk[i].j.flags = BNNACC_JOB_SUM;
+	}
 	t0 = gj_now_ns();
+	CHECK(!submit(blk, BLOCKJ, 60000, 99, &hblk));
+	r = wait_h(hblk, 0, NULL);
+	CHECK_MSG(r == -ETIMEDOUT, "WAIT(blocker, 0) = %d right after SUBMIT", r);
+	CHECK(!tjob_untouched(&blk[0]));
 	for (int b = 0; b < LONGB; b++)
 		CHECK(!submit(t[b], LONGJ, 0, b, &h[b]));
-	r = wait_h(h[LONGB - 1], 0, NULL);
-	CHECK_MSG(r == -ETIMEDOUT, "WAIT(last, 0) = %d while %d long batches queued",
-		  r, LONGB);
-	CHECK(!tjob_untouched(&t[LONGB - 1][0]));
 	/* a WAIT of 1 ms: times out after about 1 ms, or reaps the batch */
 	{
 		uint64_t w0 = gj_now_ns();
@@ -385,6 +399,12 @@ static int long_queue(void)
 				  "second CANCEL = %d, want -EALREADY", r);
 		}
 	}
+	CHECK(!wait_h(hblk, 60000000000ll, &c));
+	CHECK_MSG(c.status == 0 && c.jobs_done == BLOCKJ,
+		  "blocker: status %d jobs_done %u", c.status, c.jobs_done);
+	printf("long_queue: blocker busy %.1f ms\n", c.busy_ns / 1e6);
+	for (int i = 0; i < BLOCKJ; i++)
+		tjob_free(&blk[i]);
 	for (int b = 0; b < LONGB - reaped; b++) {
 		CHECK(!wait_h(h[b], 60000000000ll, &c));
 		if (b == LONGB - 1 && canceled) {
