@@ -93,6 +93,9 @@ struct job {
 
 enum work { W_NONE, W_INFER, W_PROGRAM, W_RESET, W_CHECK, W_QUIT };
 
+/* programmings of one model a card reset may cut short before it counts as failed */
+#define PROGRAM_RETRIES 3
+
 struct card {
 	struct daemon *d;
 	int slot, index, busy, gone, need_program, force_cal, failed_gen;
@@ -127,6 +130,7 @@ struct card {
 	/* statistics */
 	uint64_t batches, inputs, errors, programs;
 	uint64_t foreign_programs;	/* PROGRAMMED events not of ours */
+	unsigned prog_retries;		/* programmings cut by a reset, in a row */
 	double busy_s;
 	double s_per_input;	/* moving average of a batch's time per input */
 };
@@ -1009,6 +1013,21 @@ static void program_done(struct daemon *d, struct card *c)
 	model_put(c->wmodel);
 	c->wmodel = NULL;
 	c->programs++;
+	if ((c->rc == -ETIMEDOUT || c->rc == -EIO) &&
+	    c->prog_retries < PROGRAM_RETRIES) {
+		/*
+		 * A card reset (a timeout, another process's reset ioctl, a
+		 * PCIe error) cut the programming short: program again; the
+		 * queued requests wait for it instead of failing.
+		 */
+		c->prog_retries++;
+		logmsg(LOG_WARNING, "%s: programming cut short (%s): retrying (%u of %u)",
+		       c->path, c->err, c->prog_retries, PROGRAM_RETRIES);
+		c->prog_gen = 0;
+		c->need_program = 1;
+		return;
+	}
+	c->prog_retries = 0;
 	if (c->rc) {
 		logmsg(LOG_ERR, "%s: programming failed: %s", c->path, c->err);
 		c->failed_gen = (int)c->wgen;

@@ -13,12 +13,15 @@ rel=$(scripts/kver.sh 6.12)
 build=$top/build/k612
 t0=$(date +%s)
 echo "check-612: kernel $rel ($build)"
-# The module for 6.12; the guest programs (kernel-independent) are the
-# normal build's.
+# The module for 6.12; the user space (kernel-independent: guest programs,
+# the demo) is the normal build's. Host-only cases (no VM) are the main
+# lane's.
 make --no-print-directory BUILD="$build" KVER="$rel" KDIR="/usr/src/linux-headers-$rel" \
 	module > "$top/build/k612.log" 2>&1 || { tail -n 30 "$top/build/k612.log"; exit 1; }
 make --no-print-directory all > /dev/null
-rm -rf "$build/guest"
-cp -a "$top/build/guest" "$build/guest"
-BUILD=$build KVER=$rel VM_LOGS=$build/vm/logs tests/vm/run-all.sh "$@"
+for d in guest demo; do
+	rm -rf "${build:?}/$d"
+	cp -a "$top/build/$d" "$build/$d"
+done
+BUILD=$build KVER=$rel VM_SKIP_HOST_ONLY=1 VM_LOGS=$build/vm/logs tests/vm/run-all.sh "$@"
 echo "check-612: $(($(date +%s) - t0)) s"

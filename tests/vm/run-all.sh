@@ -3,8 +3,9 @@
 # Each case boots its own VMs through run-vm.sh; its output goes to
 # build/vm/logs/NAME.out and is shown when it fails. Ends with the line
 # "N passed, N failed". $VM_LOGS overrides the log directory. With
-# $VM_KERNEL set (another guest kernel, tests/vm/check-debug.sh) the cases
-# marked "# host-only" (they boot no VM) are skipped.
+# $VM_KERNEL or $VM_SKIP_HOST_ONLY set (another guest kernel:
+# tests/vm/check-debug.sh, check-612.sh) the cases marked "# host-only"
+# (they boot no VM; the main lane runs them) are skipped.
 #
 # $VM_JOBS (default 1) cases run at once: each VM is one single-threaded TCG
 # process, so two fill the bench's two cores. Cases marked "# serial" (they
@@ -42,7 +43,7 @@ serial=() parallel=()
 for c in "${cases[@]}"; do
 	[ -f "$c" ] || c=$top/tests/vm/cases/$c.sh
 	name=$(basename "$c" .sh)
-	if [ -n "${VM_KERNEL:-}" ] && grep -q '^# host-only' "$c"; then
+	if [ -n "${VM_KERNEL:-}${VM_SKIP_HOST_ONLY:-}" ] && grep -q '^# host-only' "$c"; then
 		printf 'SKIP %-28s (host-only)\n' "$name"
 		continue
 	fi
