@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * bnnacc - the kernel interfaces that changed between the kernels the
- * driver builds for (Debian 12: Linux 6.1 and 6.12), keyed on
- * LINUX_VERSION_CODE. Each helper has the newer kernel's meaning.
+ * driver builds for (Debian 12: Linux 6.1 and 6.12). Kbuild keys them on
+ * the kernel's version (VERSION.PATCHLEVEL, what LINUX_VERSION_CODE is
+ * made of) and defines a BNNACC_* feature for each change; each helper
+ * here has the newer kernel's meaning.
  */
 #ifndef _BNNACC_COMPAT_H
 #define _BNNACC_COMPAT_H
@@ -13,7 +15,6 @@
 #include <linux/pci.h>
 #include <linux/shrinker.h>
 #include <linux/slab.h>
-#include <linux/version.h>
 
 /* 6.8 renamed PCI_IRQ_LEGACY. */
 #ifndef PCI_IRQ_INTX
@@ -21,14 +22,14 @@
 #endif
 
 /* 6.4 dropped class_create()'s module argument. */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 4, 0)
+#ifndef BNNACC_CLASS_CREATE_NO_OWNER
 #define bnnacc_class_create(name)	class_create(THIS_MODULE, name)
 #else
 #define bnnacc_class_create(name)	class_create(name)
 #endif
 
 /* 6.12 removed no_llseek: a NULL llseek of a nonseekable file is -ESPIPE. */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+#ifndef BNNACC_NO_NO_LLSEEK
 #define BNNACC_NO_LLSEEK	no_llseek
 #else
 #define BNNACC_NO_LLSEEK	NULL
@@ -41,7 +42,7 @@
 static inline void __iomem *bnnacc_pcim_iomap_region(struct pci_dev *pdev,
 						     int bar, const char *name)
 {
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
+#ifndef BNNACC_PCIM_IOMAP_REGION
 	int ret = pcim_iomap_regions(pdev, BIT(bar), name);
 
 	return ret ? IOMEM_ERR_PTR(ret) : pcim_iomap_table(pdev)[bar];
@@ -56,7 +57,7 @@ static inline void __iomem *bnnacc_pcim_iomap_region(struct pci_dev *pdev,
  * bnnacc_shrinker_new() gives a registered shrinker whose
  * bnnacc_shrinker_priv() is @priv, or NULL.
  */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 7, 0)
+#ifndef BNNACC_SHRINKER_ALLOC
 struct bnnacc_shrinker {
 	struct shrinker s;
 	void *priv;

@@ -519,13 +519,41 @@ static int bnnacc_restart_card(struct bnnacc_dev *bdev)
 	return 0;
 }
 
+/*
+ * The card was reset (0) or did not come back (-errno): count it, serve
+ * again (or fail what waits), answer the resets requested up to @req.
+ */
+static void bnnacc_restart_done(struct bnnacc_dev *bdev, int ret, u64 req,
+				const char *reason)
+{
+	atomic64_inc(&bdev->stats.resets);
+	if (ret) {
+		dev_err(&bdev->pdev->dev,
+			"card did not come back from reset: batches fail with -EIO\n");
+		bnnacc_ring_halt(&bdev->ring, -EIO);
+	}
+	spin_lock(&bdev->job_lock);
+	bdev->frozen = false;
+	bdev->recovering = false;
+	bdev->reset_done = req;
+	/* A later reset (BNNACC_IOC_RESET) may bring a broken card back. */
+	bdev->broken = ret != 0;
+	if (ret)
+		bnnacc_fail_queued(bdev, -EIO);
+	bnnacc_dispatch(bdev);
+	spin_unlock(&bdev->job_lock);
+
+	bnnacc_nl_event(bdev, BNNACC_EVENT_RESET, reason);
+	wake_up_all(&bdev->reset_wq);
+	wake_up_all(&bdev->room_wq);
+}
+
 static void bnnacc_recover_work(struct work_struct *work)
 {
 	struct bnnacc_dev *bdev = container_of(work, struct bnnacc_dev,
 					       recover_work);
 	char reason[sizeof(bdev->reset_reason)];
 	u64 req;
-	int ret;
 
 	spin_lock(&bdev->job_lock);
 	/* A frozen card is reset by bnnacc_jobs_thaw(), which answers this. */
@@ -539,27 +567,7 @@ static void bnnacc_recover_work(struct work_struct *work)
 	spin_unlock(&bdev->job_lock);
 
 	dev_warn(&bdev->pdev->dev, "resetting the card: %s\n", reason);
-	ret = bnnacc_recover_card(bdev);
-	atomic64_inc(&bdev->stats.resets);
-	if (ret) {
-		dev_err(&bdev->pdev->dev,
-			"card did not come back from reset: batches fail with -EIO\n");
-		bnnacc_ring_halt(&bdev->ring, -EIO);
-	}
-
-	spin_lock(&bdev->job_lock);
-	bdev->recovering = false;
-	bdev->reset_done = req;
-	/* A later reset (BNNACC_IOC_RESET) may bring a broken card back. */
-	bdev->broken = ret != 0;
-	if (ret)
-		bnnacc_fail_queued(bdev, -EIO);
-	bnnacc_dispatch(bdev);
-	spin_unlock(&bdev->job_lock);
-
-	bnnacc_nl_event(bdev, BNNACC_EVENT_RESET, reason);
-	wake_up_all(&bdev->reset_wq);
-	wake_up_all(&bdev->room_wq);
+	bnnacc_restart_done(bdev, bnnacc_recover_card(bdev), req, reason);
 }
 
 /**
@@ -599,30 +607,17 @@ void bnnacc_jobs_freeze(struct bnnacc_dev *bdev)
  */
 int bnnacc_jobs_thaw(struct bnnacc_dev *bdev, const char *reason)
 {
+	u64 req;
 	int ret;
 
 	dev_warn(&bdev->pdev->dev, "restarting the card: %s\n", reason);
 	bnnacc_set_int_mask(bdev, BNNACC_INT_ALL);
 	bnnacc_irq_sync(bdev);
 	ret = bnnacc_restart_card(bdev);
-	atomic64_inc(&bdev->stats.resets);
-	if (ret) {
-		dev_err(&bdev->pdev->dev,
-			"card did not come back: batches fail with -EIO\n");
-		bnnacc_ring_halt(&bdev->ring, -EIO);
-	}
 	spin_lock(&bdev->job_lock);
-	bdev->frozen = false;
-	bdev->recovering = false;
-	bdev->reset_done = bdev->reset_req;
-	bdev->broken = ret != 0;
-	if (ret)
-		bnnacc_fail_queued(bdev, -EIO);
-	bnnacc_dispatch(bdev);
+	req = bdev->reset_req;
 	spin_unlock(&bdev->job_lock);
-	bnnacc_nl_event(bdev, BNNACC_EVENT_RESET, reason);
-	wake_up_all(&bdev->reset_wq);
-	wake_up_all(&bdev->room_wq);
+	bnnacc_restart_done(bdev, ret, req, reason);
 	return ret;
 }
 

@@ -58,17 +58,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/bnnacc-lint.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # checkpatch: the summary lines are noise; any ERROR/WARNING/CHECK is not.
-# kernel/bnnacc_compat.h is the one file whose job is to key on
-# LINUX_VERSION_CODE (the out-of-tree driver builds for 6.1 and 6.12):
-# there, and only there, that check and the constant-comparison one it
-# sets off (LINUX_VERSION_CODE < KERNEL_VERSION(...)) are not findings.
-others=()
-for f in "${files[@]}"; do [ "$f" = kernel/bnnacc_compat.h ] || others+=("$f"); done
 perl "$scripts/checkpatch.pl" --no-tree --strict --terse --show-types \
-	-f "${others[@]}" > "$work/checkpatch.all" 2>&1 || true
-perl "$scripts/checkpatch.pl" --no-tree --strict --terse --show-types \
-	--ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON \
-	-f kernel/bnnacc_compat.h >> "$work/checkpatch.all" 2>&1 || true
+	-f "${files[@]}" > "$work/checkpatch.all" 2>&1 || true
 grep -E ': (ERROR|WARNING|CHECK):' "$work/checkpatch.all" > "$work/checkpatch" || true
 gate checkpatch "$work/checkpatch"
 
