@@ -301,6 +301,8 @@ static void bnnacc_dev_release(struct device *dev)
 {
 	struct bnnacc_dev *bdev = container_of(dev, struct bnnacc_dev, dev);
 
+	/* A PROGRAM racing remove() may have queued it after remove's cancel. */
+	cancel_delayed_work_sync(&bdev->prog_work);
 	ida_free(&bnnacc_ida, bdev->minor);
 	pci_dev_put(bdev->pdev);
 	kfree(bdev);
