@@ -607,6 +607,28 @@ static void on_alarm(int sig)
 	(void)sig;
 }
 
+/*
+ * After a card restart (reset ioctl, PCIe error): the hung batch @ha ended
+ * with -EIO, the one on the card behind it (@hb) with 0 or -EIO; its
+ * status to *@st_b.
+ */
+static int restart_outcome(int fd, uint64_t ha, uint64_t hb, const char *what,
+			   int *st_b)
+{
+	struct bnnacc_completion c;
+	int r;
+
+	r = gj_wait(fd, ha, 30000000000ll, &c);
+	CHECK_MSG(r == 0 && c.status == -EIO,
+		  "hung batch after the %s: %d status %d, want -EIO", what, r,
+		  c.status);
+	r = gj_wait(fd, hb, 30000000000ll, &c);
+	CHECK_MSG(r == 0 && (c.status == 0 || c.status == -EIO),
+		  "batch on the card behind it: %d status %d", r, c.status);
+	*st_b = c.status;
+	return 0;
+}
+
 static int mode_reset(int fd)
 {
 	long long resets0 = sysfs_val("resets");
@@ -645,14 +667,8 @@ static int mode_reset(int fd)
 	}
 	r = gj_reset(fd);
 	CHECK_MSG(r == 0, "RESET with a hung batch: %d", r);
-	r = gj_wait(fd, ha, 10000000000ll, &c);
-	CHECK_MSG(r == 0 && c.status == -EIO,
-		  "hung batch after RESET: %d status %d, want -EIO", r,
-		  c.status);
-	r = gj_wait(fd, hb, 10000000000ll, &c);
-	CHECK_MSG(r == 0 && (c.status == 0 || c.status == -EIO),
-		  "batch behind it: %d status %d", r, c.status);
-	printf("reset: hung batch -EIO, the one behind it %d\n", c.status);
+	CHECK(!restart_outcome(fd, ha, hb, "RESET", &r));
+	printf("reset: hung batch -EIO, the one behind it %d\n", r);
 	CHECK(!works(fd, &after));
 	printf("reset: mean code %.1f before, %.1f after the resets\n", before,
 	       after);
@@ -731,13 +747,7 @@ static int mode_aer(int fd)
 	gj_msleep(300);
 	CHECK(gj_wait(fd, ha, 0, NULL) == -ETIMEDOUT);
 	CHECK(!request("aer-fatal"));
-	r = gj_wait(fd, ha, 30000000000ll, &c);
-	CHECK_MSG(r == 0 && c.status == -EIO,
-		  "hung batch after the fatal error: %d status %d", r,
-		  c.status);
-	r = gj_wait(fd, hb, 30000000000ll, &c);
-	CHECK_MSG(r == 0 && (c.status == 0 || c.status == -EIO),
-		  "batch on the card behind it: %d status %d", r, c.status);
+	CHECK(!restart_outcome(fd, ha, hb, "fatal error", &r));
 	r = gj_wait(fd, hc, 30000000000ll, &c);
 	CHECK_MSG(r == 0 && c.status == 0,
 		  "queued batch: %d status %d (want 0: it waits, then runs)",
