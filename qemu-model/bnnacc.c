@@ -19,38 +19,15 @@
  *   backing         string  -      file keeping the array across runs
  *                                  (absent or empty: a new card from seed)
  *   time-scale      uint32  1      device ns per virtual ns (0 freezes)
- *   preset          string "leti"  physics preset (docs/physics.md):
- *                                  leti, wan2022 or pessimistic
+ *   preset          string "hfox"  physics preset (docs/physics.md):
+ *                                  hfox, cmo-hfox or pessimistic
  *   drift-alert-ppm uint32 10000   drift monitor step: an EVENT (drift) is
  *                                  raised each time the oldest SET cells'
  *                                  mean relaxation passes a multiple of it
  *                                  (0: never)
- * Physics, in fixed units; each overrides the preset's value when given:
- *   k-nS-per-uA        SET slope, nS of G per uA of I_SET
- *   iset-min-nA        lowest SET compliance current
- *   iset-max-nA        highest SET compliance current
- *   g-min-nS           lowest reported conductance
- *   g-max-nS           highest SET median
- *   c2c-slope-ppm      C2C sigma slope, 1e-6 nS/nS (int32)
- *   c2c-icpt-nS        C2C sigma intercept
- *   c2c-floor-nS       C2C sigma floor
- *   d2d-ratio-ppm      D2D offset in C2C sigmas
- *   reset-med-nS       RESET median
- *   reset-lsig-ppm     RESET log-sigma
- *   read-noise-ppm     read noise sigma relative to G at read-noise-gref-nS
- *   read-noise-gref-nS reference conductance of read-noise-ppm
- *   read-noise-exp-ppm exponent of the fall of the relative read noise
- *                      with G (0: flat)
- *   drift-t-ref-ms     relaxation reference time
- *   drift-nu-ppm       relaxation drift coefficient
- *   drift-sig-ppm      relaxation spread
- *   stuck-ppm          cells stuck at manufacture
- *   stuck-high-nS      conductance of a cell stuck high
- *   stuck-low-nS       conductance of a cell stuck low
- *   dac-bits           input DAC bits, sign included
- *   adc-bits           output ADC bits, sign included
- *   read-mV            row voltage at input full scale
- *   adc-fs-nA          ADC full scale at range shift 0
+ * Physics, in the fixed units of their names: the rows of
+ * BNNACC_PHYS_TABLE below (also `-device bnnacc,help`); each overrides the
+ * preset's value when given.
  * With an existing backing file the physics stored in it win over these.
  *
  * Fault injection at run time (QMP qom-set / HMP qom-set; reads give what
@@ -61,6 +38,21 @@
  *   fault-corrupt-cqe  the next N completions carry cid ^ 0x8000
  *   fault-stuck        writing N makes N more cells stuck now (reads 0)
  *   clock-advance-s    writing N advances the device clock N s (reads 0)
+ * and, read-only, busy-ns: the BUSY counter (host ns with commands in the
+ * card), for monitoring from the host.
+ *
+ * Threads. The main loop (under the BQL) owns the registers, fetches
+ * commands, moves their data by DMA, posts completions and raises
+ * interrupts, all from the bottom half bnnacc_bh(). A worker thread owns the
+ * computation: it runs the array's physics for one command at a time, in
+ * order, without the BQL, and writes the backing file, so neither the guest's
+ * register accesses nor the monitor wait for the array. The worker never
+ * touches guest memory or interrupts; the bottom half never computes.
+ * Locks: lock guards the queues between them (todo, done) and the worker's
+ * requests; arr_lock guards the array (the worker holds it per chunk of
+ * work, the main loop for the drift monitor and fault-stuck). Neither is
+ * ever held across DMA, so they nest inside the BQL only.
+ * Trace events: bnnacc_* (qemu-model/trace-events, -trace bnnacc_*).
  */
 
 #include "qemu/osdep.h"
@@ -71,6 +63,10 @@
 #include "qemu/main-loop.h"
 #include "qemu/module.h"
 #include "qemu/timer.h"
+#include "qemu/thread.h"
+#include "qemu/queue.h"
+#include "qemu/atomic.h"
+#include "qemu/rcu.h"
 #include "qapi/error.h"
 #include "qapi/visitor.h"
 #include "hw/pci/pci.h"
@@ -85,13 +81,15 @@
 
 #include "bnnacc_hw.h"
 #include "bnnacc_core.h"
+#include "trace.h"
 
 #define TYPE_PCI_BNNACC "bnnacc"
 typedef struct BnnaccState BnnaccState;
 DECLARE_INSTANCE_CHECKER(BnnaccState, BNNACC, TYPE_PCI_BNNACC)
 
 #define BNNACC_MAX_XFER         (64 * MiB)   /* largest data transfer */
-#define BNNACC_BH_BUDGET_NS     (10 * SCALE_MS) /* compute per BH run */
+#define BNNACC_BH_BUDGET_NS     (2 * SCALE_MS) /* main-loop work per BH run */
+#define BNNACC_PIPELINE         16           /* commands in the card at once */
 #define BNNACC_MVM_CHUNK        256          /* evaluations per core call */
 #define BNNACC_DMA_CHUNK        (1 * MiB)    /* data moved per DMA call */
 #define BNNACC_MAX_IMAGE        (64 * MiB)   /* largest backing file read */
@@ -107,42 +105,85 @@ QEMU_BUILD_BUG_ON(BNNACC_ROWS != BNC_ROWS || BNNACC_COLS != BNC_COLS);
     qemu_log_mask(LOG_GUEST_ERROR, "bnnacc: %s: " fmt "\n", __func__, \
                   ## __VA_ARGS__)
 
-/* Physics properties, in the fixed units of their names. */
+/*
+ * The physics properties: one row each, giving the property's name (in the
+ * fixed units it ends with), its field in BnnaccPhysProps, the field of
+ * struct bnc_params it sets, the divisor from the property's units to the
+ * core's, and its description. U rows are uint32, S rows int32. The struct,
+ * the qdev properties, their descriptions and the conversion to bnc_params
+ * all come from this table.
+ */
+#define BNNACC_PHYS_TABLE(U, S) \
+    U("k-nS-per-uA", k_ns_per_ua, k_us_per_ua, 1000.0, \
+      "SET median slope, nS per uA of compliance") \
+    U("iset-min-nA", iset_min_na, iset_min_ua, 1000.0, \
+      "lowest SET compliance current, nA") \
+    U("iset-max-nA", iset_max_na, iset_max_ua, 1000.0, \
+      "highest SET compliance current, nA") \
+    U("g-min-nS", g_min_ns, g_min_us, 1000.0, \
+      "lowest reported conductance, nS") \
+    U("g-max-nS", g_max_ns, g_max_us, 1000.0, \
+      "highest SET median conductance, nS") \
+    S("c2c-slope-ppm", c2c_slope_ppm, c2c_slope, 1e6, \
+      "C2C sigma slope, ppm (nS per 1e6 nS)") \
+    U("c2c-icpt-nS", c2c_icpt_ns, c2c_icpt_us, 1000.0, \
+      "C2C sigma intercept, nS") \
+    U("c2c-floor-nS", c2c_floor_ns, c2c_floor_us, 1000.0, \
+      "C2C sigma floor, nS") \
+    U("d2d-ratio-ppm", d2d_ratio_ppm, d2d_ratio, 1e6, \
+      "D2D offset in C2C sigmas, ppm") \
+    U("reset-med-nS", reset_med_ns, reset_med_us, 1000.0, \
+      "RESET median conductance, nS") \
+    U("reset-lsig-ppm", reset_lsig_ppm, reset_lsig, 1e6, \
+      "RESET log-normal sigma, ppm") \
+    U("read-noise-ppm", read_noise_ppm, read_noise_rel, 1e6, \
+      "read noise sigma relative to G at gref, ppm") \
+    U("read-noise-gref-nS", read_noise_gref_ns, read_noise_gref_us, 1000.0, \
+      "reference G of read-noise-ppm, nS") \
+    U("read-noise-exp-ppm", read_noise_exp_ppm, read_noise_exp, 1e6, \
+      "fall of relative read noise with G, ppm (0: flat)") \
+    U("drift-t-ref-ms", drift_t_ref_ms, drift_t_ref_s, 1000.0, \
+      "relaxation reference time, ms") \
+    U("drift-nu-ppm", drift_nu_ppm, drift_nu, 1e6, \
+      "relaxation drift per unit ln(t/t_ref), ppm") \
+    U("drift-sig-ppm", drift_sig_ppm, drift_sig, 1e6, \
+      "relaxation spread per unit ln(t/t_ref), ppm") \
+    U("stuck-ppm", stuck_ppm, stuck_frac, 1e6, \
+      "cells stuck at manufacture, ppm") \
+    U("stuck-high-nS", stuck_high_ns, stuck_high_us, 1000.0, \
+      "conductance of a cell stuck high, nS") \
+    U("stuck-low-nS", stuck_low_ns, stuck_low_us, 1000.0, \
+      "conductance of a cell stuck low, nS") \
+    U("dac-bits", dac_bits, dac_bits, 1, \
+      "input DAC bits, sign included") \
+    U("adc-bits", adc_bits, adc_bits, 1, \
+      "output ADC bits, sign included") \
+    U("read-mV", read_mv, read_v, 1000.0, \
+      "row voltage at input full scale, mV") \
+    U("adc-fs-nA", adc_fs_na, adc_fs_ua, 1000.0, \
+      "ADC full scale at range shift 0, nA")
+
+#define BNNACC_PHYS_FIELD_U(name, field, param, div, desc) uint32_t field;
+#define BNNACC_PHYS_FIELD_S(name, field, param, div, desc) int32_t field;
 typedef struct BnnaccPhysProps {
-    uint32_t k_ns_per_ua;
-    uint32_t iset_min_na;
-    uint32_t iset_max_na;
-    uint32_t g_min_ns;
-    uint32_t g_max_ns;
-    int32_t c2c_slope_ppm;
-    uint32_t c2c_icpt_ns;
-    uint32_t c2c_floor_ns;
-    uint32_t d2d_ratio_ppm;
-    uint32_t reset_med_ns;
-    uint32_t reset_lsig_ppm;
-    uint32_t read_noise_ppm;
-    uint32_t read_noise_gref_ns;
-    uint32_t read_noise_exp_ppm;
-    uint32_t drift_t_ref_ms;
-    uint32_t drift_nu_ppm;
-    uint32_t drift_sig_ppm;
-    uint32_t stuck_ppm;
-    uint32_t stuck_high_ns;
-    uint32_t stuck_low_ns;
-    uint32_t dac_bits;
-    uint32_t adc_bits;
-    uint32_t read_mv;
-    uint32_t adc_fs_na;
+    BNNACC_PHYS_TABLE(BNNACC_PHYS_FIELD_U, BNNACC_PHYS_FIELD_S)
 } BnnaccPhysProps;
 
 /* A physics property not given: the preset's value */
 #define BNNACC_PHYS_UNSET       UINT32_MAX
 #define BNNACC_PHYS_UNSET_S32   INT32_MIN
 
-/* The command the card is executing (one at a time, in SQ order). */
-typedef struct BnnaccCmd {
-    bool active;
+/*
+ * A command in the card. It is fetched and its input moved in by the main
+ * loop, computed by the worker, its output moved out and its completion
+ * posted by the main loop: always in SQ order.
+ */
+typedef struct BnnaccCmd BnnaccCmd;
+struct BnnaccCmd {
+    QSIMPLEQ_ENTRY(BnnaccCmd) next;
+    uint32_t epoch;         /* the engine's epoch when it was fetched */
     bool hung;              /* fault-hang: never completes */
+    bool programmed;        /* PROGRAM: the array changed */
     uint16_t cid;
     uint8_t opcode;
     uint16_t sc;            /* BNNACC_SC_* once known */
@@ -163,8 +204,11 @@ typedef struct BnnaccCmd {
     uint64_t unit;          /* next READ pass or MVM evaluation */
     uint64_t units;
     uint64_t now_ns;        /* device clock when the command started */
-    int64_t busy_ns;        /* host time spent on it so far */
-} BnnaccCmd;
+    int64_t start_ns;       /* host time when it was fetched */
+    uint64_t bytes;         /* its buffers, in inflight_bytes */
+};
+
+typedef QSIMPLEQ_HEAD(, BnnaccCmd) BnnaccCmdQueue;
 
 struct BnnaccState {
     PCIDevice parent_obj;
@@ -225,7 +269,25 @@ struct BnnaccState {
     uint32_t cmds_done;
     uint32_t cmds_failed;
 
-    BnnaccCmd cmd;
+    /* the engine, main loop side (BQL) */
+    BnnaccCmd *fetching;        /* fetched, its input moving in */
+    BnnaccCmd *posting;         /* computed, its output moving out */
+    unsigned inflight;          /* fetched and not yet posted */
+    uint64_t inflight_bytes;    /* their input and output buffers */
+    int64_t last_post_ns;       /* host time of the last completion */
+
+    /* the engine, shared with the worker (lock) */
+    QemuThread thread;
+    bool thread_started;
+    QemuMutex lock;
+    QemuCond cond;              /* the worker waits on it for work */
+    BnnaccCmdQueue todo;        /* input in, for the worker */
+    BnnaccCmdQueue done;        /* computed, for the bottom half */
+    uint32_t epoch;             /* bumped by RESET, disable and fatal errors */
+    bool stop;                  /* the worker exits */
+    bool save_req;              /* the worker writes the backing file */
+    uint64_t save_clock;        /* at this device time */
+    QemuMutex arr_lock;         /* the array (see Threads above) */
 
     /* fault injection: commands or completions still to spoil */
     uint32_t fault_hang;
@@ -264,13 +326,18 @@ static void bnnacc_clock_advance(BnnaccState *s, uint64_t ns)
     s->virt_base = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
 }
 
-/* Write the array's state to the backing file: temp file, then rename. */
-static bool bnnacc_backing_save(BnnaccState *s, Error **errp)
+/*
+ * Write the array's state at device time @clock to the backing file: temp
+ * file, then rename. Called by the worker, or by the main loop when the
+ * worker is not running.
+ */
+static bool bnnacc_backing_save(BnnaccState *s, uint64_t clock, Error **errp)
 {
     size_t len = bnc_state_size();
     g_autofree uint8_t *buf = NULL;
     g_autofree char *tmp = NULL;
-    int fd;
+    int64_t t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    int fd, ret;
 
     if (!s->backing || !s->arr) {
         return true;
@@ -281,7 +348,10 @@ static bool bnnacc_backing_save(BnnaccState *s, Error **errp)
                    s->backing);
         return false;
     }
-    if (bnc_save(s->arr, bnnacc_clock_ns(s), buf, len) < 0) {
+    qemu_mutex_lock(&s->arr_lock);
+    ret = bnc_save(s->arr, clock, buf, len);
+    qemu_mutex_unlock(&s->arr_lock);
+    if (ret < 0) {
         error_setg(errp, "bnnacc: cannot serialise the array for '%s'",
                    s->backing);
         return false;
@@ -304,17 +374,32 @@ static bool bnnacc_backing_save(BnnaccState *s, Error **errp)
         unlink(tmp);
         return false;
     }
+    trace_bnnacc_backing_write(s->backing, len,
+                               qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - t0);
     return true;
 }
 
 /* Save after a change of the array; a failure is reported, not fatal. */
-static void bnnacc_backing_sync(BnnaccState *s)
+static void bnnacc_backing_sync(BnnaccState *s, uint64_t clock)
 {
     Error *err = NULL;
 
-    if (!bnnacc_backing_save(s, &err)) {
+    if (!bnnacc_backing_save(s, clock, &err)) {
         error_report_err(err);
     }
+}
+
+/* Main loop: have the worker save the array (off the main loop). */
+static void bnnacc_backing_request(BnnaccState *s)
+{
+    if (!s->backing) {
+        return;
+    }
+    qemu_mutex_lock(&s->lock);
+    s->save_req = true;
+    s->save_clock = bnnacc_clock_ns(s);
+    qemu_cond_signal(&s->cond);
+    qemu_mutex_unlock(&s->lock);
 }
 
 /* Load the backing file: 1 loaded, 0 absent or empty (a new card), -1 error. */
@@ -396,6 +481,7 @@ static void bnnacc_send_msg(BnnaccState *s, uint32_t causes)
 static void bnnacc_raise(BnnaccState *s, uint32_t causes)
 {
     s->int_status |= causes;
+    trace_bnnacc_irq(causes, causes & ~s->int_mask);
     bnnacc_send_msg(s, causes & ~s->int_mask);
     bnnacc_update_intx(s);
 }
@@ -426,8 +512,12 @@ static void bnnacc_drift_check(BnnaccState *s, bool alert)
         return;
     }
     now = bnnacc_clock_ns(s);
+    qemu_mutex_lock(&s->arr_lock);
     r = bnc_relaxation(s->arr, now);
     lvl = r / step >= UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)(r / step);
+    next = bnc_relaxation_time(s->arr, (lvl + 1.0) * step);
+    qemu_mutex_unlock(&s->arr_lock);
+    trace_bnnacc_drift(lvl, alert && lvl > s->drift_level);
     if (alert && lvl > s->drift_level) {
         info_report("bnnacc: drift alert: the array has relaxed by %.2f %%",
                     100.0 * r);
@@ -435,7 +525,6 @@ static void bnnacc_drift_check(BnnaccState *s, bool alert)
         bnnacc_raise(s, BNNACC_INT_EVENT);
     }
     s->drift_level = lvl;
-    next = bnc_relaxation_time(s->arr, (lvl + 1.0) * step);
     if (next == UINT64_MAX || !s->time_scale) {
         return;
     }
@@ -454,17 +543,55 @@ static void bnnacc_drift_timer(void *opaque)
 /* Card state                                                               */
 /* ------------------------------------------------------------------------ */
 
-static void bnnacc_cmd_drop(BnnaccState *s)
+static void bnnacc_cmd_free(BnnaccCmd *c)
 {
-    g_free(s->cmd.in);
-    g_free(s->cmd.out);
-    g_free(s->cmd.tmp);
-    memset(&s->cmd, 0, sizeof(s->cmd));
+    if (c) {
+        g_free(c->in);
+        g_free(c->out);
+        g_free(c->tmp);
+        g_free(c);
+    }
+}
+
+static void bnnacc_queue_free(BnnaccCmdQueue *q)
+{
+    BnnaccCmd *c;
+
+    while ((c = QSIMPLEQ_FIRST(q))) {
+        QSIMPLEQ_REMOVE_HEAD(q, next);
+        bnnacc_cmd_free(c);
+    }
+}
+
+/*
+ * Drop every command in the card, as RESET, disable and fatal errors do.
+ * The one the worker is computing, if any, belongs to an old epoch now: the
+ * worker abandons it at its next chunk and frees it. The worker never
+ * touches guest memory, so nothing of the old commands reaches the guest
+ * after this returns.
+ */
+static void bnnacc_engine_flush(BnnaccState *s)
+{
+    if (s->bh) {
+        qemu_bh_cancel(s->bh);
+    }
+    qemu_mutex_lock(&s->lock);
+    /* traced first: the worker's trace of an abandoned command follows it */
+    trace_bnnacc_flush(s->epoch + 1);
+    qatomic_set(&s->epoch, s->epoch + 1);
+    bnnacc_queue_free(&s->todo);
+    bnnacc_queue_free(&s->done);
+    qemu_mutex_unlock(&s->lock);
+    bnnacc_cmd_free(s->fetching);
+    bnnacc_cmd_free(s->posting);
+    s->fetching = s->posting = NULL;
+    s->inflight = 0;
+    s->inflight_bytes = 0;
 }
 
 static void bnnacc_rings_forget(BnnaccState *s)
 {
-    bnnacc_cmd_drop(s);
+    bnnacc_engine_flush(s);
     s->sq_head = s->sq_tail = 0;
     s->cq_head = s->cq_tail = 0;
     s->phase = true;
@@ -480,16 +607,14 @@ static void bnnacc_fatal(BnnaccState *s, uint32_t err, uint32_t info)
     s->err_status |= err;
     s->fatal = true;
     s->ready = false;
-    bnnacc_cmd_drop(s);
+    trace_bnnacc_fatal(err, info);
+    bnnacc_engine_flush(s);
     bnnacc_raise(s, BNNACC_INT_ERROR);
 }
 
 /* RESET_KEY and device reset: registers to power-on values. */
 static void bnnacc_reset_card(BnnaccState *s)
 {
-    if (s->bh) {
-        qemu_bh_cancel(s->bh);
-    }
     bnnacc_rings_forget(s);
     s->ctrl = 0;
     s->ready = false;
@@ -558,11 +683,6 @@ static void bnnacc_write_ctrl(BnnaccState *s, uint32_t val)
         return;
     }
     s->ready = true;
-}
-
-static bool bnnacc_cq_full(BnnaccState *s)
-{
-    return ((s->cq_tail + 1) & (s->cq_size - 1)) == s->cq_head;
 }
 
 static void bnnacc_doorbell(BnnaccState *s, hwaddr reg, uint32_t val)
@@ -726,7 +846,9 @@ static void bnnacc_identify(BnnaccState *s, BnnaccCmd *c)
     id->read_mv = cpu_to_le32(s->read_mv);
     id->g_min_ns = cpu_to_le32(s->g_min_ns);
     id->g_max_ns = cpu_to_le32(s->g_max_ns);
+    qemu_mutex_lock(&s->arr_lock);
     id->stuck_cells = cpu_to_le32(bnc_stuck_count(s->arr));
+    qemu_mutex_unlock(&s->arr_lock);
     id->serial = cpu_to_le64(s->serial);
     id->clock_ns = cpu_to_le64(c->now_ns);
     pstrcpy(id->model, sizeof(id->model), BNNACC_MODEL);
@@ -754,9 +876,7 @@ static uint16_t bnnacc_start_identify(BnnaccState *s, BnnaccCmd *c,
     if (sc == BNNACC_SC_SUCCESS) {
         sc = bnnacc_alloc_out(c, sizeof(struct bnnacc_identify));
     }
-    if (sc == BNNACC_SC_SUCCESS) {
-        bnnacc_identify(s, c);
-    }
+    c->units = 1;           /* the worker fills it in */
     return sc;
 }
 
@@ -766,7 +886,6 @@ static uint16_t bnnacc_start_program(BnnaccState *s, BnnaccCmd *c,
     uint64_t cells, i;
     uint32_t *words;
     uint16_t sc;
-    int ret;
 
     if (!bnnacc_dst_unused(e) || !bnnacc_cdw_clear(e, 0)) {
         BNNACC_GUEST_ERR("cid %u: PROGRAM with a destination or cdw", e->cid);
@@ -792,19 +911,7 @@ static uint16_t bnnacc_start_program(BnnaccState *s, BnnaccCmd *c,
     for (i = 0; i < cells; i++) {
         le32_to_cpus(&words[i]);
     }
-    ret = bnc_program(s->arr, &c->reg, words, c->now_ns);
-    if (ret == -BNC_EWORD) {
-        BNNACC_GUEST_ERR("cid %u: bad program word", e->cid);
-        return BNNACC_SC_INVALID_FIELD;
-    }
-    if (ret == -BNC_EREGION) {
-        return BNNACC_SC_INVALID_REGION;
-    }
-    if (ret < 0) {
-        return BNNACC_SC_INTERNAL;
-    }
-    bnnacc_drift_check(s, true);
-    bnnacc_backing_sync(s);
+    c->units = 1;           /* the worker programs the cells */
     return BNNACC_SC_SUCCESS;
 }
 
@@ -911,15 +1018,14 @@ static uint16_t bnnacc_start_mvm(BnnaccState *s, BnnaccCmd *c,
 }
 
 /*
- * Decode and check a fetched entry; do the quick commands at once, set up
- * READ and MVM for bnnacc_cmd_step(). The status goes to c->sc.
+ * Decode and check a fetched entry and set it up for the worker (PROGRAM's
+ * words are read in here; MVM's input by bnnacc_fetch_more()). The status
+ * goes to c->sc: a command that fails here still passes through the worker,
+ * so that completions keep SQ order.
  */
-static void bnnacc_cmd_start(BnnaccState *s, struct bnnacc_sqe *e)
+static void bnnacc_cmd_start(BnnaccState *s, BnnaccCmd *c,
+                             struct bnnacc_sqe *e)
 {
-    BnnaccCmd *c = &s->cmd;
-
-    memset(c, 0, sizeof(*c));
-    c->active = true;
     c->cid = le16_to_cpu(e->cid);
     c->opcode = e->opcode;
     c->now_ns = bnnacc_clock_ns(s);
@@ -995,7 +1101,8 @@ static void bnnacc_cmd_start(BnnaccState *s, struct bnnacc_sqe *e)
  * vector evaluations in the order the core draws their noise (vector-major:
  * u = vector * repeat + k), so any split gives the same codes as a single
  * call would. The core lays a call's output out [repeat][vector][col] for
- * that call's vectors; it is copied into the command's layout.
+ * that call's vectors; it is copied into the command's layout. Worker,
+ * arr_lock held.
  */
 static int bnnacc_mvm_chunk(BnnaccState *s, BnnaccCmd *c)
 {
@@ -1033,6 +1140,135 @@ static int bnnacc_mvm_chunk(BnnaccState *s, BnnaccCmd *c)
     }
     c->unit += (uint64_t)n * rep;
     return ret;
+}
+
+/* Worker: PROGRAM the cells, then keep the new state in the backing file. */
+static void bnnacc_cmd_program(BnnaccState *s, BnnaccCmd *c)
+{
+    int ret;
+
+    qemu_mutex_lock(&s->arr_lock);
+    ret = bnc_program(s->arr, &c->reg, c->in, c->now_ns);
+    qemu_mutex_unlock(&s->arr_lock);
+    c->unit = 1;
+    if (ret == -BNC_EWORD) {
+        BNNACC_GUEST_ERR("cid %u: bad program word", c->cid);
+        c->sc = BNNACC_SC_INVALID_FIELD;
+    } else if (ret == -BNC_EREGION) {
+        c->sc = BNNACC_SC_INVALID_REGION;
+    } else if (ret < 0) {
+        c->sc = BNNACC_SC_INTERNAL;
+    } else {
+        c->programmed = true;
+        bnnacc_backing_sync(s, c->now_ns);
+    }
+}
+
+/*
+ * Worker: compute a command, a chunk at a time, each under arr_lock. A
+ * command whose epoch has passed (RESET, disable, a fatal error) is
+ * abandoned between chunks.
+ */
+static void bnnacc_cmd_compute(BnnaccState *s, BnnaccCmd *c)
+{
+    uint64_t cells = (uint64_t)c->reg.rows * c->reg.cols;
+    int64_t t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    while (c->sc == BNNACC_SC_SUCCESS && c->unit < c->units &&
+           qatomic_read(&s->epoch) == c->epoch) {
+        switch (c->opcode) {
+        case BNNACC_OP_IDENTIFY:
+            bnnacc_identify(s, c);
+            c->unit = 1;
+            break;
+        case BNNACC_OP_PROGRAM:
+            bnnacc_cmd_program(s, c);
+            break;
+        case BNNACC_OP_READ:
+            qemu_mutex_lock(&s->arr_lock);
+            if (bnc_read(s->arr, &c->reg,
+                         (uint32_t *)c->out + c->unit * cells,
+                         c->now_ns) < 0) {
+                c->sc = BNNACC_SC_INTERNAL;
+            }
+            qemu_mutex_unlock(&s->arr_lock);
+            c->unit++;
+            break;
+        default:
+            qemu_mutex_lock(&s->arr_lock);
+            if (bnnacc_mvm_chunk(s, c) < 0) {
+                c->sc = BNNACC_SC_INTERNAL;
+            }
+            qemu_mutex_unlock(&s->arr_lock);
+            break;
+        }
+    }
+    trace_bnnacc_compute(c->cid, c->opcode, c->unit,
+                         qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - t0);
+}
+
+/*
+ * The worker thread: computes the commands of todo in order and hands them
+ * to the bottom half through done; writes the backing file on request.
+ */
+static void *bnnacc_worker(void *opaque)
+{
+    BnnaccState *s = opaque;
+    BnnaccCmd *c;
+
+    rcu_register_thread();      /* for qemu_log and trace from this thread */
+    qemu_mutex_lock(&s->lock);
+    while (!s->stop) {
+        if (s->save_req) {
+            uint64_t clock = s->save_clock;
+
+            s->save_req = false;
+            qemu_mutex_unlock(&s->lock);
+            bnnacc_backing_sync(s, clock);
+            qemu_mutex_lock(&s->lock);
+            continue;
+        }
+        c = QSIMPLEQ_FIRST(&s->todo);
+        if (!c) {
+            qemu_cond_wait(&s->cond, &s->lock);
+            continue;
+        }
+        QSIMPLEQ_REMOVE_HEAD(&s->todo, next);
+        qemu_mutex_unlock(&s->lock);
+        bnnacc_cmd_compute(s, c);
+        qemu_mutex_lock(&s->lock);
+        if (c->epoch != s->epoch) {
+            bnnacc_cmd_free(c);         /* flushed meanwhile */
+            continue;
+        }
+        QSIMPLEQ_INSERT_TAIL(&s->done, c, next);
+        qemu_bh_schedule(s->bh);
+    }
+    qemu_mutex_unlock(&s->lock);
+    rcu_unregister_thread();
+    return NULL;
+}
+
+static void bnnacc_engine_start(BnnaccState *s)
+{
+    s->stop = false;
+    qemu_thread_create(&s->thread, "bnnacc-worker", bnnacc_worker, s,
+                       QEMU_THREAD_JOINABLE);
+    s->thread_started = true;
+}
+
+/* Stop the worker (it finishes the chunk it is on) and wait for it. */
+static void bnnacc_engine_stop(BnnaccState *s)
+{
+    if (!s->thread_started) {
+        return;
+    }
+    qemu_mutex_lock(&s->lock);
+    s->stop = true;
+    qemu_cond_signal(&s->cond);
+    qemu_mutex_unlock(&s->lock);
+    qemu_thread_join(&s->thread);
+    s->thread_started = false;
 }
 
 /* Move the next piece of MVM input from the guest. */
@@ -1079,48 +1315,22 @@ static void bnnacc_cmd_write_out(BnnaccState *s, BnnaccCmd *c)
     c->out_done += len;
 }
 
-/*
- * Work on the current command until it is done or @deadline has passed:
- * read its input, compute READ passes or MVM chunks, write its output, a
- * piece at a time. True when it is done (c->sc says how).
- */
-static bool bnnacc_cmd_step(BnnaccState *s, int64_t deadline)
+static bool bnnacc_past(int64_t deadline)
 {
-    BnnaccCmd *c = &s->cmd;
-    uint64_t cells = (uint64_t)c->reg.rows * c->reg.cols;
-
-    while (c->sc == BNNACC_SC_SUCCESS) {
-        if (c->in_done < c->in_len) {
-            bnnacc_cmd_read_in(s, c);
-        } else if (c->unit < c->units && c->opcode == BNNACC_OP_READ) {
-            if (bnc_read(s->arr, &c->reg,
-                         (uint32_t *)c->out + c->unit * cells,
-                         c->now_ns) < 0) {
-                c->sc = BNNACC_SC_INTERNAL;
-            }
-            c->unit++;
-        } else if (c->unit < c->units) {
-            if (bnnacc_mvm_chunk(s, c) < 0) {
-                c->sc = BNNACC_SC_INTERNAL;
-            }
-        } else if (c->out_done < c->out_len) {
-            bnnacc_cmd_write_out(s, c);
-        } else {
-            return true;
-        }
-        if (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) >= deadline) {
-            return c->sc != BNNACC_SC_SUCCESS;
-        }
-    }
-    return true;
+    return qemu_clock_get_ns(QEMU_CLOCK_REALTIME) >= deadline;
 }
 
-/* Post the completion of the current command; false on a fatal error. */
-static bool bnnacc_cmd_complete(BnnaccState *s)
+/*
+ * Post the completion of @c (the oldest command in the card) and free it;
+ * false on a fatal error. Its busy time is the host time since the previous
+ * completion or its own fetch, whichever is later: the completions' busy
+ * times add up to the time the card had work, like the BUSY counter.
+ */
+static bool bnnacc_cmd_complete(BnnaccState *s, BnnaccCmd *c)
 {
-    BnnaccCmd *c = &s->cmd;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    uint64_t busy = now - MAX(s->last_post_ns, c->start_ns);
     uint16_t sc = c->sc;
-    uint64_t busy = c->busy_ns;
     struct bnnacc_cqe cqe = {
         .cid = cpu_to_le16(c->cid),
         .status = cpu_to_le16(sc << 1 | s->phase),
@@ -1129,6 +1339,7 @@ static bool bnnacc_cmd_complete(BnnaccState *s)
         .busy_ns = cpu_to_le32(MIN(busy, UINT32_MAX)),
     };
     uint32_t slot = s->cq_tail;
+    bool programmed = c->programmed;
     uint64_t addr;
 
     if (s->fault_corrupt) {
@@ -1138,7 +1349,13 @@ static bool bnnacc_cmd_complete(BnnaccState *s)
                     "(%u more to corrupt)", c->cid, c->cid ^ 0x8000,
                     s->fault_corrupt);
     }
-    bnnacc_cmd_drop(s);
+    trace_bnnacc_post(slot, c->cid, sc, busy);
+    assert(c == s->posting);
+    s->posting = NULL;
+    s->inflight--;
+    s->inflight_bytes -= c->bytes;
+    bnnacc_cmd_free(c);
+    s->last_post_ns = now;
     s->busy_ns = bnnacc_add_sat(s->busy_ns, busy);
     /*
      * The phase tag is what the host polls: write the rest of the entry
@@ -1163,7 +1380,26 @@ static bool bnnacc_cmd_complete(BnnaccState *s)
     if (sc != BNNACC_SC_SUCCESS) {
         s->cmds_failed++;
     }
+    if (programmed) {
+        bnnacc_drift_check(s, true);
+    }
     return true;
+}
+
+/*
+ * Whether the card may fetch another command: one is waiting, the pipeline
+ * has room (BNNACC_PIPELINE commands, and one command's worth of buffers
+ * beyond the first: the host memory a guest can make the card hold stays
+ * about 2 * BNNACC_MAX_XFER), and the CQ has a free entry for it after
+ * those still in the card have posted theirs.
+ */
+static bool bnnacc_can_fetch(BnnaccState *s)
+{
+    uint32_t used = (s->cq_tail - s->cq_head) & (s->cq_size - 1);
+
+    return s->sq_head != s->sq_tail && s->inflight < BNNACC_PIPELINE &&
+           s->inflight_bytes < BNNACC_MAX_XFER &&
+           used + s->inflight + 1 < s->cq_size;
 }
 
 /* Fetch the entry at the SQ head and start it; false on a fatal error. */
@@ -1172,6 +1408,7 @@ static bool bnnacc_cmd_fetch(BnnaccState *s)
     struct bnnacc_sqe e;
     uint32_t slot = s->sq_head;
     uint64_t addr = s->sq_base + (uint64_t)slot * sizeof(e);
+    BnnaccCmd *c;
 
     if (pci_dma_read(PCI_DEVICE(s), addr, &e, sizeof(e)) != MEMTX_OK) {
         BNNACC_GUEST_ERR("cannot fetch SQ entry %u at 0x%" PRIx64, slot,
@@ -1180,48 +1417,123 @@ static bool bnnacc_cmd_fetch(BnnaccState *s)
         return false;
     }
     s->sq_head = (slot + 1) & (s->sq_size - 1);
-    bnnacc_cmd_start(s, &e);
+    c = g_new0(BnnaccCmd, 1);
+    c->epoch = s->epoch;
+    c->start_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    if (!s->inflight) {
+        s->last_post_ns = c->start_ns;  /* the card was idle until now */
+    }
+    s->inflight++;
+    s->fetching = c;
+    bnnacc_cmd_start(s, c, &e);
+    c->bytes = c->in_len + c->out_len;
+    s->inflight_bytes += c->bytes;
+    trace_bnnacc_fetch(slot, c->cid, c->opcode, c->sc);
+    return true;
+}
+
+/* Hand the fetched command, its input in, to the worker. */
+static void bnnacc_cmd_queue(BnnaccState *s)
+{
+    BnnaccCmd *c = s->fetching;
+
+    s->fetching = NULL;
+    qemu_mutex_lock(&s->lock);
+    QSIMPLEQ_INSERT_TAIL(&s->todo, c, next);
+    qemu_cond_signal(&s->cond);
+    qemu_mutex_unlock(&s->lock);
+}
+
+/*
+ * Complete what the worker has computed, in order: move each output out a
+ * piece at a time and post its completion. False when the budget ran out
+ * with work left; *posted counts the completions.
+ */
+static bool bnnacc_post_done(BnnaccState *s, int64_t deadline,
+                             unsigned *posted)
+{
+    BnnaccCmd *c;
+
+    while (s->ready) {
+        if (!s->posting) {
+            qemu_mutex_lock(&s->lock);
+            c = QSIMPLEQ_FIRST(&s->done);
+            if (c) {
+                QSIMPLEQ_REMOVE_HEAD(&s->done, next);
+            }
+            qemu_mutex_unlock(&s->lock);
+            if (!c) {
+                return true;
+            }
+            s->posting = c;
+        }
+        c = s->posting;
+        while (c->sc == BNNACC_SC_SUCCESS && c->out_done < c->out_len) {
+            bnnacc_cmd_write_out(s, c);
+            if (bnnacc_past(deadline)) {
+                return false;
+            }
+        }
+        if (!bnnacc_cmd_complete(s, c)) {
+            return true;                /* fatal: the card has stopped */
+        }
+        ++*posted;
+        if (bnnacc_past(deadline)) {
+            return false;
+        }
+    }
     return true;
 }
 
 /*
- * The card's engine, run from the main loop: fetch, execute and complete
- * commands in order until the SQ is empty, the CQ is full, a command hangs
- * or BNNACC_BH_BUDGET_NS of host time has passed (then run again later).
+ * Fetch commands while the card has room, move their input in a piece at a
+ * time and queue them for the worker. False when the budget ran out with
+ * work left.
+ */
+static bool bnnacc_fetch_more(BnnaccState *s, int64_t deadline)
+{
+    BnnaccCmd *c;
+
+    while (s->ready) {
+        if (!s->fetching) {
+            if (!bnnacc_can_fetch(s) || !bnnacc_cmd_fetch(s)) {
+                return true;
+            }
+        }
+        c = s->fetching;
+        if (c->hung) {
+            return true;                /* the queue stalls behind it */
+        }
+        while (c->sc == BNNACC_SC_SUCCESS && c->in_done < c->in_len) {
+            bnnacc_cmd_read_in(s, c);
+            if (bnnacc_past(deadline)) {
+                return false;
+            }
+        }
+        bnnacc_cmd_queue(s);
+        if (bnnacc_past(deadline)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * The card's DMA engine, run from the main loop when a doorbell rings or
+ * the worker has finished a command: post what is computed, fetch what is
+ * submitted, for at most BNNACC_BH_BUDGET_NS of host time (then run again).
  */
 static void bnnacc_bh(void *opaque)
 {
     BnnaccState *s = opaque;
-    int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-    int64_t deadline = start + BNNACC_BH_BUDGET_NS;
+    int64_t deadline = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+                       BNNACC_BH_BUDGET_NS;
     unsigned posted = 0;
-    bool again = false;
+    bool again;
 
-    while (s->ready && !s->cmd.hung) {
-        int64_t t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-
-        if (!s->cmd.active) {
-            if (s->sq_head == s->sq_tail || bnnacc_cq_full(s)) {
-                break;
-            }
-            if (!bnnacc_cmd_fetch(s) || s->cmd.hung) {
-                break;
-            }
-        }
-        if (!bnnacc_cmd_step(s, deadline)) {
-            s->cmd.busy_ns += qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - t0;
-            again = true;
-            break;
-        }
-        s->cmd.busy_ns += qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - t0;
-        if (!bnnacc_cmd_complete(s)) {
-            break;
-        }
-        posted++;
-        if (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) >= deadline) {
-            again = true;
-            break;
-        }
+    again = !bnnacc_post_done(s, deadline, &posted);
+    if (!again) {
+        again = !bnnacc_fetch_more(s, deadline);
     }
     if (posted) {
         bnnacc_raise(s, BNNACC_INT_CQ);
@@ -1239,13 +1551,11 @@ static uint32_t bnnacc_status(BnnaccState *s)
 {
     return (s->ready ? BNNACC_STS_READY : 0) |
            (s->fatal ? BNNACC_STS_FATAL : 0) |
-           (s->cmd.active ? BNNACC_STS_BUSY : 0);
+           (s->inflight ? BNNACC_STS_BUSY : 0);
 }
 
-static uint64_t bnnacc_mmio_read(void *opaque, hwaddr addr, unsigned size)
+static uint32_t bnnacc_reg_read(BnnaccState *s, hwaddr addr)
 {
-    BnnaccState *s = opaque;
-
     switch (addr) {
     case BNNACC_REG_MAGIC:
         return BNNACC_MAGIC;
@@ -1320,6 +1630,14 @@ static uint64_t bnnacc_mmio_read(void *opaque, hwaddr addr, unsigned size)
     }
 }
 
+static uint64_t bnnacc_mmio_read(void *opaque, hwaddr addr, unsigned size)
+{
+    uint32_t val = bnnacc_reg_read(opaque, addr);
+
+    trace_bnnacc_mmio_read(addr, val);
+    return val;
+}
+
 /* Ring registers may change only while the card is disabled. */
 static bool bnnacc_ring_reg_writable(BnnaccState *s, hwaddr addr)
 {
@@ -1379,6 +1697,7 @@ static void bnnacc_mmio_write(void *opaque, hwaddr addr, uint64_t val64,
     BnnaccState *s = opaque;
     uint32_t val = val64;
 
+    trace_bnnacc_mmio_write(addr, val);
     switch (addr) {
     case BNNACC_REG_CTRL:
         bnnacc_write_ctrl(s, val);
@@ -1446,6 +1765,14 @@ static void bnnacc_get_fault(Object *obj, Visitor *v, const char *name,
     visit_type_uint32(v, name, &value, errp);
 }
 
+static void bnnacc_get_busy(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
+{
+    uint64_t value = BNNACC(obj)->busy_ns;
+
+    visit_type_uint64(v, name, &value, errp);
+}
+
 static void bnnacc_set_fault(Object *obj, Visitor *v, const char *name,
                              void *opaque, Error **errp)
 {
@@ -1464,7 +1791,7 @@ static void bnnacc_set_stuck(Object *obj, Visitor *v, const char *name,
 {
     BnnaccState *s = BNNACC(obj);
     uint32_t value;
-    unsigned added;
+    unsigned added, total;
 
     if (!visit_type_uint32(v, name, &value, errp)) {
         return;
@@ -1473,10 +1800,13 @@ static void bnnacc_set_stuck(Object *obj, Visitor *v, const char *name,
         error_setg(errp, "bnnacc: %s needs a realized device", name);
         return;
     }
+    qemu_mutex_lock(&s->arr_lock);
     added = bnc_add_stuck(s->arr, value);
+    total = bnc_stuck_count(s->arr);
+    qemu_mutex_unlock(&s->arr_lock);
     info_report("bnnacc: %s=%u: %u cells newly stuck, %u in all", name,
-                value, added, bnc_stuck_count(s->arr));
-    bnnacc_backing_sync(s);
+                value, added, total);
+    bnnacc_backing_request(s);
 }
 
 static void bnnacc_set_advance(Object *obj, Visitor *v, const char *name,
@@ -1531,39 +1861,15 @@ static bool bnnacc_phys_to_params(const BnnaccState *s, struct bnc_params *p,
         error_setg(errp, "bnnacc: unknown preset '%s'", s->preset);
         return false;
     }
-#define BNNACC_PHYS(field, param, div) \
-    do { \
-        if (ph->field != BNNACC_PHYS_UNSET) { \
-            p->param = ph->field / (div); \
-        } \
-    } while (0)
-    BNNACC_PHYS(k_ns_per_ua, k_us_per_ua, 1000.0);
-    BNNACC_PHYS(iset_min_na, iset_min_ua, 1000.0);
-    BNNACC_PHYS(iset_max_na, iset_max_ua, 1000.0);
-    BNNACC_PHYS(g_min_ns, g_min_us, 1000.0);
-    BNNACC_PHYS(g_max_ns, g_max_us, 1000.0);
-    if (ph->c2c_slope_ppm != BNNACC_PHYS_UNSET_S32) {
-        p->c2c_slope = ph->c2c_slope_ppm / 1e6;
+#define BNNACC_PHYS_SET_U(name, field, param, div, desc) \
+    if (ph->field != BNNACC_PHYS_UNSET) { \
+        p->param = ph->field / (div); \
     }
-    BNNACC_PHYS(c2c_icpt_ns, c2c_icpt_us, 1000.0);
-    BNNACC_PHYS(c2c_floor_ns, c2c_floor_us, 1000.0);
-    BNNACC_PHYS(d2d_ratio_ppm, d2d_ratio, 1e6);
-    BNNACC_PHYS(reset_med_ns, reset_med_us, 1000.0);
-    BNNACC_PHYS(reset_lsig_ppm, reset_lsig, 1e6);
-    BNNACC_PHYS(read_noise_ppm, read_noise_rel, 1e6);
-    BNNACC_PHYS(read_noise_gref_ns, read_noise_gref_us, 1000.0);
-    BNNACC_PHYS(read_noise_exp_ppm, read_noise_exp, 1e6);
-    BNNACC_PHYS(drift_t_ref_ms, drift_t_ref_s, 1000.0);
-    BNNACC_PHYS(drift_nu_ppm, drift_nu, 1e6);
-    BNNACC_PHYS(drift_sig_ppm, drift_sig, 1e6);
-    BNNACC_PHYS(stuck_ppm, stuck_frac, 1e6);
-    BNNACC_PHYS(stuck_high_ns, stuck_high_us, 1000.0);
-    BNNACC_PHYS(stuck_low_ns, stuck_low_us, 1000.0);
-    BNNACC_PHYS(dac_bits, dac_bits, 1);
-    BNNACC_PHYS(adc_bits, adc_bits, 1);
-    BNNACC_PHYS(read_mv, read_v, 1000.0);
-    BNNACC_PHYS(adc_fs_na, adc_fs_ua, 1000.0);
-#undef BNNACC_PHYS
+#define BNNACC_PHYS_SET_S(name, field, param, div, desc) \
+    if (ph->field != BNNACC_PHYS_UNSET_S32) { \
+        p->param = ph->field / (div); \
+    }
+    BNNACC_PHYS_TABLE(BNNACC_PHYS_SET_U, BNNACC_PHYS_SET_S)
     return true;
 }
 
@@ -1637,7 +1943,7 @@ static bool bnnacc_array_init(BnnaccState *s, Error **errp)
             error_setg(errp, "bnnacc: cannot create the array");
             return false;
         }
-        if (!bnnacc_backing_save(s, errp)) {
+        if (!bnnacc_backing_save(s, 0, errp)) {
             return false;
         }
     }
@@ -1693,6 +1999,8 @@ static void bnnacc_free(BnnaccState *s)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
 
+    bnnacc_engine_stop(s);          /* before the BH it schedules goes */
+    bnnacc_engine_flush(s);
     if (s->bh) {
         qemu_bh_delete(s->bh);
         s->bh = NULL;
@@ -1701,7 +2009,6 @@ static void bnnacc_free(BnnaccState *s)
         timer_free(s->drift_timer);
         s->drift_timer = NULL;
     }
-    bnnacc_cmd_drop(s);
     if (msix_present(pdev)) {
         msix_uninit_exclusive_bar(pdev);
     }
@@ -1716,11 +2023,13 @@ static void bnnacc_free(BnnaccState *s)
     s->arr = NULL;
 }
 
+/* QEMU exits: the worker stops, then the array is saved as it stands. */
 static void bnnacc_exit_notify(Notifier *n, void *data)
 {
     BnnaccState *s = container_of(n, BnnaccState, exit_notifier);
 
-    bnnacc_backing_sync(s);
+    bnnacc_engine_stop(s);
+    bnnacc_backing_sync(s, bnnacc_clock_ns(s));
 }
 
 static void pci_bnnacc_realize(PCIDevice *pdev, Error **errp)
@@ -1745,6 +2054,7 @@ static void pci_bnnacc_realize(PCIDevice *pdev, Error **errp)
     s->exit_notifier.notify = bnnacc_exit_notify;
     qemu_add_exit_notifier(&s->exit_notifier);
     bnnacc_reset_card(s);
+    bnnacc_engine_start(s);
 }
 
 static void pci_bnnacc_exit(PCIDevice *pdev)
@@ -1752,7 +2062,8 @@ static void pci_bnnacc_exit(PCIDevice *pdev)
     BnnaccState *s = BNNACC(pdev);
 
     qemu_remove_exit_notifier(&s->exit_notifier);
-    bnnacc_backing_sync(s);
+    bnnacc_engine_stop(s);
+    bnnacc_backing_sync(s, bnnacc_clock_ns(s));
     bnnacc_free(s);
 }
 
@@ -1767,6 +2078,11 @@ static void bnnacc_instance_init(Object *obj)
 
     /* a PCIe endpoint on PCIe buses, conventional elsewhere (see realize) */
     PCI_DEVICE(obj)->cap_present |= QEMU_PCI_CAP_EXPRESS;
+    qemu_mutex_init(&s->lock);
+    qemu_mutex_init(&s->arr_lock);
+    qemu_cond_init(&s->cond);
+    QSIMPLEQ_INIT(&s->todo);
+    QSIMPLEQ_INIT(&s->done);
 
     object_property_add(obj, "fault-hang", "uint32", bnnacc_get_fault,
                         bnnacc_set_fault, NULL, &s->fault_hang);
@@ -1792,6 +2108,19 @@ static void bnnacc_instance_init(Object *obj)
                         bnnacc_set_event, NULL, NULL);
     object_property_set_description(obj, "inject-event",
         "raise an EVENT interrupt: 1 drift alert, 2 thermal alert");
+    object_property_add(obj, "busy-ns", "uint64", bnnacc_get_busy, NULL,
+                        NULL, NULL);
+    object_property_set_description(obj, "busy-ns",
+        "host ns the card has had commands in it (the BUSY counter)");
+}
+
+static void bnnacc_instance_finalize(Object *obj)
+{
+    BnnaccState *s = BNNACC(obj);
+
+    qemu_cond_destroy(&s->cond);
+    qemu_mutex_destroy(&s->arr_lock);
+    qemu_mutex_destroy(&s->lock);
 }
 
 static const VMStateDescription vmstate_bnnacc = {
@@ -1799,8 +2128,17 @@ static const VMStateDescription vmstate_bnnacc = {
     .unmigratable = 1,
 };
 
-#define BNNACC_PHYS_U32(name, field) \
-    DEFINE_PROP_UINT32(name, BnnaccState, phys.field, BNNACC_PHYS_UNSET)
+/* DEFINE_PROP_UINT32 and DEFINE_PROP_INT32 as items of the list below */
+#define BNNACC_PHYS_PROP_U(pname, field, param, div, desc) { \
+        .name = (pname), .info = &qdev_prop_uint32, \
+        .offset = offsetof(BnnaccState, phys.field), \
+        .set_default = true, .defval.u = BNNACC_PHYS_UNSET, \
+    },
+#define BNNACC_PHYS_PROP_S(pname, field, param, div, desc) { \
+        .name = (pname), .info = &qdev_prop_int32, \
+        .offset = offsetof(BnnaccState, phys.field), \
+        .set_default = true, .defval.i = BNNACC_PHYS_UNSET_S32, \
+    },
 
 static Property bnnacc_properties[] = {
     DEFINE_PROP_UINT64("seed", BnnaccState, seed, 1),
@@ -1812,31 +2150,7 @@ static Property bnnacc_properties[] = {
     DEFINE_PROP_STRING("preset", BnnaccState, preset),
     DEFINE_PROP_UINT32("drift-alert-ppm", BnnaccState, drift_alert_ppm,
                        10000),
-    BNNACC_PHYS_U32("k-nS-per-uA", k_ns_per_ua),
-    BNNACC_PHYS_U32("iset-min-nA", iset_min_na),
-    BNNACC_PHYS_U32("iset-max-nA", iset_max_na),
-    BNNACC_PHYS_U32("g-min-nS", g_min_ns),
-    BNNACC_PHYS_U32("g-max-nS", g_max_ns),
-    DEFINE_PROP_INT32("c2c-slope-ppm", BnnaccState, phys.c2c_slope_ppm,
-                      BNNACC_PHYS_UNSET_S32),
-    BNNACC_PHYS_U32("c2c-icpt-nS", c2c_icpt_ns),
-    BNNACC_PHYS_U32("c2c-floor-nS", c2c_floor_ns),
-    BNNACC_PHYS_U32("d2d-ratio-ppm", d2d_ratio_ppm),
-    BNNACC_PHYS_U32("reset-med-nS", reset_med_ns),
-    BNNACC_PHYS_U32("reset-lsig-ppm", reset_lsig_ppm),
-    BNNACC_PHYS_U32("read-noise-ppm", read_noise_ppm),
-    BNNACC_PHYS_U32("read-noise-gref-nS", read_noise_gref_ns),
-    BNNACC_PHYS_U32("read-noise-exp-ppm", read_noise_exp_ppm),
-    BNNACC_PHYS_U32("drift-t-ref-ms", drift_t_ref_ms),
-    BNNACC_PHYS_U32("drift-nu-ppm", drift_nu_ppm),
-    BNNACC_PHYS_U32("drift-sig-ppm", drift_sig_ppm),
-    BNNACC_PHYS_U32("stuck-ppm", stuck_ppm),
-    BNNACC_PHYS_U32("stuck-high-nS", stuck_high_ns),
-    BNNACC_PHYS_U32("stuck-low-nS", stuck_low_ns),
-    BNNACC_PHYS_U32("dac-bits", dac_bits),
-    BNNACC_PHYS_U32("adc-bits", adc_bits),
-    BNNACC_PHYS_U32("read-mV", read_mv),
-    BNNACC_PHYS_U32("adc-fs-nA", adc_fs_na),
+    BNNACC_PHYS_TABLE(BNNACC_PHYS_PROP_U, BNNACC_PHYS_PROP_S)
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -1847,32 +2161,10 @@ static const char *const bnnacc_prop_desc[][2] = {
     { "msi", "MSI capability, 1 vector" },
     { "backing", "file keeping the array across runs" },
     { "time-scale", "device clock ns per virtual ns (0 freezes it)" },
-    { "preset", "physics preset: leti (default), wan2022, pessimistic" },
+    { "preset", "physics preset: hfox (default), cmo-hfox, pessimistic" },
     { "drift-alert-ppm", "drift monitor step, ppm of relaxation (0: off)" },
-    { "k-nS-per-uA", "SET median slope, nS per uA of compliance" },
-    { "iset-min-nA", "lowest SET compliance current, nA" },
-    { "iset-max-nA", "highest SET compliance current, nA" },
-    { "g-min-nS", "lowest reported conductance, nS" },
-    { "g-max-nS", "highest SET median conductance, nS" },
-    { "c2c-slope-ppm", "C2C sigma slope, ppm (nS per 1e6 nS)" },
-    { "c2c-icpt-nS", "C2C sigma intercept, nS" },
-    { "c2c-floor-nS", "C2C sigma floor, nS" },
-    { "d2d-ratio-ppm", "D2D offset in C2C sigmas, ppm" },
-    { "reset-med-nS", "RESET median conductance, nS" },
-    { "reset-lsig-ppm", "RESET log-normal sigma, ppm" },
-    { "read-noise-ppm", "read noise sigma relative to G at gref, ppm" },
-    { "read-noise-gref-nS", "reference G of read-noise-ppm, nS" },
-    { "read-noise-exp-ppm", "fall of relative read noise with G, ppm" },
-    { "drift-t-ref-ms", "relaxation reference time, ms" },
-    { "drift-nu-ppm", "relaxation drift per unit ln(t/t_ref), ppm" },
-    { "drift-sig-ppm", "relaxation spread per unit ln(t/t_ref), ppm" },
-    { "stuck-ppm", "cells stuck at manufacture, ppm" },
-    { "stuck-high-nS", "conductance of a cell stuck high, nS" },
-    { "stuck-low-nS", "conductance of a cell stuck low, nS" },
-    { "dac-bits", "input DAC bits, sign included" },
-    { "adc-bits", "output ADC bits, sign included" },
-    { "read-mV", "row voltage at input full scale, mV" },
-    { "adc-fs-nA", "ADC full scale at range shift 0, nA" },
+#define BNNACC_PHYS_DESC(name, field, param, div, desc) { name, desc },
+    BNNACC_PHYS_TABLE(BNNACC_PHYS_DESC, BNNACC_PHYS_DESC)
 };
 
 static void bnnacc_class_init(ObjectClass *class, void *data)
@@ -1910,6 +2202,7 @@ static void pci_bnnacc_register_types(void)
         .parent        = TYPE_PCI_DEVICE,
         .instance_size = sizeof(BnnaccState),
         .instance_init = bnnacc_instance_init,
+        .instance_finalize = bnnacc_instance_finalize,
         .class_init    = bnnacc_class_init,
         .interfaces    = interfaces,
     };

@@ -97,8 +97,8 @@ ver_noepoch=${ver#*:}
 # snapshot the slow path builds from).
 input_list() {
 	local f
-	for f in qemu-model/*.c qemu-model/*.h qemu-model/*.mak uapi/bnnacc.h uapi/bnnacc_hw.h \
-		 scripts/build-qemu.sh; do
+	for f in qemu-model/*.c qemu-model/*.h qemu-model/*.mak qemu-model/trace-events \
+		 uapi/bnnacc.h uapi/bnnacc_hw.h scripts/build-qemu.sh; do
 		[ -f "$f" ] && echo "$f"
 	done
 }
@@ -107,7 +107,8 @@ input_list() {
 compute_keys() {
 	local f
 	for f in qemu-model/bnnacc.c qemu-model/bnnacc_core.c \
-		 qemu-model/bnnacc_core.h qemu-model/bnnacc.mak uapi/bnnacc.h uapi/bnnacc_hw.h; do
+		 qemu-model/bnnacc_core.h qemu-model/bnnacc.mak qemu-model/trace-events \
+		 uapi/bnnacc.h uapi/bnnacc_hw.h; do
 		[ -f "$1/$f" ] || die "$f missing"
 	done
 	stamp=$( { echo "debian-qemu-source: qemu $ver";
@@ -187,6 +188,13 @@ install_if_changed "$snap/uapi/bnnacc.h" "$src/hw/misc/bnnacc.h"
 install_if_changed "$snap/uapi/bnnacc_hw.h" "$src/hw/misc/bnnacc_hw.h"
 install_if_changed "$snap/qemu-model/bnnacc.mak" \
 	"$src/configs/devices/x86_64-softmmu/bnnacc.mak"
+# Our trace events follow QEMU's own in hw/misc/trace-events (their
+# generated trace.h is what bnnacc.c includes); the pristine file is kept
+# beside it as trace-events.orig, made before the first change.
+[ -f "$src/hw/misc/trace-events.orig" ] ||
+	cp "$src/hw/misc/trace-events" "$src/hw/misc/trace-events.orig"
+cat "$src/hw/misc/trace-events.orig" "$snap/qemu-model/trace-events" >"$snap/trace-events"
+install_if_changed "$snap/trace-events" "$src/hw/misc/trace-events"
 
 if [ ! -f "$src/.bnnacc-configured" ]; then
 	say "configuring (log: $src/configure.log)"

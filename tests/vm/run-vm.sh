@@ -12,6 +12,9 @@
 #   --qmp PATH        QMP socket for host-side fault injection / unplug
 #   --log FILE        serial log (default: build/vm/last.log)
 #   --qemu-log FILE   QEMU's own log of guest errors (-d guest_errors)
+#   --trace PATTERNS  enable QEMU trace events, comma-separated patterns
+#                     (e.g. 'bnnacc_*'); they go to the --qemu-log file
+#                     (else QEMU's stderr) with thread id and time
 #   --timeout S       kill the VM after S seconds (default 120), times
 #                     $VM_TIMEOUT_SCALE (an integer, default 1) for slow kernels
 #   --mem MB          guest memory (default 512, or $VM_MEM)
@@ -42,6 +45,7 @@ share=
 qmp=
 log=
 qlog=
+trace=
 timeout_s=120
 mem=${VM_MEM:-512}
 kernel=
@@ -56,6 +60,7 @@ while [ $# -gt 0 ]; do
 	--qmp) qmp=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--qemu-log) qlog=$2; shift 2 ;;
+	--trace) trace=$2; shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--kernel) kernel=$2; shift 2 ;;
@@ -117,6 +122,14 @@ done
 [ -z "$share" ] || args+=(-virtfs "local,path=$share,mount_tag=host,security_model=none")
 [ -z "$qmp" ] || args+=(-qmp "unix:$qmp,server=on,wait=off")
 [ -z "$qlog" ] || args+=(-d guest_errors -D "$qlog")
+# with the thread id and time of each event (-msg timestamp=on)
+if [ -n "$trace" ]; then
+	IFS=, read -ra pats <<<"$trace"
+	for p in "${pats[@]}"; do
+		args+=(-trace "enable=$p")
+	done
+	args+=(-msg timestamp=on)
+fi
 
 : > "$log"
 set +e

@@ -41,6 +41,12 @@
  *   suspend  system sleep (S3: echo mem > /sys/power/state, the host wakes
  *            the VM with QMP system_wakeup): the card works after resume,
  *            with its conductances, and was restarted once
+ *   abort    BNNACC_IOC_RESET while the card computes a batch of long MVMs
+ *            (ABORT_JOBS x 131072 summed evaluations, seconds of work): the
+ *            batch ends with -EIO well before its work could have been
+ *            done, and the card works at once (tests/vm/cases/42-engine.sh
+ *            checks in the device's trace that the command being computed
+ *            was abandoned and none of the batch was posted after the reset)
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -600,6 +606,56 @@ static int mode_close_inflight(int fd)
 	return 0;
 }
 
+/* ---- reset while the card computes ---- */
+
+#define ABORT_JOBS	16
+#define ABORT_COUNT	256
+#define ABORT_REPEAT	512	/* count * repeat * cols * 4 = 64 MiB of codes */
+
+static int mode_abort(int fd)
+{
+	static const struct bnnacc_region whole = { 0, 0, BNNACC_ROWS, BNNACC_COLS };
+	static struct bnnacc_job jobs[ABORT_JOBS];
+	size_t in_len = (size_t)ABORT_COUNT * BNNACC_ROWS * 2;
+	size_t out_len = (size_t)ABORT_COUNT * BNNACC_COLS * 4;
+	int16_t *in = calloc(1, in_len);
+	int32_t *out = calloc(ABORT_JOBS, out_len);
+	struct bnnacc_completion c;
+	uint64_t h, t0;
+	double el;
+	int r;
+
+	CHECK(in && out);
+	CHECK(!works(fd, NULL));
+	for (size_t i = 0; i < in_len / 2; i++)
+		in[i] = (int16_t)(i * 37 % 101 - 50);
+	for (int i = 0; i < ABORT_JOBS; i++) {
+		jobs[i] = gj_job(whole, in, in_len, out + i * out_len / 4, out_len,
+				 ABORT_COUNT, ABORT_REPEAT, 4);
+		jobs[i].flags = BNNACC_JOB_SUM;
+	}
+	t0 = gj_now_ns();
+	CHECK(gj_submit(fd, jobs, ABORT_JOBS, 120000, 7, &h) == 0);
+	gj_msleep(300);
+	CHECK_MSG(gj_wait(fd, h, 0, NULL) == -ETIMEDOUT,
+		  "the batch of long MVMs was done after 300 ms");
+	printf("ABORT-RESET\n");
+	r = gj_reset(fd);
+	CHECK_MSG(r == 0, "RESET while computing: %d", r);
+	r = gj_wait(fd, h, 30000000000ll, &c);
+	el = (gj_now_ns() - t0) / 1e6;
+	printf("abort: batch status %d jobs_done %u after %.0f ms\n", c.status,
+	       c.jobs_done, el);
+	CHECK_MSG(r == 0 && c.status == -EIO,
+		  "batch on the card at the reset: %d status %d, want -EIO", r,
+		  c.status);
+	CHECK_MSG(c.jobs_done < ABORT_JOBS, "all %u jobs done", c.jobs_done);
+	CHECK(!works(fd, NULL));
+	free(in);
+	free(out);
+	return 0;
+}
+
 /* ---- reset ioctl ---- */
 
 static void on_alarm(int sig)
@@ -838,6 +894,8 @@ int main(int argc, char **argv)
 		rc = mode_aer(fd);
 	else if (!strcmp(mode, "suspend"))
 		rc = mode_suspend(fd);
+	else if (!strcmp(mode, "abort"))
+		rc = mode_abort(fd);
 	else {
 		fprintf(stderr, "usage: t_faults timeout|corrupt|dma|unplug|close-inflight|reset|aer|suspend [DEV]\n");
 		return 2;
