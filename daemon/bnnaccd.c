@@ -179,6 +179,11 @@ struct daemon {
 	unsigned nclients;
 	struct card *card[MAX_CARDS];
 	struct dmodel *model;
+	/* a load in progress: model is the candidate and prev the model it
+	 * replaces once a card has programmed it (kept, stored and served
+	 * again if none can) */
+	struct dmodel *prev;
+	int loading;
 	unsigned gen;
 	struct pending *pend;
 	int draining;
@@ -231,6 +236,16 @@ static void model_put(struct dmodel *m)
 static void state_path(struct daemon *d, char *buf, size_t len, const char *name)
 {
 	snprintf(buf, len, "%s/models/%s.bnnm", d->cfg.state_dir, name);
+}
+
+/*
+ * Where a model being loaded waits until a card has programmed it: not a
+ * NAME.bnnm, so a restart never serves it, and a ".tmp", so the restart
+ * removes it (remove_tmp).
+ */
+static void staged_path(struct daemon *d, char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/models/%s.bnnm.staged.tmp", d->cfg.state_dir, name);
 }
 
 /* Open <state_dir>/models, its path in @dir; NULL if it is absent. */
@@ -668,9 +683,61 @@ static void pending_add(struct daemon *d, struct client *cl, json_t *id,
 	d->pend = p;
 }
 
+/*
+ * A load ended. @ok: a card programmed the candidate, which replaces the
+ * previous model on disk and for good. Otherwise the candidate goes and the
+ * previous model comes back: stored as it was, and programmed again (a new
+ * generation) on the cards the attempt overwrote. Returns what the reply
+ * should add to its message.
+ */
+static const char *load_end(struct daemon *d, int ok, char *note, size_t len)
+{
+	char staged[1400], path[1400], dir[1100];
+	struct dmodel *cand = d->model;
+	unsigned i;
+
+	*note = 0;
+	if (!d->loading)
+		return note;
+	d->loading = 0;
+	staged_path(d, staged, sizeof(staged), cand->name);
+	if (ok) {
+		state_path(d, path, sizeof(path), cand->name);
+		if (rename(staged, path)) {
+			snprintf(note, len, "the model is served but could not be stored (%s): "
+				 "it will not come back after a restart", strerror(errno));
+			logmsg(LOG_ERR, "load %s: %s", cand->name, note);
+		} else {
+			snprintf(dir, sizeof(dir), "%.1000s/models", d->cfg.state_dir);
+			fsync_dir(dir);
+			state_prune(d, cand->name);
+		}
+		model_put(d->prev);
+		d->prev = NULL;
+		return note;
+	}
+	unlink(staged);
+	d->model = d->prev;
+	d->prev = NULL;
+	d->gen++;
+	if (d->model) {
+		d->model->gen = d->gen;
+		snprintf(note, len, "; the model %s keeps serving", d->model->name);
+	} else {
+		snprintf(note, len, "; no model is loaded");
+	}
+	logmsg(LOG_WARNING, "load %s failed on every card%s", cand->name, note);
+	model_put(cand);
+	for (i = 0; i < MAX_CARDS; i++)
+		if (d->card[i])
+			d->card[i]->need_program = 1;
+	return note;
+}
+
 static void pending_reply(struct daemon *d)
 {
 	struct pending **pp = &d->pend, *p;
+	char note[300];
 
 	while ((p = *pp) != NULL) {
 		json_t *r;
@@ -685,16 +752,25 @@ static void pending_reply(struct daemon *d)
 		*pp = p->next;
 		json_array_foreach(p->cards, i, v)
 			ok |= json_is_true(json_object_get(v, "ok"));
+		ok |= json_array_size(p->cards) == 0;
+		note[0] = 0;
+		if (p->op == OP_LOAD)
+			load_end(d, ok, note, sizeof(note));
 		if (p->cl) {
-			if (ok || json_array_size(p->cards) == 0) {
+			if (ok) {
 				r = proto_ok(p->id);
 				if (p->op == OP_LOAD && d->model)
 					json_object_set_new(r, "name",
 							    json_string(d->model->name));
+				if (note[0])
+					json_object_set_new(r, "warning", json_string(note));
 				json_object_set(r, "cards", p->cards);
 				send_json(p->cl, r);
 			} else {
-				r = proto_error(p->id, E_CARD, "no card succeeded");
+				char msg[400];
+
+				snprintf(msg, sizeof(msg), "no card succeeded%s", note);
+				r = proto_error(p->id, E_CARD, msg);
 				d->errs[E_CARD]++;
 				json_object_set(r, "cards", p->cards);
 				send_json(p->cl, r);
@@ -1263,6 +1339,9 @@ static void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
 	struct dmodel *dm;
 	enum proto_err ecode = E_BAD_MODEL;
 
+	if (d->loading)
+		return send_err(d, cl, r->id, E_BUSY,
+				"another load is in progress: retry when it has completed");
 	if (!buf) {
 		FILE *f = fopen(r->path, "re");
 
@@ -1282,7 +1361,7 @@ static void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
 	}
 	ret = bnnacc_model_load_mem(&m, buf, len, err, sizeof(err));
 	if (!ret) {
-		state_path(d, path, sizeof(path), r->name);
+		staged_path(d, path, sizeof(path), r->name);
 		ret = write_atomic(path, buf, len);
 		if (ret) {	/* the previous model stays, stored and served */
 			bnnacc_model_free(m);
@@ -1297,12 +1376,21 @@ static void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
 		free(buf);
 	if (ret)
 		return send_err(d, cl, r->id, ecode, err);
-	state_prune(d, r->name);
 	dm = model_new(d, r->name, m, len);
-	if (dm)
-		dm->want_m = r->m;
-	set_model(d, dm);
-	logmsg(LOG_INFO, "model %s loaded (uid %u)", r->name, (unsigned)cl->uid);
+	if (!dm) {
+		bnnacc_model_free(m);
+		unlink(path);
+		return send_err(d, cl, r->id, E_INTERNAL, "out of memory");
+	}
+	dm->want_m = r->m;
+	/* the candidate: it replaces the model once a card has programmed it */
+	d->prev = d->model;
+	d->model = dm;
+	d->loading = 1;
+	for (i = 0; i < MAX_CARDS; i++)
+		if (d->card[i])
+			d->card[i]->need_program = 1;
+	logmsg(LOG_INFO, "model %s loading (uid %u)", r->name, (unsigned)cl->uid);
 	for (i = 0; i < MAX_CARDS; i++)
 		if (d->card[i] && !d->card[i]->gone)
 			mask |= 1ull << i;
@@ -1313,6 +1401,9 @@ static void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
 
 static void do_unload(struct daemon *d, struct client *cl, struct proto_req *r)
 {
+	if (d->loading)
+		return send_err(d, cl, r->id, E_BUSY,
+				"a load is in progress: retry when it has completed");
 	if (!d->model || strcmp(d->model->name, r->name))
 		return send_err(d, cl, r->id, E_NO_MODEL, "no such model loaded");
 	state_prune(d, NULL);
@@ -1415,6 +1506,13 @@ static void do_info(struct daemon *d, struct client *cl, struct proto_req *r)
 				"layers", (int)d->model->m->n_layers,
 				"kind", d->model->m->kind ? "samples" : "gauss",
 				"bytes", (json_int_t)d->model->size, "cards", (int)n));
+			/* a load in progress: the candidate, and what it replaces */
+			if (d->loading)
+				json_object_set_new(json_array_get(a, 0), "state",
+						    json_string("loading"));
+			if (d->loading && d->prev)
+				json_object_set_new(json_array_get(a, 0), "replaces",
+						    json_string(d->prev->name));
 		}
 		json_object_set_new(o, "models", a);
 		break;
@@ -2046,6 +2144,7 @@ static void shutdown_all(struct daemon *d)
 		card_free(d, c);
 	}
 	model_put(d->model);
+	model_put(d->prev);
 	while (d->pend) {
 		struct pending *p = d->pend;
 

@@ -7,9 +7,11 @@
 # than one tile, networks on 2 cards, M >= 20, and the card against the
 # converged software posterior on the test points (accuracy within 0.5 pp,
 # same class >= 98 %, entropy r >= 0.95, epistemic r >= 0.90).
-# Then bnnaccd is asked to load a model no array can hold (100-120-4:
-# 12,604 weights, 25,208 cells a network) and answers with the library's
-# message saying so.
+# Then bnnaccd, serving a model, is asked to load one no array can hold
+# (100-120-4: 12,604 weights, 25,208 cells a network): it answers with the
+# library's message saying so, and the load changes nothing (atomic): the
+# serving model keeps serving, is the stored one, and is served again after
+# a SIGKILL and restart and after a clean restart.
 # shellcheck source=tests/vm/cases/common.sh
 . "$(dirname "$0")/common.sh"
 "$top/demo/run-demo.sh" --direct --cards 2 --dataset glyphs10 --kind per-weight \
@@ -30,10 +32,33 @@ awk '$1 == "layer" && $2 == 0 { for (i = 3; i < NF; i++) if ($i == "parts") exit
 # a model no array can hold: the daemon's reply says what would fit
 "$BUILD/demo/bnn-demo" train --dataset glyphs10 --arch 100-120-4 --steps 50 \
 	--out "$share/big.bnnm" >/dev/null 2>&1
-run_vm --share "$share" -- '
-	bnnaccd -f $BNNACCD_ARGS 2>/tmp/d.log & d=$!
-	i=0; while [ ! -S /run/bnnacc/bnnaccd.sock ]; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ]; done
+run_vm --timeout 300 --share "$share" -- '
+	start() {
+		bnnaccd -f $BNNACCD_ARGS 2>>/tmp/d.log & d=$!
+		i=0; while ! bnnaccctl status >/dev/null 2>&1; do sleep 0.1; i=$((i+1)); [ $i -lt 300 ]; done
+	}
+	serving() {	# the model the daemon serves, and an answer from it
+		i=0; until bnnaccctl --json models | grep -q "\"name\": *\"toy\""; do
+			sleep 0.2; i=$((i+1)); [ $i -lt 150 ]; done
+		d_tool csv 2 | bnnaccctl --json infer > /tmp/inf.json
+		grep -q "\"model\": *\"toy\"" /tmp/inf.json && echo "$1=toy"
+	}
+	start
+	d_tool model /tmp/toy.bnnm
+	bnnaccctl load toy /tmp/toy.bnnm
+	serving before
 	rc=0; bnnaccctl --json load big /mnt/host/big.bnnm || rc=$?; echo load-rc=$rc
+	serving after-failed-load
+	ls /var/lib/bnnacc/models; ls /var/lib/bnnacc/models | grep -q big && echo big-stored=yes
+	kill -KILL $d; wait $d || true
+	start; serving after-sigkill
+	kill -TERM $d; wait $d || true
+	start; serving after-restart
 	kill -TERM $d; wait $d || true'
 [ "$(log_value load-rc)" != 0 ]
 grep -aqE 'one network needs 25208 cells .*no network fits' "$WORK/vm.log"
+grep -aq 'the model toy keeps serving' "$WORK/vm.log"
+for k in before after-failed-load after-sigkill after-restart; do
+	[ "$(log_value "$k")" = toy ] || { echo "not serving toy: $k"; exit 1; }
+done
+! grep -aq 'big-stored=yes' "$WORK/vm.log"
