@@ -2,48 +2,120 @@
 /*
  * bnnaccctl - command-line client of bnnaccd (docs/protocol.md).
  *
- *   bnnaccctl [-s SOCKET] [--json] status|cards|models|stats|metrics
- *   bnnaccctl load NAME MODEL-FILE [M]     (file sent as base64 content)
- *   bnnaccctl unload NAME
- *   bnnaccctl infer [-m SAMPLES] [-p] [-d DEADLINE_MS] [CSV-FILE|-]
- *   bnnaccctl calibrate [CARD] | reset CARD
- *   bnnaccctl raw 'JSON LINE'              (after the hello; for tests)
+ *   bnnaccctl [GLOBAL-OPTIONS] COMMAND [OPTIONS] [ARGS]
+ *
+ * Global options (before or after the command): -s/--socket PATH,
+ * -j/--json, -h/--help, -V/--version. `bnnaccctl help [COMMAND]` and
+ * `bnnaccctl COMMAND --help` describe each command. Exit status: 0 done,
+ * 1 the daemon refused or failed (its message on stderr), 2 a usage error
+ * (nothing was sent).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "proto.h"
 
-static int json_out;
-static FILE *rx;
-static int sock_fd = -1;
+#ifndef BNNACC_VERSION
+#define BNNACC_VERSION "unknown"
+#endif
 
-static int connect_to(const char *path)
+/* a model file up to this size goes inline (base64); larger ones by path */
+#define INLINE_MAX	((size_t)(PROTO_MAX_LINE - 4096) / 4 * 3)
+
+struct ctl {
+	const char *sock;
+	int json;
+	int fd;
+	FILE *rx;
+	const char *cmd;
+};
+
+struct command;
+typedef int (*run_fn)(struct ctl *, const struct command *, int, char **,
+		      const long *);
+
+/* per-command options: long name, short letter, argument name, range */
+struct copt {
+	const char *name;
+	int letter;
+	const char *arg;	/* NULL: a flag */
+	long min, max;
+	const char *help;
+};
+
+struct command {
+	const char *name;
+	const char *args;
+	unsigned min_args, max_args;
+	const char *help;
+	const struct copt *opts;
+	run_fn run;
+};
+
+static void die_usage(const struct ctl *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+static void die_usage(const struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "bnnaccctl%s%s: ", c->cmd ? " " : "", c->cmd ? c->cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'bnnaccctl %s%s--help')\n", c->cmd ? c->cmd : "",
+		c->cmd ? " " : "");
+	exit(2);
+}
+
+/* A whole number in [min, max], or a usage error naming @what. */
+static long parse_num(const struct ctl *c, const char *what, const char *s,
+		      long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < min || v > max)
+		die_usage(c, "%s '%s': not a whole number in %ld..%ld", what, s, min, max);
+	return v;
+}
+
+/* ---- the socket --------------------------------------------------------- */
+
+static int connect_to(struct ctl *c)
 {
 	struct sockaddr_un sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(c->sock) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	sock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock_fd < 0 || connect(sock_fd, (struct sockaddr *)&sa, sizeof(sa)))
+	strcpy(sa.sun_path, c->sock);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)))
 		return -errno;
-	rx = fdopen(dup(sock_fd), "r");
-	return rx ? 0 : -errno;
+	c->rx = fdopen(dup(c->fd), "r");
+	return c->rx ? 0 : -errno;
 }
 
-static int send_line(const char *s, size_t len)
+static int send_line(struct ctl *c, const char *s, size_t len)
 {
 	while (len > 0) {
-		ssize_t w = send(sock_fd, s, len, MSG_NOSIGNAL);
+		ssize_t w = send(c->fd, s, len, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -55,44 +127,268 @@ static int send_line(const char *s, size_t len)
 	return 0;
 }
 
-/* Send @req (stolen) and read one reply; NULL on I/O error. */
-static json_t *call(json_t *req)
+/* Send @req (stolen) and read one reply; NULL on I/O error (reported). */
+static json_t *call(struct ctl *c, json_t *req)
 {
 	char *line = NULL;
 	size_t cap = 0, len;
-	json_t *r;
-	char *s = proto_dump(req, &len);
+	json_t *r = NULL;
+	char *s = proto_dump(req, &len);	/* takes req */
 
-	if (!s || send_line(s, len)) {
-		free(s);
-		return NULL;
-	}
+	if (!s || send_line(c, s, len) || getline(&line, &cap, c->rx) < 0)
+		fprintf(stderr, "bnnaccctl: %s: no reply from bnnaccd (%s)\n", c->sock,
+			errno ? strerror(errno) : "connection closed");
+	else if (!(r = json_loads(line, 0, NULL)))
+		fprintf(stderr, "bnnaccctl: %s: the reply is not JSON\n", c->sock);
 	free(s);
-	if (getline(&line, &cap, rx) < 0) {
-		free(line);
-		return NULL;
-	}
-	r = json_loads(line, 0, NULL);
 	free(line);
 	return r;
 }
 
-static int check(json_t *r)
+/* 0 for an ok reply; else prints the daemon's error and returns 1. */
+static int check(const struct ctl *c, json_t *r)
 {
 	json_t *e;
 
-	if (!r) {
-		fprintf(stderr, "bnnaccctl: no reply from bnnaccd\n");
+	if (!r)
 		return 1;
-	}
 	if (json_is_true(json_object_get(r, "ok")))
 		return 0;
 	e = json_object_get(r, "error");
-	if (!json_out)
-		fprintf(stderr, "bnnaccctl: %s: %s\n",
-			json_string_value(json_object_get(e, "code")),
-			json_string_value(json_object_get(e, "message")));
+	fprintf(stderr, "bnnaccctl %s: %s: %s\n", c->cmd,
+		json_string_value(json_object_get(e, "code")),
+		json_string_value(json_object_get(e, "message")));
 	return 1;
+}
+
+static int session(struct ctl *c)
+{
+	json_t *r;
+	int rc = connect_to(c);
+
+	if (rc) {
+		fprintf(stderr, "bnnaccctl: cannot connect to bnnaccd at %s: %s%s\n", c->sock,
+			strerror(-rc), rc == -ENOENT ? " (is bnnaccd running? -s SOCKET)" :
+			rc == -EACCES ? " (are you in group bnnacc?)" : "");
+		return 1;
+	}
+	r = call(c, json_pack("{s:s,s:i}", "op", "hello", "version", PROTO_VERSION));
+	rc = check(c, r);
+	json_decref(r);
+	return rc;
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+static void print_json(json_t *r)
+{
+	char *s = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(9));
+
+	puts(s);
+	free(s);
+}
+
+static const char *sget(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "-";
+}
+
+static long long iget(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static double rget(json_t *o, const char *k)
+{
+	return json_number_value(json_object_get(o, k));
+}
+
+/* Every member but ok and id, one "key: value" line each. */
+static void print_fields(json_t *r)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(r, k, v) {
+		char *s;
+
+		if (!strcmp(k, "ok") || !strcmp(k, "id"))
+			continue;
+		s = json_is_string(v) ? strdup(json_string_value(v)) :
+		    json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		printf("%s: %s\n", k, s ? s : "?");
+		free(s);
+	}
+}
+
+/* The per-card results of load, calibrate, reset and check. */
+static void print_card_results(json_t *r)
+{
+	json_t *e, *x;
+	size_t i;
+
+	json_array_foreach(json_object_get(r, "cards"), i, e) {
+		if (!json_is_true(json_object_get(e, "ok"))) {
+			printf("card %lld: failed: %s\n", iget(e, "index"), sget(e, "error"));
+			continue;
+		}
+		printf("card %lld: ok, M=%lld", iget(e, "index"), iget(e, "m"));
+		if ((x = json_object_get(e, "transfer")))
+			printf(", transfer %s, %lld cell(s) per sign, %lld read(s), %lld of %lld weights clipped, KL %.4f",
+			       sget(x, "mode"), iget(x, "cells"), iget(x, "repeat"),
+			       iget(x, "clipped"), iget(x, "weights"), rget(x, "kl_mean"));
+		if ((x = json_object_get(e, "drift")))
+			printf(", drift gain %.4f, excess %.3f%s", rget(x, "gain"), rget(x, "excess"),
+			       json_is_true(json_object_get(x, "refreshed")) ? ", reprogrammed" : "");
+		printf("\n");
+		if (json_is_string(json_object_get(e, "warning")))
+			printf("card %lld: warning: %s\n", iget(e, "index"), sget(e, "warning"));
+	}
+	if (json_is_string(json_object_get(r, "warning")))
+		printf("warning: %s\n", sget(r, "warning"));
+}
+
+/* ---- commands --------------------------------------------------------------- */
+
+static int simple(struct ctl *c, json_t *req, void (*human)(json_t *))
+{
+	json_t *r;
+	int rc = session(c);
+
+	if (rc) {
+		json_decref(req);
+		return rc;
+	}
+	r = call(c, req);
+	if (r && c->json)
+		print_json(r);
+	rc = check(c, r);
+	if (!rc && !c->json)
+		human(r);
+	json_decref(r);
+	return rc;
+}
+
+static void human_cards(json_t *r)
+{
+	json_t *e;
+	size_t i;
+
+	printf("%-5s %-13s %-16s %-7s %4s %9s %11s %6s %6s\n", "INDEX", "PCI", "SERIAL",
+	       "STATE", "M", "BATCHES", "INPUTS", "ERRORS", "UTIL");
+	json_array_foreach(json_object_get(r, "cards"), i, e)
+		printf("%-5lld %-13s %-16s %-7s %4lld %9lld %11lld %6lld %5.1f%%\n",
+		       iget(e, "index"), sget(e, "pci"), sget(e, "serial"), sget(e, "state"),
+		       iget(e, "m"), iget(e, "batches"), iget(e, "inputs"), iget(e, "errors"),
+		       100.0 * rget(e, "utilization"));
+}
+
+static void human_models(json_t *r)
+{
+	json_t *e;
+	size_t i;
+
+	printf("%-24s %-7s %6s %7s %6s %9s %5s %s\n", "NAME", "KIND", "INPUTS", "CLASSES",
+	       "LAYERS", "BYTES", "CARDS", "STATE");
+	json_array_foreach(json_object_get(r, "models"), i, e)
+		printf("%-24s %-7s %6lld %7lld %6lld %9lld %5lld %s%s%s\n", sget(e, "name"),
+		       sget(e, "kind"), iget(e, "inputs"), iget(e, "classes"),
+		       iget(e, "layers"), iget(e, "bytes"), iget(e, "cards"),
+		       json_is_string(json_object_get(e, "state")) ? sget(e, "state") : "serving",
+		       json_is_string(json_object_get(e, "replaces")) ? ", replaces " : "",
+		       json_is_string(json_object_get(e, "replaces")) ? sget(e, "replaces") : "");
+}
+
+static void human_metrics(json_t *r)
+{
+	fputs(sget(r, "text"), stdout);
+}
+
+static int run_info(struct ctl *c, const struct command *cmd, int argc, char **argv,
+		    const long *opt)
+{
+	(void)argc;
+	(void)argv;
+	(void)opt;
+	if (!strcmp(cmd->name, "cards"))
+		return simple(c, json_pack("{s:s}", "op", "cards"), human_cards);
+	if (!strcmp(cmd->name, "models"))
+		return simple(c, json_pack("{s:s}", "op", "models"), human_models);
+	if (!strcmp(cmd->name, "metrics"))
+		return simple(c, json_pack("{s:s}", "op", "metrics"), human_metrics);
+	return simple(c, json_pack("{s:s}", "op", cmd->name), print_fields);
+}
+
+/*
+ * The index of the card @spec names: an index, a device node, a PCI
+ * address or a serial number (as `cards` shows them). -1 when none does
+ * (reported).
+ */
+static int resolve_card(struct ctl *c, const char *spec)
+{
+	json_t *r, *e;
+	size_t i;
+	int idx = -1;
+	char *end;
+	long v = strtol(spec, &end, 10);
+
+	if (*spec && !*end && v >= 0 && v < 64)
+		return (int)v;
+	r = call(c, json_pack("{s:s}", "op", "cards"));
+	if (check(c, r)) {
+		json_decref(r);
+		return -1;
+	}
+	json_array_foreach(json_object_get(r, "cards"), i, e) {
+		const char *pci = sget(e, "pci"), *ser = sget(e, "serial"), *path = sget(e, "path");
+
+		if (!strcasecmp(spec, ser) || !strcmp(spec, path) || !strcasecmp(spec, pci) ||
+		    (strlen(pci) > 5 && !strcasecmp(spec, pci + 5)))	/* without domain */
+			idx = (int)iget(e, "index");
+	}
+	if (idx < 0) {
+		fprintf(stderr, "bnnaccctl %s: no card is '%s'; cards (index, PCI address, serial):\n",
+			c->cmd, spec);
+		json_array_foreach(json_object_get(r, "cards"), i, e)
+			fprintf(stderr, "  %lld %s %s\n", iget(e, "index"), sget(e, "pci"),
+				sget(e, "serial"));
+	}
+	json_decref(r);
+	return idx;
+}
+
+static int run_card_op(struct ctl *c, const struct command *cmd, int argc, char **argv,
+		       const long *opt)
+{
+	json_t *req = json_pack("{s:s}", "op", cmd->name);
+	int rc = session(c), idx;
+
+	(void)opt;
+	if (rc) {
+		json_decref(req);
+		return rc;
+	}
+	if (argc == 1) {
+		idx = resolve_card(c, argv[0]);
+		if (idx < 0) {
+			json_decref(req);
+			return 1;
+		}
+		json_object_set_new(req, "card", json_integer(idx));
+	}
+	if (!c->json && strcmp(cmd->name, "check"))
+		fprintf(stderr, "bnnaccctl %s: waiting for the card%s (calibration and programming take a while)\n",
+			cmd->name, argc ? "" : "s");
+	req = call(c, req);
+	if (req && c->json)
+		print_json(req);
+	rc = check(c, req);
+	if (!c->json && req)
+		print_card_results(req);
+	json_decref(req);
+	return rc;
 }
 
 static void b64(const unsigned char *in, size_t n, char *out)
@@ -120,253 +416,440 @@ static void b64(const unsigned char *in, size_t n, char *out)
 	out[o] = 0;
 }
 
-static json_t *load_req(const char *name, const char *file, const char *m)
+/*
+ * The load request for @file: its content inline (base64) when it fits in
+ * a request line, else its absolute path for the daemon to read.
+ */
+static json_t *load_req(const struct ctl *c, const char *name, const char *file)
 {
+	unsigned char *buf = NULL;
+	char *enc = NULL, *abs;
+	struct stat st;
+	json_t *r = NULL;
 	FILE *f = fopen(file, "rb");
-	unsigned char *buf;
-	char *enc;
-	long n;
-	json_t *r;
 
-	if (!f) {
-		perror(file);
-		return NULL;
+	if (!f || fstat(fileno(f), &st)) {
+		fprintf(stderr, "bnnaccctl %s: %s: %s\n", c->cmd, file, strerror(errno));
+		goto out;
 	}
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = n > 0 ? malloc((size_t)n) : NULL;
-	enc = n > 0 ? malloc((size_t)n / 3 * 4 + 8) : NULL;
-	if (!buf || !enc || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		fprintf(stderr, "bnnaccctl: cannot read %s\n", file);
-		fclose(f);
-		free(buf);
-		free(enc);
-		return NULL;
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
+		fprintf(stderr, "bnnaccctl %s: %s: not a model file (empty or not a regular file)\n",
+			c->cmd, file);
+		goto out;
 	}
-	fclose(f);
-	b64(buf, (size_t)n, enc);
+	if ((size_t)st.st_size > INLINE_MAX) {
+		abs = realpath(file, NULL);
+		if (!abs) {
+			fprintf(stderr, "bnnaccctl %s: %s: %s\n", c->cmd, file, strerror(errno));
+			goto out;
+		}
+		r = json_pack("{s:s,s:s,s:s}", "op", "load", "name", name, "path", abs);
+		free(abs);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size);
+	enc = malloc((size_t)st.st_size / 3 * 4 + 8);
+	if (!buf || !enc || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+		fprintf(stderr, "bnnaccctl %s: cannot read %s\n", c->cmd, file);
+		goto out;
+	}
+	b64(buf, (size_t)st.st_size, enc);
 	r = json_pack("{s:s,s:s,s:s}", "op", "load", "name", name, "data", enc);
-	if (m)
-		json_object_set_new(r, "m", json_integer(atoi(m)));
+out:
+	if (f)
+		fclose(f);
 	free(buf);
 	free(enc);
 	return r;
 }
 
-/* CSV: one input vector per line, numbers separated by ',' or blanks. */
-static json_t *read_csv(FILE *f)
+static int run_load(struct ctl *c, const struct command *cmd, int argc, char **argv,
+		    const long *opt)
+{
+	json_t *req, *r;
+	int rc;
+	long m = opt[0];
+
+	(void)cmd;
+	if (argc == 3)		/* the old positional M */
+		m = parse_num(c, "M", argv[2], 1, 1024);
+	req = load_req(c, argv[0], argv[1]);
+	if (!req)
+		return 1;
+	if (m > 0)
+		json_object_set_new(req, "m", json_integer(m));
+	if ((rc = session(c))) {
+		json_decref(req);
+		return rc;
+	}
+	if (!c->json)
+		fprintf(stderr, "bnnaccctl load: %s: calibrating (first time on a card) and programming; this takes a while\n",
+			argv[0]);
+	r = call(c, req);
+	if (r && c->json)
+		print_json(r);
+	rc = check(c, r);
+	if (!c->json && r) {
+		print_card_results(r);
+		if (!rc)
+			printf("model %s loaded\n", sget(r, "name"));
+	}
+	json_decref(r);
+	return rc;
+}
+
+static int run_unload(struct ctl *c, const struct command *cmd, int argc, char **argv,
+		      const long *opt)
+{
+	(void)cmd;
+	(void)argc;
+	(void)opt;
+	return simple(c, json_pack("{s:s,s:s}", "op", "unload", "name", argv[0]), print_fields);
+}
+
+/*
+ * CSV: one input vector per line, numbers separated by ',' or blanks;
+ * '#' starts a comment line. Every field must be a number and every line
+ * as long as the first. NULL on an error (reported with its line).
+ */
+static json_t *read_csv(const struct ctl *c, FILE *f, const char *name)
 {
 	json_t *in = json_array();
 	char *line = NULL;
-	size_t cap = 0;
+	size_t cap = 0, width = 0, first = 0;
+	unsigned lineno = 0;
 
 	while (getline(&line, &cap, f) >= 0) {
-		json_t *v = json_array();
+		json_t *v;
 		char *p = line, *end;
+		unsigned field = 0;
 
-		if (line[0] == '#')
+		lineno++;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p || *p == '#')
 			continue;
+		v = json_array();
 		for (;;) {
 			double x;
 
-			while (*p == ',' || *p == ' ' || *p == '\t')
+			while (*p == ' ' || *p == '\t')
 				p++;
-			x = strtod(p, &end);
-			if (end == p)
+			if (!*p || *p == '\n' || *p == '\r')
 				break;
+			field++;
+			errno = 0;
+			x = strtod(p, &end);
+			if (end == p || errno == ERANGE ||
+			    (*end && !strchr(", \t\r\n", *end))) {
+				size_t n = strcspn(p, ", \t\r\n");
+
+				fprintf(stderr, "bnnaccctl %s: %s line %u, field %u: '%.*s' is not a number\n",
+					c->cmd, name, lineno, field, (int)(n > 40 ? 40 : n), p);
+				goto bad;
+			}
 			json_array_append_new(v, json_real(x));
 			p = end;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p == ',')
+				p++;
 		}
-		if (json_array_size(v))
-			json_array_append_new(in, v);
-		else
-			json_decref(v);
+		if (!width) {
+			width = json_array_size(v);
+			first = lineno;
+		} else if (json_array_size(v) != width) {
+			fprintf(stderr, "bnnaccctl %s: %s line %u has %zu numbers, line %zu has %zu\n",
+				c->cmd, name, lineno, json_array_size(v), first, width);
+			goto bad;
+		}
+		json_array_append_new(in, v);
+		continue;
+bad:
+		json_decref(v);
+		json_decref(in);
+		free(line);
+		return NULL;
 	}
 	free(line);
+	if (!json_array_size(in)) {
+		fprintf(stderr, "bnnaccctl %s: %s holds no input vector\n", c->cmd, name);
+		json_decref(in);
+		return NULL;
+	}
 	return in;
 }
 
-static void print_human(const char *cmd, json_t *r)
+static void human_infer(json_t *r)
 {
-	const char *k;
-	json_t *v, *e;
-	size_t i, j;
+	json_t *mean = json_object_get(r, "mean"), *p, *v;
+	size_t i, j, n = (size_t)iget(r, "n");
 
-	if (!strcmp(cmd, "metrics")) {
-		fputs(json_string_value(json_object_get(r, "text")), stdout);
-		return;
+	printf("# input class p_max U_p U_a U_e (model %s, card %lld, M %lld)\n",
+	       sget(r, "model"), iget(r, "card"), iget(r, "m"));
+	for (i = 0; i < n; i++) {
+		size_t best = 0;
+
+		p = json_array_get(mean, i);
+		json_array_foreach(p, j, v)
+			if (json_number_value(v) > json_number_value(json_array_get(p, best)))
+				best = j;
+		printf("%zu %zu %.4f %.4f %.4f %.4f\n", i, best,
+		       json_number_value(json_array_get(p, best)),
+		       json_number_value(json_array_get(json_object_get(r, "u_p"), i)),
+		       json_number_value(json_array_get(json_object_get(r, "u_a"), i)),
+		       json_number_value(json_array_get(json_object_get(r, "u_e"), i)));
 	}
-	if (!strcmp(cmd, "cards") || !strcmp(cmd, "models")) {
-		json_array_foreach(json_object_get(r, cmd), i, e) {
-			json_object_foreach(e, k, v) {
-				char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+}
 
-				printf("%s%s=%s", k == json_object_iter_key(json_object_iter(e)) ?
-				       "" : " ", k, s);
-				free(s);
-			}
-			printf("\n");
-		}
-		return;
+static int run_infer(struct ctl *c, const struct command *cmd, int argc, char **argv,
+		     const long *opt)
+{
+	const char *name = argc && strcmp(argv[0], "-") ? argv[0] : "stdin";
+	FILE *f = stdin;
+	json_t *in, *req;
+
+	(void)cmd;
+	if (strcmp(name, "stdin") && !(f = fopen(name, "r"))) {
+		fprintf(stderr, "bnnaccctl infer: %s: %s\n", name, strerror(errno));
+		return 1;
 	}
-	if (!strcmp(cmd, "infer")) {
-		json_t *mean = json_object_get(r, "mean");
+	in = read_csv(c, f, name);
+	if (f != stdin)
+		fclose(f);
+	if (!in)
+		return 2;
+	req = json_pack("{s:s,s:o}", "op", "infer", "inputs", in);
+	if (opt[0])
+		json_object_set_new(req, "samples", json_integer(opt[0]));
+	if (opt[2])
+		json_object_set_new(req, "deadline_ms", json_integer(opt[2]));
+	json_object_set_new(req, "outputs", opt[1] ?
+		json_pack("[s,s,s]", "mean", "uncertainty", "per_sample") :
+		json_pack("[s,s]", "mean", "uncertainty"));
+	return simple(c, req, human_infer);
+}
 
-		printf("# input class p_max U_p U_a U_e (model %s, card %lld, M %lld)\n",
-		       json_string_value(json_object_get(r, "model")),
-		       json_integer_value(json_object_get(r, "card")),
-		       json_integer_value(json_object_get(r, "m")));
-		for (i = 0; i < (size_t)json_integer_value(json_object_get(r, "n")); i++) {
-			json_t *p = json_array_get(mean, i);
-			size_t best = 0;
+static int run_raw(struct ctl *c, const struct command *cmd, int argc, char **argv,
+		   const long *opt)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	json_t *r;
+	int rc;
 
-			json_array_foreach(p, j, v)
-				if (json_real_value(v) > json_real_value(json_array_get(p, best)))
-					best = j;
-			printf("%zu %zu %.4f %.4f %.4f %.4f\n", i, best,
-			       json_real_value(json_array_get(p, best)),
-			       json_real_value(json_array_get(json_object_get(r, "u_p"), i)),
-			       json_real_value(json_array_get(json_object_get(r, "u_a"), i)),
-			       json_real_value(json_array_get(json_object_get(r, "u_e"), i)));
-		}
-		return;
+	(void)cmd;
+	(void)argc;
+	(void)opt;
+	if ((rc = session(c)))
+		return rc;
+	if (send_line(c, argv[0], strlen(argv[0])) || send_line(c, "\n", 1) ||
+	    getline(&line, &cap, c->rx) < 0) {
+		fprintf(stderr, "bnnaccctl raw: no reply from bnnaccd\n");
+		free(line);
+		return 1;
 	}
-	json_object_foreach(r, k, v) {
-		char *s;
+	fputs(line, stdout);
+	r = json_loads(line, 0, NULL);
+	free(line);
+	rc = r && json_is_true(json_object_get(r, "ok")) ? 0 : 1;
+	json_decref(r);
+	return rc;
+}
 
-		if (!strcmp(k, "ok") || !strcmp(k, "id"))
-			continue;
-		s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-		printf("%s: %s\n", k, s);
-		free(s);
-	}
+static int run_help(struct ctl *c, const struct command *cmd, int argc, char **argv,
+		    const long *opt);
+
+static const struct copt infer_opts[] = {
+	{ "samples", 'm', "S", 1, 1024, "use the first S of the card's M sampled networks" },
+	{ "per-sample", 'p', NULL, 0, 0, "also print each network's prediction (with --json)" },
+	{ "deadline-ms", 'd', "MS", 1, 3600000, "give up when not started within MS" },
+	{ NULL, 0, NULL, 0, 0, NULL },
+};
+
+static const struct copt load_opts[] = {
+	{ "networks", 'm', "M", 1, 1024, "program M sampled networks (default: as many as fit)" },
+	{ NULL, 0, NULL, 0, 0, NULL },
+};
+
+static const struct command commands[] = {
+	{ "status", "", 0, 0, "the daemon: protocol version, uptime, cards, model, queue", NULL, run_info },
+	{ "cards", "", 0, 0, "the cards: index, PCI address, serial, state, networks, work done", NULL, run_info },
+	{ "models", "", 0, 0, "the loaded model (and a load in progress)", NULL, run_info },
+	{ "stats", "", 0, 0, "request and error counters, latency", NULL, run_info },
+	{ "metrics", "", 0, 0, "the Prometheus text exposition", NULL, run_info },
+	{ "load", "NAME MODEL-FILE", 2, 3,
+	  "calibrate the cards if needed and program the model; the serving model is\n"
+	  "replaced only if a card succeeds. A file too large for one request line\n"
+	  "(about 768 KiB) is sent by path: the daemon must be able to read it",
+	  load_opts, run_load },
+	{ "unload", "NAME", 1, 1, "unload the model", NULL, run_unload },
+	{ "infer", "[CSV-FILE|-]", 0, 1,
+	  "infer one vector per CSV line (numbers separated by ',' or blanks; '#'\n"
+	  "comments) from the file or stdin; prints class, p_max and the uncertainties",
+	  infer_opts, run_infer },
+	{ "calibrate", "[CARD]", 0, 1,
+	  "measure the calibration again and reprogram (CARD: index, PCI address or serial)",
+	  NULL, run_card_op },
+	{ "reset", "CARD", 1, 1, "reset a card and reprogram it", NULL, run_card_op },
+	{ "check", "[CARD]", 0, 1, "check drift on the reference cells now (refresh if advised)",
+	  NULL, run_card_op },
+	{ "raw", "'JSON-LINE'", 1, 1, "send one request line after the hello; print the reply", NULL, run_raw },
+	{ "help", "[COMMAND]", 0, 1, "describe the commands, or one", NULL, run_help },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bnnaccctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
-		"  status | cards | models | stats | metrics\n"
-		"  load NAME MODEL-FILE [M]   unload NAME\n"
-		"  infer [-m SAMPLES] [-p] [-d DEADLINE_MS] [CSV-FILE|-]\n"
-		"  calibrate [CARD]   reset CARD   check [CARD]   raw 'JSON'\n");
+	size_t i;
+
+	fprintf(f, "usage: bnnaccctl [-s SOCKET] [--json] COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+	for (i = 0; i < NCOMMANDS; i++) {
+		const char *nl = strchr(commands[i].help, '\n');
+
+		fprintf(f, "  %-10s %-16s %.*s\n", commands[i].name, commands[i].args,
+			nl ? (int)(nl - commands[i].help) : (int)strlen(commands[i].help),
+			commands[i].help);
+	}
+	fprintf(f, "\nglobal options (anywhere): -s, --socket PATH (default $BNNACCD_SOCKET or\n"
+		"/run/bnnacc/bnnaccd.sock), -j, --json (the daemon's replies as JSON),\n"
+		"-h, --help, -V, --version. `bnnaccctl COMMAND --help` for one command.\n");
+}
+
+static void command_help(FILE *f, const struct command *cmd)
+{
+	const struct copt *o;
+
+	fprintf(f, "usage: bnnaccctl %s%s%s%s\n\n%s\n", cmd->name, cmd->opts ? " [OPTIONS]" : "",
+		*cmd->args ? " " : "", cmd->args, cmd->help);
+	for (o = cmd->opts; o && o->name; o++) {
+		char head[64];
+
+		snprintf(head, sizeof(head), "-%c, --%s%s%s", o->letter, o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
+		fprintf(f, "  %-24s %s", head, o->help);
+		if (o->arg)
+			fprintf(f, " (%ld..%ld)", o->min, o->max);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "  %-24s %s\n  %-24s %s\n", "-j, --json", "print the daemon's reply as JSON",
+		"-s, --socket PATH", "the daemon's socket");
+}
+
+static int run_help(struct ctl *c, const struct command *cmd, int argc, char **argv,
+		    const long *opt)
+{
+	const struct command *k;
+
+	(void)cmd;
+	(void)opt;
+	if (!argc) {
+		usage(stdout);
+		return 0;
+	}
+	k = find_command(argv[0]);
+	if (!k)
+		die_usage(c, "no command '%s'", argv[0]);
+	command_help(stdout, k);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *sock = getenv("BNNACCD_SOCKET"), *cmd;
-	json_t *req = NULL, *r;
-	int opt, rc, samples = 0, per_sample = 0, deadline = 0;
+	struct ctl c = { .fd = -1 };
+	const struct command *cmd;
+	struct option lo[16];
+	char so[64] = "+:s:jhV";
+	long opt[8] = { 0 };
+	int n = 0, i, o, nopt = 0;
 
-	if (!sock)
-		sock = "/run/bnnacc/bnnaccd.sock";
-	while ((opt = getopt_long(argc, argv, "+s:jh", lo, NULL)) != -1) {
-		switch (opt) {
-		case 's': sock = optarg; break;
-		case 'j': json_out = 1; break;
+	c.sock = getenv("BNNACCD_SOCKET");
+	if (!c.sock || !*c.sock)
+		c.sock = "/run/bnnacc/bnnaccd.sock";
+	lo[n++] = (struct option){ "socket", required_argument, NULL, 's' };
+	lo[n++] = (struct option){ "json", no_argument, NULL, 'j' };
+	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lo[n++] = (struct option){ "version", no_argument, NULL, 'V' };
+	lo[n] = (struct option){ NULL, 0, NULL, 0 };
+
+	/* global options before the command */
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		switch (o) {
+		case 's': c.sock = optarg; break;
+		case 'j': c.json = 1; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'V':
+			printf("bnnaccctl %s (protocol %d)\n", BNNACC_VERSION, PROTO_VERSION);
+			return 0;
+		case ':': die_usage(&c, "option %s needs an argument", argv[optind - 1]);
+		default: die_usage(&c, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
-	cmd = argv[optind++];
-	if (!strcmp(cmd, "infer")) {
-		optind--;
-		argv[optind] = "infer";
-		optind++;
-		while ((opt = getopt(argc, argv, "m:pd:")) != -1) {
-			switch (opt) {
-			case 'm': samples = atoi(optarg); break;
-			case 'p': per_sample = 1; break;
-			case 'd': deadline = atoi(optarg); break;
-			default: usage(stderr); return 2;
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		die_usage(&c, "no command '%s'", argv[optind]);
+	c.cmd = cmd->name;
+
+	/* the command's own options and the global ones, anywhere after it */
+	strcpy(so, ":s:jhV");
+	for (i = 0; cmd->opts && cmd->opts[i].name; i++, nopt++) {
+		char s[3] = { (char)cmd->opts[i].letter, cmd->opts[i].arg ? ':' : 0, 0 };
+
+		strcat(so, s);
+		lo[n++] = (struct option){ cmd->opts[i].name,
+			cmd->opts[i].arg ? required_argument : no_argument, NULL,
+			cmd->opts[i].letter };
+	}
+	lo[n] = (struct option){ NULL, 0, NULL, 0 };
+	argc -= optind;
+	argv += optind;
+	optind = 0;	/* glibc: start over on the new argv (argv[0] the command) */
+	while ((o = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		switch (o) {
+		case 's': c.sock = optarg; continue;
+		case 'j': c.json = 1; continue;
+		case 'h': command_help(stdout, cmd); return 0;
+		case 'V':
+			printf("bnnaccctl %s (protocol %d)\n", BNNACC_VERSION, PROTO_VERSION);
+			return 0;
+		case ':': die_usage(&c, "option %s needs an argument", argv[optind - 1]);
+		case '?': die_usage(&c, "unknown option '%s'", argv[optind - 1]);
+		}
+		for (i = 0; i < nopt; i++) {
+			const struct copt *q = &cmd->opts[i];
+
+			if (q->letter != o)
+				continue;
+			if (q->arg) {
+				char what[64];
+
+				snprintf(what, sizeof(what), "--%s", q->name);
+				opt[i] = parse_num(&c, what, optarg, q->min, q->max);
+			} else {
+				opt[i] = 1;
 			}
 		}
 	}
-	if (!strcmp(cmd, "status") || !strcmp(cmd, "cards") || !strcmp(cmd, "models") ||
-	    !strcmp(cmd, "stats") || !strcmp(cmd, "metrics")) {
-		req = json_pack("{s:s}", "op", cmd);
-	} else if (!strcmp(cmd, "load") && argc - optind >= 2) {
-		req = load_req(argv[optind], argv[optind + 1],
-			       argc - optind > 2 ? argv[optind + 2] : NULL);
-		if (!req)
-			return 1;
-	} else if (!strcmp(cmd, "unload") && argc - optind == 1) {
-		req = json_pack("{s:s,s:s}", "op", "unload", "name", argv[optind]);
-	} else if ((!strcmp(cmd, "calibrate") || !strcmp(cmd, "reset") ||
-		    !strcmp(cmd, "check")) && argc - optind <= 1) {
-		req = json_pack("{s:s}", "op", cmd);
-		if (argc - optind == 1)
-			json_object_set_new(req, "card", json_integer(atoi(argv[optind])));
-	} else if (!strcmp(cmd, "infer") && argc - optind <= 1) {
-		FILE *f = stdin;
-
-		if (argc - optind == 1 && strcmp(argv[optind], "-") &&
-		    !(f = fopen(argv[optind], "r"))) {
-			perror(argv[optind]);
-			return 1;
-		}
-		req = json_pack("{s:s,s:o}", "op", "infer", "inputs", read_csv(f));
-		if (f != stdin)
-			fclose(f);
-		if (samples)
-			json_object_set_new(req, "samples", json_integer(samples));
-		if (deadline)
-			json_object_set_new(req, "deadline_ms", json_integer(deadline));
-		json_object_set_new(req, "outputs", per_sample ?
-			json_pack("[s,s,s]", "mean", "uncertainty", "per_sample") :
-			json_pack("[s,s]", "mean", "uncertainty"));
-	} else if (!strcmp(cmd, "raw") && argc - optind == 1) {
-		req = NULL;
-	} else {
-		usage(stderr);
-		return 2;
-	}
-	if ((rc = connect_to(sock))) {
-		fprintf(stderr, "bnnaccctl: %s: %s\n", sock, strerror(-rc));
-		json_decref(req);
-		return 1;
-	}
-	r = call(json_pack("{s:s,s:i}", "op", "hello", "version", PROTO_VERSION));
-	rc = check(r);
-	json_decref(r);
-	if (rc) {
-		json_decref(req);
-		return 1;
-	}
-	if (!req) {
-		char *line = NULL;
-		size_t cap = 0;
-
-		if (send_line(argv[optind], strlen(argv[optind])) || send_line("\n", 1) ||
-		    getline(&line, &cap, rx) < 0)
-			return 1;
-		fputs(line, stdout);
-		r = json_loads(line, 0, NULL);
-		free(line);
-		rc = check(r);
-		json_decref(r);
-		return rc;
-	}
-	r = call(req);
-	rc = check(r);
-	if (r && json_out) {
-		char *s = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(9));
-
-		puts(s);
-		free(s);
-	} else if (r && !rc) {
-		print_human(cmd, r);
-	}
-	json_decref(r);
-	return rc;
+	argc -= optind;
+	argv += optind;
+	if ((unsigned)argc < cmd->min_args || (unsigned)argc > cmd->max_args)
+		die_usage(&c, "%s %s: %s", argc < (int)cmd->min_args ? "missing" : "too many",
+			  "arguments", *cmd->args ? cmd->args : "(none)");
+	return cmd->run(&c, cmd, argc, argv, opt);
 }

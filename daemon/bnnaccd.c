@@ -1444,12 +1444,31 @@ static void do_cards_op(struct daemon *d, struct client *cl, struct proto_req *r
 	kick(d);
 }
 
+/* The PCI address of the card behind /dev/bnnaccN (sysfs), or "". */
+static void card_pci(const struct card *c, char *buf, size_t len)
+{
+	const char *node = strrchr(c->path, '/');
+	char link[300], target[300];
+	ssize_t n;
+
+	*buf = 0;
+	snprintf(link, sizeof(link), "/sys/class/bnnacc/%s/device", node ? node + 1 : c->path);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return;
+	target[n] = 0;
+	node = strrchr(target, '/');
+	snprintf(buf, len, "%.63s", node ? node + 1 : target);
+}
+
 static json_t *card_json(struct daemon *d, struct card *c)
 {
 	double up = now_s() - d->t_start;
+	char pci[64];
 
-	return json_pack("{s:i,s:s,s:s,s:s,s:i,s:o,s:I,s:I,s:I,s:f,s:f,s:b,s:o}",
-		"index", c->index, "path", c->path,
+	card_pci(c, pci, sizeof(pci));
+	return json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:o,s:I,s:I,s:I,s:f,s:f,s:b,s:o}",
+		"index", c->index, "path", c->path, "pci", pci,
 		"serial", "", "state", c->busy ? "busy" : c->net ? "ready" :
 		c->failed_gen == (int)d->gen ? "failed" : "idle",
 		"m", (int)c->m, "gamma", gamma_json(c),

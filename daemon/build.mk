@@ -27,9 +27,10 @@ $(D_B)/bnnaccd: daemon/bnnaccd.c daemon/util.c $(D_COMMON) $(D_HDR) $(LIB_A)
 	$(CC) $(D_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) daemon/bnnaccd.c daemon/util.c $(D_COMMON) \
 		-o $@ $(LIB_A) -levent_core -levent_pthreads -ljansson -lnl-genl-3 -lnl-3 -lpthread -lm
 
-$(D_B)/bnnaccctl: daemon/bnnaccctl.c $(D_COMMON) $(D_HDR)
+$(D_B)/bnnaccctl: daemon/bnnaccctl.c $(D_COMMON) $(D_HDR) VERSION
 	@mkdir -p $(@D)
-	$(CC) $(D_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) daemon/bnnaccctl.c $(D_COMMON) -o $@ -ljansson -lm
+	$(CC) $(D_CPP) -DBNNACC_VERSION='"$(shell cat VERSION)"' $(WARN) $(CFLAGS) $(LDSTATIC) \
+		daemon/bnnaccctl.c $(D_COMMON) -o $@ -ljansson -lm
 
 $(BUILD)/guest/bnnaccd: $(D_B)/bnnaccd
 	@mkdir -p $(@D)
@@ -43,7 +44,8 @@ $(BUILD)/guest/d_tool: tests/vm/guest/d_tool.c tests/vm/guest/dclient.h $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) $< -o $@ $(LIB_A) -ljansson -lpthread -lm
 
-$(D_TEST): $(wildcard tests/unit/daemon/*.c) $(D_COMMON) $(D_HDR)
+# test_ctl.c runs the bnnaccctl built beside it
+$(D_TEST): $(wildcard tests/unit/daemon/*.[ch]) $(D_COMMON) $(D_HDR) $(D_B)/bnnaccctl
 	@mkdir -p $(@D)
-	$(CC) $(D_CPP) $(WARN) $(CFLAGS) $(wildcard tests/unit/daemon/*.c) $(D_COMMON) \
-		-o $@ -ljansson $(CHECK_LIBS) -lm
+	$(CC) $(D_CPP) -DBNNACCCTL='"$(D_B)/bnnaccctl"' $(WARN) $(CFLAGS) \
+		$(wildcard tests/unit/daemon/*.c) $(D_COMMON) -o $@ -ljansson $(CHECK_LIBS) -lpthread -lm

@@ -167,9 +167,12 @@ static enum proto_err parse_inputs(json_t *o, struct proto_req *r, char *msg,
 				return fail(msg, msglen, E_BAD_REQUEST, "%s",
 					    "inputs must be numbers");
 			d = json_number_value(x);
-			if (!isfinite(d) || fabs(d) > 1e30)
-				return fail(msg, msglen, E_BAD_REQUEST, "%s",
-					    "input out of range");
+			if (!isfinite(d) || fabs(d) > 1e30) {
+				snprintf(msg, msglen,
+					 "inputs[%zu][%zu] = %g: out of range (|x| at most 1e30)",
+					 i, k, d);
+				return E_BAD_REQUEST;
+			}
 			r->inputs[i * dim + k] = (float)d;
 		}
 	}

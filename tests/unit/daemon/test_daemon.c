@@ -4,6 +4,8 @@
  * fair, bounded scheduler (daemon/proto.c, daemon/dsched.c).
  */
 #include <check.h>
+
+#include "test_ctl.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -136,6 +138,10 @@ START_TEST(t_infer_errors)
 		ck_assert_ptr_null(r.inputs);
 		ck_assert(msg[0]);
 	}
+	/* the element out of range is named */
+	ck_assert_int_eq(parse("{\"op\":\"infer\",\"inputs\":[[0.5,1],[3,-2e30]]}"),
+			 E_BAD_REQUEST);
+	ck_assert_msg(strstr(msg, "inputs[1][1] = -2e+30: out of range"), "%s", msg);
 }
 END_TEST
 
@@ -369,6 +375,7 @@ int main(void)
 	SRunner *sr = srunner_create(suite());
 	int failed;
 
+	srunner_add_suite(sr, ctl_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

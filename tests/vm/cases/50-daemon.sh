@@ -7,7 +7,7 @@
 # disconnects with 1000 queued has them cancelled, an unprivileged client (group bnnacc,
 # not bnnacc-admin) may infer but not load or reset, then SIGKILL and restart:
 # the model comes back from the state directory and is served again, and
-# SIGTERM drains and exits.
+# SIGTERM drains and exits. bnnaccctl finds the card by its PCI address.
 . "$(dirname "$0")/common.sh"
 run_vm --mem 768 --timeout 400 -- '
 	echo "bnnacc:x:900:" >> /etc/group; echo "bnnacc-admin:x:901:" >> /etc/group
@@ -42,9 +42,13 @@ run_vm --mem 768 --timeout 400 -- '
 	d_tool clients /run/bnnacc/bnnaccd.sock 4 0 20 check && echo after-flood=ok
 	kill -9 $d; wait $d || true
 	bnnaccd -f $BNNACCD_ARGS 2>>/tmp/d.log & d=$!
-	i=0; until bnnaccctl models 2>/dev/null | grep -q "cards=1"; do sleep 0.2; i=$((i+1)); [ $i -lt 300 ]; done
+	i=0; until bnnaccctl --json models 2>/dev/null | grep -q "\"cards\":1"; do sleep 0.2; i=$((i+1)); [ $i -lt 300 ]; done
 	bnnaccctl models
 	d_tool clients /run/bnnacc/bnnaccd.sock 8 0 20 check && echo restart-serve=ok
+	# a card by its PCI address, as `cards` shows it
+	pci=$(bnnaccctl cards --json | sed -n "s/.*\"pci\":\"\([^\"]*\)\".*/\1/p")
+	echo card-pci=$pci
+	bnnaccctl check "$pci" && echo check-by-pci=ok
 	bnnaccctl metrics | grep -E "^bnnaccd_(requests_total\{op=\"infer\"\}|errors_total\{code=\"bad_json\"\}|infer_latency_seconds_count|card_utilization)"
 	kill -TERM $d; wait $d; echo term-rc=$?
 	tail -n 20 /tmp/d.log'
@@ -56,6 +60,8 @@ grep -aq 'alive-after-storm=yes' "$WORK/vm.log"
 grep -aq 'unpriv-infer=ok' "$WORK/vm.log"
 [ "$(log_value nogroup-connect)" = denied ]
 grep -aq 'restart-serve=ok' "$WORK/vm.log"
+log_value card-pci | grep -qE '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$'
+grep -aq 'check-by-pci=ok' "$WORK/vm.log"
 grep -aqE 'd_tool flood: sent=3000 ok=[1-9][0-9]* busy=[1-9][0-9]* other=0 lost=0' "$WORK/vm.log"
 grep -aq 'queue-drained=yes' "$WORK/vm.log"
 grep -aq 'after-flood=ok' "$WORK/vm.log"

@@ -17,7 +17,7 @@ run_vm --mem 768 --timeout 400 --qmp "$sock" --share "$share" \
 	d_tool clients /run/bnnacc/bnnaccd.sock 16 12 10 check > /tmp/c1.out 2>&1 & c=$!
 	sleep 4; req unplug
 	rc=0; wait $c || rc=$?; cat /tmp/c1.out; echo clients-rc=$rc
-	bnnaccctl cards; echo ncards=$(bnnaccctl cards | wc -l)
+	bnnaccctl cards; echo ncards=$(bnnaccctl --json cards | grep -o "\"index\"" | wc -l)
 	bnnaccctl stats | grep -E "retries"
 	d_tool clients /run/bnnacc/bnnaccd.sock 4 0 10 check && echo after=ok
 	kill -TERM $d; wait $d || true

@@ -13,7 +13,7 @@
 . "$(dirname "$0")/common.sh"
 run_vm --mem 768 --timeout 400 -- '
 	S=/run/bnnacc/bnnaccd.sock
-	up() { i=0; until bnnaccctl models 2>/dev/null | grep -q "cards=1"; do
+	up() { i=0; until bnnaccctl --json models 2>/dev/null | grep -q "\"cards\":1"; do
 		sleep 0.2; i=$((i+1)); [ $i -lt 600 ]; done; }
 	bnnaccd -f $BNNACCD_ARGS 2>/tmp/d.log & d=$!
 	i=0; while [ ! -S $S ]; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ]; done

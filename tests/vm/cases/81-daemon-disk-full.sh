@@ -15,7 +15,7 @@
 . "$(dirname "$0")/common.sh"
 run_vm --mem 768 --timeout 400 -- '
 	S=/run/bnnacc/bnnaccd.sock; st=/var/lib/bnnacc
-	up() { i=0; until bnnaccctl models 2>/dev/null | grep -q "name=\"$1\".*cards=1"; do
+	up() { i=0; until bnnaccctl --json models 2>/dev/null | grep -q "\"name\":\"$1\".*\"cards\":1"; do
 		sleep 0.2; i=$((i+1)); [ $i -lt 600 ]; done; }
 	ntmp() { echo $(find $st -name "*.tmp*" | wc -l); }
 	mkdir -p $st; mount -t tmpfs -o size=1m tmpfs $st
@@ -50,7 +50,7 @@ run_vm --mem 768 --timeout 400 -- '
 	up big; d_fault agree $S /tmp/big.bnnm 3
 	kill -9 $d; wait $d || true
 	bnnaccd -f $BNNACCD_ARGS 2>>/tmp/d.log & d=$!
-	up big; bnnaccctl models | grep -q "name=\"big\"" && echo restart-big=yes
+	up big; bnnaccctl --json models | grep -q "\"name\":\"big\"" && echo restart-big=yes
 	d_fault agree $S /tmp/big.bnnm 3 && echo restart-serve=ok
 	bnnaccctl stats | grep errors
 	grep VmRSS /proc/$d/status

@@ -20,7 +20,7 @@ run_vm --mem 768 --timeout 400 --qmp "$sock" --share "$share" -- '
 	req() { echo "FAULT-REQUEST $1"; i=0
 		while [ ! -e /mnt/host/$1 ]; do sleep 0.1; i=$((i + 1)); [ $i -lt 900 ]; done; }
 	S=/run/bnnacc/bnnaccd.sock
-	m() { bnnaccctl cards | sed -n "s/.* m=\([0-9]*\) .*/\1/p"; }
+	m() { bnnaccctl --json cards | sed -n "s/.*\"m\":\([0-9]*\).*/\1/p"; }
 	tv() { d_fault agree $S /tmp/toy.bnnm 6 > /tmp/a.out; cat /tmp/a.out >&2
 		sed -n "s/.* tv=\([0-9.]*\).*/\1/p" /tmp/a.out; }
 	bnnaccd -f $BNNACCD_ARGS 2>/tmp/d.log & d=$!
