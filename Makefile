@@ -51,7 +51,7 @@ FUZZ_LONG :=
 CHECK_EXTRA :=
 -include $(sort $(wildcard tests/fuzz/*.mk))
 
-.PHONY: all help deps qemu module module-install guest unit-bin unit vm-check check \
+.PHONY: all help deps qemu module module-install guest unit-bin unit host-check vm-check check \
 	bench demo card-demo clean lint vm-check-debug vm-check-iommu fuzz \
 	vm-check-612 vm-check-612-subset
 
@@ -63,6 +63,7 @@ help:
 	@echo "make card-demo  boot the emulated card and show its conductance histogram"
 	@echo "make check      install deps, build, run unit and VM tests"
 	@echo "make unit       Check unit tests"
+	@echo "make host-check the daemon on simulated cards (bnnaccd --sim), no VM"
 	@echo "make vm-check   VM tests (real driver on the emulated card)"
 	@echo "make vm-check-iommu  the unplug, close and fuzz cases behind an IOMMU"
 	@echo "make vm-check-612    every VM case on Debian 12's Linux 6.12 (check: a subset)"
@@ -137,6 +138,10 @@ bench: $(BENCH_PROGS)
 	@tests/bench/vm_bench.sh
 	@tests/bench/daemon_bench.sh
 
+# ---- host tests: the daemon on simulated cards (bnnaccd --sim), no VM ----------
+host-check: all guest
+	tests/host/daemon-sim.sh $(BUILD)
+
 # ---- VM tests --------------------------------------------------------------
 vm-check: all
 	tests/vm/run-all.sh
@@ -173,6 +178,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) lint
 	$(MAKE) unit
+	$(MAKE) host-check
 	$(MAKE) vm-check
 	$(MAKE) vm-check-iommu
 	$(MAKE) vm-check-612-subset

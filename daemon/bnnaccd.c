@@ -100,7 +100,8 @@ struct card {
 	struct daemon *d;
 	int slot, index, busy, gone, need_program, force_cal, failed_gen;
 	char path[64];
-	struct bnnacc_dev *dev;
+	struct bnnacc_dev *dev;		/* a real card, or NULL */
+	struct bnnacc_sim *sim;		/* a simulated card (--sim), or NULL */
 	struct bnnacc_card card;
 	struct bnnacc_calib cal;
 	int have_cal;
@@ -189,6 +190,9 @@ struct daemon {
 	int draining;
 	double t_start, drain_start, last_scan;
 	uint64_t lease_warned;	/* card indices whose lease was busy, logged */
+	int sim;		/* --sim: simulated cards, no device nodes */
+	unsigned sim_cards;
+	uint64_t sim_seed;
 	uint64_t req[OP__COUNT], errs[E__COUNT], infer_inputs, retries;
 	uint64_t lat_bucket[NBUCKETS + 1];
 	double lat_sum;
@@ -434,7 +438,7 @@ static int w_program(struct card *c)
 	if (!c->wmodel && !c->wforce)
 		return 0;
 	/* Ours since the card was opened; again if an admin broke it. */
-	ret = bnnacc_lease_acquire(c->dev, 0);
+	ret = c->dev ? bnnacc_lease_acquire(c->dev, 0) : 0;
 	if (ret) {
 		snprintf(c->err, sizeof(c->err), "%s", bnnacc_dev_error(c->dev));
 		return ret;
@@ -493,7 +497,8 @@ static void *worker(void *arg)
 						      c->err, sizeof(c->err)) : -ENODATA;
 			break;
 		case W_RESET:
-			c->rc = bnnacc_reset(c->dev);
+			/* a simulated card has no reset: it is programmed again */
+			c->rc = c->dev ? bnnacc_reset(c->dev) : 0;
 			if (c->rc)
 				snprintf(c->err, sizeof(c->err), "%s",
 					 bnnacc_dev_error(c->dev));
@@ -529,6 +534,30 @@ static void post(struct card *c, enum work w)
 	c->work = w;
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+}
+
+/* Put the opened card @c in @slot and start its worker. */
+static void card_start(struct daemon *d, struct card *c, int slot, int index,
+		       const char *path)
+{
+	c->d = d;
+	c->slot = slot;
+	c->index = index;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->need_program = 1;
+	c->failed_gen = -1;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (pthread_create(&c->th, NULL, worker, c)) {
+		if (c->dev)
+			bnnacc_close(c->dev);
+		bnnacc_sim_free(c->sim);
+		free(c);
+		return;
+	}
+	d->card[slot] = c;
+	logmsg(LOG_INFO, "card %s serial %016llx", path,
+	       (unsigned long long)c->card.info.serial);
 }
 
 static void card_open(struct daemon *d, int index)
@@ -571,22 +600,28 @@ static void card_open(struct daemon *d, int index)
 	}
 	if (index < 64)
 		d->lease_warned &= ~(1ull << index);
-	c->d = d;
-	c->slot = slot;
-	c->index = index;
-	snprintf(c->path, sizeof(c->path), "%s", path);
-	c->need_program = 1;
-	c->failed_gen = -1;
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
-	if (pthread_create(&c->th, NULL, worker, c)) {
-		bnnacc_close(c->dev);
+	card_start(d, c, slot, index, path);
+}
+
+/* --sim: simulated card @index, manufactured from the seed plus @index. */
+static void card_open_sim(struct daemon *d, int index)
+{
+	char path[64], err[256];
+	struct card *c;
+	int slot;
+
+	for (slot = 0; slot < MAX_CARDS && d->card[slot]; slot++)
+		;
+	if (slot == MAX_CARDS || !(c = calloc(1, sizeof(*c))))
+		return;
+	if (bnnacc_sim_new(&c->sim, NULL, d->sim_seed + (uint64_t)index, err, sizeof(err))) {
+		logmsg(LOG_ERR, "simulated card %d: %s", index, err);
 		free(c);
 		return;
 	}
-	d->card[slot] = c;
-	logmsg(LOG_INFO, "card %s serial %016llx", path,
-	       (unsigned long long)c->card.info.serial);
+	bnnacc_sim_card(c->sim, &c->card);
+	snprintf(path, sizeof(path), "sim:%d", index);
+	card_start(d, c, slot, index, path);
 }
 
 static void pending_card_done(struct daemon *d, struct card *c, int rc,
@@ -608,12 +643,20 @@ static void card_free(struct daemon *d, struct card *c)
 {
 	pthread_join(c->th, NULL);
 	d->card[c->slot] = NULL;
-	bnnacc_close(c->dev);
+	if (c->dev)
+		bnnacc_close(c->dev);
+	bnnacc_sim_free(c->sim);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c->jobs);
 	free(c->x);
 	free(c);
+}
+
+/* A real card whose device node is gone (a simulated card never goes). */
+static int card_vanished(const struct card *c)
+{
+	return !c->sim && access(c->path, F_OK);
 }
 
 static struct card *card_by_index(struct daemon *d, int index)
@@ -634,8 +677,14 @@ static void rescan(struct daemon *d)
 	DIR *dp;
 
 	d->last_scan = now_s();
+	if (d->sim) {
+		for (i = 0; i < d->sim_cards; i++)
+			if (!card_by_index(d, (int)i))
+				card_open_sim(d, (int)i);
+		return;
+	}
 	for (i = 0; i < MAX_CARDS; i++)
-		if (d->card[i] && !d->card[i]->gone && access(d->card[i]->path, F_OK))
+		if (d->card[i] && !d->card[i]->gone && card_vanished(d->card[i]))
 			card_gone(d->card[i]);
 	dp = opendir("/dev");
 	if (!dp)
@@ -1059,7 +1108,7 @@ static void infer_done(struct daemon *d, struct card *c)
 		logmsg(LOG_WARNING, "%s: inference failed: %s; %u requests retried",
 		       c->path, c->err, c->njobs);
 		batch_failed(d, c);
-		if (c->rc == -ENODEV || access(c->path, F_OK))
+		if (c->rc == -ENODEV || card_vanished(c))
 			card_gone(c);
 		else
 			c->need_program = 1;
@@ -1108,7 +1157,7 @@ static void program_done(struct daemon *d, struct card *c)
 		logmsg(LOG_ERR, "%s: programming failed: %s", c->path, c->err);
 		c->failed_gen = (int)c->wgen;
 		c->prog_gen = 0;
-		if (c->rc == -ENODEV || access(c->path, F_OK)) {
+		if (c->rc == -ENODEV || card_vanished(c)) {
 			card_gone(c);
 			return;
 		}
@@ -1136,7 +1185,7 @@ static void check_done(struct daemon *d, struct card *c)
 	c->last_check = now_s();
 	if (c->rc) {
 		logmsg(LOG_WARNING, "%s: drift check failed: %s", c->path, c->err);
-		if (c->rc == -ENODEV || access(c->path, F_OK)) {
+		if (c->rc == -ENODEV || card_vanished(c)) {
 			card_gone(c);
 			return;
 		}
@@ -1452,6 +1501,8 @@ static void card_pci(const struct card *c, char *buf, size_t len)
 	ssize_t n;
 
 	*buf = 0;
+	if (c->sim)
+		return;
 	snprintf(link, sizeof(link), "/sys/class/bnnacc/%s/device", node ? node + 1 : c->path);
 	n = readlink(link, target, sizeof(target) - 1);
 	if (n <= 0)
@@ -2077,7 +2128,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	expire(d);
 	if (now_s() - d->last_scan > 2)
 		rescan(d);
-	nl_setup(d);
+	if (!d->sim)
+		nl_setup(d);
 	kick(d);
 	if (!d->draining)
 		return;
@@ -2177,7 +2229,12 @@ static void shutdown_all(struct daemon *d)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bnnaccd [-f] [-c CONFIG] [-s SOCKET] [-d STATE_DIR] [-o KEY=VALUE]...\n"
-		"  -f  foreground, log to stderr\n");
+		"               [--sim[=SEED] [--sim-cards N]]\n"
+		"  -f             foreground, log to stderr\n"
+		"  --sim[=SEED]   serve simulated cards in this process (the emulated card's\n"
+		"                 physics, no device nodes, no VM), manufactured from SEED\n"
+		"                 (default 1) + the card's index\n"
+		"  --sim-cards N  how many simulated cards (1..%d, default 1)\n", MAX_CARDS);
 }
 
 int main(int argc, char **argv)
@@ -2189,9 +2246,38 @@ int main(int argc, char **argv)
 	int opt, fg = 0, ret;
 	long holder;
 
+	static const struct option lo[] = {
+		{ "sim", optional_argument, NULL, 'S' },
+		{ "sim-cards", required_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+
 	config_defaults(&d->cfg);
-	while ((opt = getopt(argc, argv, "fc:s:d:o:h")) != -1) {
+	d->sim_cards = 1;
+	d->sim_seed = 1;
+	while ((opt = getopt_long(argc, argv, "fc:s:d:o:h", lo, NULL)) != -1) {
 		switch (opt) {
+		case 'S':
+			d->sim = 1;
+			if (optarg) {
+				errno = 0;
+				d->sim_seed = strtoull(optarg, &end, 0);
+				if (!*optarg || *end || errno) {
+					fprintf(stderr, "bnnaccd: --sim=%s: not a seed (a whole number)\n",
+						optarg);
+					return 2;
+				}
+			}
+			break;
+		case 'N':
+			d->sim_cards = (unsigned)strtoul(optarg, &end, 10);
+			if (!*optarg || *end || !d->sim_cards || d->sim_cards > MAX_CARDS) {
+				fprintf(stderr, "bnnaccd: --sim-cards %s: 1..%d\n", optarg, MAX_CARDS);
+				return 2;
+			}
+			break;
 		case 'f': fg = 1; break;
 		case 'c': d->cfg_path = optarg; break;
 		case 's': sock = optarg; break;
@@ -2262,7 +2348,8 @@ int main(int argc, char **argv)
 	event_add(d->ev_hup, NULL);
 	state_restore(d);
 	rescan(d);
-	nl_setup(d);
+	if (!d->sim)
+		nl_setup(d);
 	kick(d);
 	logmsg(LOG_INFO, "serving on %s (%u cards, state %s)", d->cfg.socket,
 	       live_cards(d), d->cfg.state_dir);

@@ -27,6 +27,9 @@ make --no-print-directory BUILD="$build" SAN=1 KDIR="$tree" KVER="$rel" all
 make --no-print-directory BUILD="$build" SAN=1 KDIR="$tree" KVER="$rel" unit \
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 echo "check-debug: sanitized unit suites passed ($(($(date +%s) - t0)) s)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	tests/host/daemon-sim.sh "$build"
+echo "check-debug: sanitized daemon on simulated cards passed ($(($(date +%s) - t0)) s)"
 
 # The debug kernel runs the bench about 2-3 times slower under TCG: timeouts
 # scale, and KASAN's shadow and kmemleak's pool want more guest memory.

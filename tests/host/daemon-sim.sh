@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# daemon-sim.sh - bnnaccd on simulated cards (bnnaccd --sim), on the host, no
+# VM: the protocol through bnnaccctl, and the atomic load.
+#
+#   * a model loads on two simulated cards and answers agree with the
+#     software reference (d_fault agree);
+#   * loads that must fail and change nothing: a model no array can hold
+#     (2-4000-3: one network needs 48,006 cells), more networks than fit
+#     (m = 1024), a file that is not a model, a path that does not exist.
+#     After each, the serving model is still toy, is the one stored, and
+#     answers; no staged file is left;
+#   * SIGKILL and restart, then a clean restart: toy is served again;
+#   * a load that succeeds replaces it, also across a restart.
+# With a SAN=1 build, a sanitizer report in the daemon's log fails it.
+# usage: daemon-sim.sh [BUILD]   (default build/)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+B=${1:-$top/build}
+D=$B/daemon/bnnaccd C=$B/daemon/bnnaccctl G=$B/guest
+for f in "$D" "$C" "$G/d_tool" "$G/d_fault"; do
+	[ -x "$f" ] || { echo "daemon-sim: $f missing (make all guest)"; exit 1; }
+done
+W=$(mktemp -d "${TMPDIR:-/tmp}/bnnacc-sim.XXXXXX")
+S=$W/sock
+export BNNACCD_SOCKET=$S
+pid=
+cleanup() { [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT
+fail() { echo "daemon-sim: FAIL: $*"; echo "--- daemon log"; tail -n 30 "$W/d.log"; exit 1; }
+
+start() {
+	"$D" -f --sim=11 --sim-cards 2 -s "$S" -d "$W/state" 2>>"$W/d.log" &
+	pid=$!
+	for _ in $(seq 100); do "$C" status >/dev/null 2>&1 && return 0; sleep 0.05; done
+	fail "bnnaccd --sim did not come up"
+}
+stop() { kill "-$1" "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
+# serving NAME: the model served and stored is NAME, and it answers
+serving() {
+	local i
+	for i in $(seq 200); do
+		"$C" --json models | grep -q "\"name\":\"$1\",.*\"cards\":2" && break
+		sleep 0.05
+	done
+	"$C" --json models | grep -q "\"name\":\"$1\",.*\"cards\":2" || fail "$2: not serving $1 on 2 cards"
+	"$G/d_tool" csv 3 | "$C" --json infer | grep -q "\"model\":\"$1\"" || fail "$2: no answer from $1"
+	ls "$W/state/models" | grep -qx "$1.bnnm" || fail "$2: $1 is not the stored model"
+	[ "$(ls "$W/state/models" | wc -l)" = 1 ] || fail "$2: stored: $(ls "$W/state/models")"
+	echo "daemon-sim: $2: serving $1"
+}
+# must_fail WHAT CODE ARGS...: a load that fails with CODE and changes nothing
+must_fail() {
+	local what=$1 code=$2 rc=0
+	shift 2
+	"$C" load "$@" >"$W/err" 2>&1 || rc=$?
+	[ $rc = 1 ] || fail "$what: load exit status $rc"
+	grep -q "load: $code:" "$W/err" || fail "$what: $(cat "$W/err")"
+	echo "daemon-sim: $what: $(grep -v "this takes a while" "$W/err" | head -n 3)"
+	serving toy "after $what"
+}
+
+"$G/d_tool" model "$W/toy.bnnm" >/dev/null
+"$G/d_fault" model "$W/wide.bnnm" gauss 2 4000 3 >/dev/null
+"$G/d_fault" model "$W/toy2.bnnm" gauss 2 6 3 1 5 >/dev/null
+printf 'not a model\n' > "$W/junk.bnnm"
+
+start
+"$C" cards
+"$C" load toy "$W/toy.bnnm" || fail "load toy"
+serving toy "first load"
+"$G/d_fault" agree "$S" "$W/toy.bnnm" 3 || fail "answers disagree with the software reference"
+
+must_fail "too wide" card wide "$W/wide.bnnm"
+grep -q "the model toy keeps serving" "$W/err" || fail "too wide: $(cat "$W/err")"
+grep -q "no network fits" "$W/err" || fail "too wide: $(cat "$W/err")"
+must_fail "too many networks" card --networks 1024 toy2 "$W/toy2.bnnm"
+grep -q "sampled networks fit" "$W/err" || fail "too many: $(cat "$W/err")"
+must_fail "not a model" bad_model junk "$W/junk.bnnm"
+"$C" raw '{"op":"load","name":"gone","path":"/nonexistent/x.bnnm"}' >"$W/err" 2>&1 &&
+	fail "a missing path loaded"
+grep -q '"code":"bad_model"' "$W/err" || fail "missing path: $(cat "$W/err")"
+serving toy "after a missing path"
+ls "$W/state/models" | grep -q staged && fail "a staged file was left"
+
+stop KILL
+start
+serving toy "after SIGKILL and restart"
+stop TERM
+start
+serving toy "after a clean restart"
+
+"$C" load toy2 "$W/toy2.bnnm" >/dev/null || fail "load toy2"
+serving toy2 "after a load that succeeded"
+stop KILL
+start
+serving toy2 "after SIGKILL and restart"
+stop TERM
+# a sanitized build (SAN=1, the debug pass) reports into the daemon's log
+if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W/d.log"; then
+	fail "sanitizer report"
+fi
+echo "daemon-sim: PASS"
