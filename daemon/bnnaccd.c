@@ -1612,30 +1612,97 @@ static void do_stats(struct daemon *d, struct client *cl, struct proto_req *r)
 	send_json(cl, o);
 }
 
+/* A metric family's header: # HELP and # TYPE. */
+static void family(struct evbuffer *b, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* The per-card families, each with every card's sample under it. */
+enum { CM_UTIL, CM_QUEUE, CM_BATCHES, CM_INPUTS, CM_ERRORS, CM_PROGRAMS, CM_M,
+	CM_GAIN, CM_EXCESS, CM_CHECKS, CM_REFRESHES, CM_FOREIGN, CM__COUNT };
+
+static const struct {
+	const char *name, *type, *help;
+} card_metrics[CM__COUNT] = {
+	[CM_UTIL] = { "bnnaccd_card_utilization", "gauge",
+		"Fraction of the daemon's uptime the card spent on work." },
+	[CM_QUEUE] = { "bnnaccd_card_queue_depth", "gauge",
+		"Requests in the batch the card is running." },
+	[CM_BATCHES] = { "bnnaccd_card_batches_total", "counter",
+		"Inference batches the card ran." },
+	[CM_INPUTS] = { "bnnaccd_card_inputs_total", "counter",
+		"Input vectors the card inferred." },
+	[CM_ERRORS] = { "bnnaccd_card_errors_total", "counter",
+		"Batches that failed on the card." },
+	[CM_PROGRAMS] = { "bnnaccd_card_programs_total", "counter",
+		"Programmings of the card (loads, resets, refreshes)." },
+	[CM_M] = { "bnnaccd_card_networks", "gauge",
+		"Sampled networks programmed on the card (M)." },
+	[CM_GAIN] = { "bnnaccd_card_drift_gain", "gauge",
+		"Gain the last drift check measured on the reference cells (1: none)." },
+	[CM_EXCESS] = { "bnnaccd_card_drift_excess", "gauge",
+		"Excess weight variance the relaxation added, at the last check." },
+	[CM_CHECKS] = { "bnnaccd_card_drift_checks_total", "counter",
+		"Drift checks of the reference cells." },
+	[CM_REFRESHES] = { "bnnaccd_card_refreshes_total", "counter",
+		"Reprogrammings a drift check advised." },
+	[CM_FOREIGN] = { "bnnaccd_card_foreign_programs_total", "counter",
+		"PROGRAMs of the card by another process (the daemon reprogrammed)." },
+};
+
+static double card_metric(const struct card *c, unsigned k, double up)
+{
+	switch (k) {
+	case CM_UTIL: return up > 0 ? c->busy_s / up : 0.0;
+	case CM_QUEUE: return c->busy ? c->njobs : 0;
+	case CM_BATCHES: return (double)c->batches;
+	case CM_INPUTS: return (double)c->inputs;
+	case CM_ERRORS: return (double)c->errors;
+	case CM_PROGRAMS: return (double)c->programs;
+	case CM_M: return c->net ? c->m : 0;
+	case CM_GAIN: return c->drift.checks ? c->drift.gain : 1.0;
+	case CM_EXCESS: return c->drift.excess;
+	case CM_CHECKS: return c->drift.checks;
+	case CM_REFRESHES: return c->drift.refreshes;
+	default: return (double)c->foreign_programs;
+	}
+}
+
+/*
+ * The Prometheus text exposition (version 0.0.4): every family once, with
+ * # HELP and # TYPE, its samples together (`promtool check metrics` clean).
+ */
 static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
 {
 	struct evbuffer *b = evbuffer_new();
 	json_t *o = proto_ok(r->id);
 	double up = now_s() - d->t_start;
 	uint64_t cum = 0;
-	unsigned i;
+	unsigned i, k;
 
-	evbuffer_add_printf(b, "# TYPE bnnaccd_requests_total counter\n");
+	family(b, "bnnaccd_requests_total", "counter", "Requests received, by operation.");
 	for (i = 0; i < OP__COUNT; i++)
 		evbuffer_add_printf(b, "bnnaccd_requests_total{op=\"%s\"} %llu\n",
 				    proto_op_name(i), (unsigned long long)d->req[i]);
-	evbuffer_add_printf(b, "# TYPE bnnaccd_errors_total counter\n");
+	family(b, "bnnaccd_errors_total", "counter", "Error replies, by error code.");
 	for (i = 1; i < E__COUNT; i++)
 		evbuffer_add_printf(b, "bnnaccd_errors_total{code=\"%s\"} %llu\n",
 				    proto_err_name(i), (unsigned long long)d->errs[i]);
-	evbuffer_add_printf(b, "# TYPE bnnaccd_infer_inputs_total counter\n"
-			    "bnnaccd_infer_inputs_total %llu\n"
-			    "# TYPE bnnaccd_retries_total counter\nbnnaccd_retries_total %llu\n"
-			    "# TYPE bnnaccd_queue_depth gauge\nbnnaccd_queue_depth %u\n"
-			    "# TYPE bnnaccd_clients gauge\nbnnaccd_clients %u\n"
-			    "# TYPE bnnaccd_infer_latency_seconds histogram\n",
-			    (unsigned long long)d->infer_inputs,
-			    (unsigned long long)d->retries, d->sq.pending, d->nclients);
+	family(b, "bnnaccd_infer_inputs_total", "counter", "Input vectors in infer requests.");
+	evbuffer_add_printf(b, "bnnaccd_infer_inputs_total %llu\n",
+			    (unsigned long long)d->infer_inputs);
+	family(b, "bnnaccd_retries_total", "counter",
+	       "Infer requests run again after a card failed them.");
+	evbuffer_add_printf(b, "bnnaccd_retries_total %llu\n", (unsigned long long)d->retries);
+	family(b, "bnnaccd_queue_depth", "gauge", "Infer requests waiting for a card.");
+	evbuffer_add_printf(b, "bnnaccd_queue_depth %u\n", d->sq.pending);
+	family(b, "bnnaccd_clients", "gauge", "Connected clients.");
+	evbuffer_add_printf(b, "bnnaccd_clients %u\n", d->nclients);
+	family(b, "bnnaccd_uptime_seconds", "gauge", "Seconds since the daemon started.");
+	evbuffer_add_printf(b, "bnnaccd_uptime_seconds %.3f\n", up);
+	family(b, "bnnaccd_infer_latency_seconds", "histogram",
+	       "Infer requests' time from arrival to reply.");
 	for (i = 0; i < NBUCKETS; i++) {
 		cum += d->lat_bucket[i];
 		evbuffer_add_printf(b, "bnnaccd_infer_latency_seconds_bucket{le=\"%g\"} %llu\n",
@@ -1647,37 +1714,15 @@ static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
 			    "bnnaccd_infer_latency_seconds_count %llu\n",
 			    (unsigned long long)cum, d->lat_sum,
 			    (unsigned long long)d->lat_count);
-	evbuffer_add_printf(b, "# TYPE bnnaccd_card_utilization gauge\n"
-			    "# TYPE bnnaccd_card_queue_depth gauge\n"
-			    "# TYPE bnnaccd_card_batches_total counter\n"
-			    "# TYPE bnnaccd_card_errors_total counter\n"
-			    "# TYPE bnnaccd_card_drift_gain gauge\n"
-			    "# TYPE bnnaccd_card_drift_excess gauge\n"
-			    "# TYPE bnnaccd_card_drift_checks_total counter\n"
-			    "# TYPE bnnaccd_card_refreshes_total counter\n"
-			    "# TYPE bnnaccd_card_foreign_programs_total counter\n");
-	for (i = 0; i < MAX_CARDS; i++) {
-		struct card *c = d->card[i];
+	for (k = 0; k < CM__COUNT; k++) {
+		family(b, card_metrics[k].name, card_metrics[k].type, card_metrics[k].help);
+		for (i = 0; i < MAX_CARDS; i++) {
+			struct card *c = d->card[i];
 
-		if (!c || c->gone)
-			continue;
-		evbuffer_add_printf(b, "bnnaccd_card_utilization{card=\"%d\"} %.4f\n"
-				    "bnnaccd_card_queue_depth{card=\"%d\"} %u\n"
-				    "bnnaccd_card_batches_total{card=\"%d\"} %llu\n"
-				    "bnnaccd_card_errors_total{card=\"%d\"} %llu\n",
-				    c->index, up > 0 ? c->busy_s / up : 0.0, c->index,
-				    c->busy ? c->njobs : 0, c->index,
-				    (unsigned long long)c->batches, c->index,
-				    (unsigned long long)c->errors);
-		evbuffer_add_printf(b, "bnnaccd_card_drift_gain{card=\"%d\"} %.6f\n"
-				    "bnnaccd_card_drift_excess{card=\"%d\"} %.6f\n"
-				    "bnnaccd_card_drift_checks_total{card=\"%d\"} %u\n"
-				    "bnnaccd_card_refreshes_total{card=\"%d\"} %u\n",
-				    c->index, c->drift.checks ? c->drift.gain : 1.0,
-				    c->index, c->drift.excess, c->index, c->drift.checks,
-				    c->index, c->drift.refreshes);
-		evbuffer_add_printf(b, "bnnaccd_card_foreign_programs_total{card=\"%d\"} %llu\n",
-				    c->index, (unsigned long long)c->foreign_programs);
+			if (c && !c->gone)
+				evbuffer_add_printf(b, "%s{card=\"%d\"} %.10g\n", card_metrics[k].name,
+						    c->index, card_metric(c, k, up));
+		}
 	}
 	evbuffer_add(b, "", 1);
 	json_object_set_new(o, "text", json_string((const char *)evbuffer_pullup(b, -1)));

@@ -12,6 +12,7 @@ PKGS=(
 	libattr1-dev libcap-ng-dev gnuplot-nox
 	libelf-dev bc
 	clang-14 libclang-rt-14-dev
+	prometheus
 )
 
 missing=()

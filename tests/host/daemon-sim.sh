@@ -10,7 +10,9 @@
 #     After each, the serving model is still toy, is the one stored, and
 #     answers; no staged file is left;
 #   * SIGKILL and restart, then a clean restart: toy is served again;
-#   * a load that succeeds replaces it, also across a restart.
+#   * a load that succeeds replaces it, also across a restart;
+#   * the metrics pass `promtool check metrics` (Debian's prometheus) and each
+#     family's samples (two cards) are together.
 # With a SAN=1 build, a sanitizer report in the daemon's log fails it.
 # usage: daemon-sim.sh [BUILD]   (default build/)
 set -euo pipefail
@@ -91,6 +93,15 @@ serving toy "after a clean restart"
 
 "$C" load toy2 "$W/toy2.bnnm" >/dev/null || fail "load toy2"
 serving toy2 "after a load that succeeded"
+
+"$C" metrics > "$W/metrics.txt"
+command -v promtool >/dev/null || fail "promtool missing (scripts/install-deps.sh installs prometheus)"
+promtool check metrics < "$W/metrics.txt" || fail "promtool check metrics"
+awk '!/^#/ { n = $0; sub(/[{ ].*/, "", n); sub(/_(bucket|sum|count)$/, "", n)
+	if (n != last && seen[n]++) { print "family " n " is split"; bad = 1 }
+	last = n } END { exit bad }' "$W/metrics.txt" || fail "metric families interleaved"
+grep -q 'bnnaccd_card_batches_total{card="1"}' "$W/metrics.txt" || fail "no second card in the metrics"
+echo "daemon-sim: metrics: promtool clean, $(grep -c '^# HELP' "$W/metrics.txt") families"
 stop KILL
 start
 serving toy2 "after SIGKILL and restart"
