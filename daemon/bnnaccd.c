@@ -1962,7 +1962,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	cl->pid = uc.pid;
 	cl->admin = uc.uid == 0 ||
 		    (!group_gid(d->cfg.admin_group, &agid) &&
-		     pid_in_group(uc.pid, uc.gid, agid));
+		     peer_in_group(fd, uc.gid, agid));
 	cl->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!cl->bev) {
 		close(fd);

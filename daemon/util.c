@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -184,58 +185,41 @@ int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-/* /etc/group parsed by hand: works in static binaries without NSS. */
+/* The gid of group @name, through NSS (getgrnam_r): -ENOENT if none. */
 int group_gid(const char *name, gid_t *gid)
 {
-	FILE *f = fopen("/etc/group", "re");
-	char line[4096];
-	int ret = -ENOENT;
+	struct group gr, *res = NULL;
+	char buf[16384];
+	int ret = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
 
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char *save, *g = strtok_r(line, ":", &save), *id;
-
-		if (!g || strcmp(g, name))
-			continue;
-		strtok_r(NULL, ":", &save);
-		id = strtok_r(NULL, ":", &save);
-		if (id) {
-			*gid = (gid_t)strtoul(id, NULL, 10);
-			ret = 0;
-		}
-		break;
-	}
-	fclose(f);
-	return ret;
+	if (ret)
+		return -ret;
+	if (!res)
+		return -ENOENT;
+	*gid = res->gr_gid;
+	return 0;
 }
 
-int pid_in_group(pid_t pid, gid_t pgid, gid_t gid)
+/*
+ * Whether the peer of the connected socket @fd is in group @gid: its
+ * primary group @pgid (SO_PEERCRED) or one of its supplementary groups as
+ * the kernel recorded them when it connected (SO_PEERGROUPS: the process's
+ * real credentials, not the group database's view of its user).
+ */
+int peer_in_group(int fd, gid_t pgid, gid_t gid)
 {
-	char path[64], line[4096];
-	FILE *f;
-	int found = pgid == gid;
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+	unsigned i;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return found;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *p, *end;
-
-		if (strncmp(line, "Groups:", 7))
-			continue;
-		for (p = line + 7;; p = end) {
-			unsigned long v = strtoul(p, &end, 10);
-
-			if (end == p)
-				break;
-			if ((gid_t)v == gid)
-				found = 1;
-		}
-	}
-	fclose(f);
-	return found;
+	if (pgid == gid)
+		return 1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return 0;	/* ERANGE: more than 256 groups; not counted */
+	for (i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
 }
 
 static void trim(char *s)

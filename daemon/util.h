@@ -40,9 +40,10 @@ int mkdir_p(const char *path, mode_t mode);
 int lock_state(const char *dir, int *fd, long *holder);
 /* Raise the soft RLIMIT_NOFILE to the hard limit; returns the soft limit. */
 int raise_nofile(void);
+/* The gid of group @name through NSS; -ENOENT if there is none. */
 int group_gid(const char *name, gid_t *gid);
-/* Is process @pid (primary gid @pgid) a member of @gid? */
-int pid_in_group(pid_t pid, gid_t pgid, gid_t gid);
+/* Is the peer of socket @fd (primary gid @pgid) a member of @gid? */
+int peer_in_group(int fd, gid_t pgid, gid_t gid);
 void config_defaults(struct config *c);
 int config_set(struct config *c, const char *key, const char *val);
 int config_load(struct config *c, const char *path, char *err, size_t errlen);

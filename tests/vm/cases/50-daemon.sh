@@ -33,6 +33,8 @@ run_vm --mem 768 --timeout 400 -- '
 	kill -0 $d && echo alive-after-storm=yes
 	if d_runas 1000 900 bnnaccctl load evil /tmp/toy.bnnm; then echo unpriv-load=allowed; else echo unpriv-load=denied; fi
 	if d_runas 1000 900 bnnaccctl reset 0; then echo unpriv-reset=allowed; else echo unpriv-reset=denied; fi
+	# bnnacc-admin as a supplementary group (SO_PEERGROUPS): admin ops pass the check
+	d_runas 1000 900,901 bnnaccctl unload nosuch 2>&1 | grep -q "no_model" && echo suppl-admin=allowed
 	d_tool csv 2 | d_runas 1000 900 bnnaccctl infer && echo unpriv-infer=ok
 	if d_runas 1000 1000 bnnaccctl status; then echo nogroup-connect=allowed; else echo nogroup-connect=denied; fi
 	d_tool flood /run/bnnacc/bnnaccd.sock 3000 1 | tee /tmp/flood.out
@@ -57,6 +59,7 @@ grep -aq 'storm=done' "$WORK/vm.log"
 grep -aq 'alive-after-storm=yes' "$WORK/vm.log"
 [ "$(log_value unpriv-load)" = denied ]
 [ "$(log_value unpriv-reset)" = denied ]
+[ "$(log_value suppl-admin)" = allowed ]
 grep -aq 'unpriv-infer=ok' "$WORK/vm.log"
 [ "$(log_value nogroup-connect)" = denied ]
 grep -aq 'restart-serve=ok' "$WORK/vm.log"
