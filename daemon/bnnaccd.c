@@ -30,6 +30,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <event2/http.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
@@ -191,6 +192,8 @@ struct daemon {
 	double t_start, drain_start, last_scan;
 	uint64_t lease_warned;	/* card indices whose lease was busy, logged */
 	int sim;		/* --sim: simulated cards, no device nodes */
+	struct evhttp *http;	/* metrics_http, or NULL */
+	struct event *ev_watchdog;	/* WATCHDOG=1 to systemd, or NULL */
 	unsigned sim_cards;
 	uint64_t sim_seed;
 	uint64_t req[OP__COUNT], errs[E__COUNT], infer_inputs, retries;
@@ -1673,10 +1676,8 @@ static double card_metric(const struct card *c, unsigned k, double up)
  * The Prometheus text exposition (version 0.0.4): every family once, with
  * # HELP and # TYPE, its samples together (`promtool check metrics` clean).
  */
-static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
+static void metrics_text(struct daemon *d, struct evbuffer *b)
 {
-	struct evbuffer *b = evbuffer_new();
-	json_t *o = proto_ok(r->id);
 	double up = now_s() - d->t_start;
 	uint64_t cum = 0;
 	unsigned i, k;
@@ -1724,10 +1725,99 @@ static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
 						    c->index, card_metric(c, k, up));
 		}
 	}
+}
+
+static void do_metrics(struct daemon *d, struct client *cl, struct proto_req *r)
+{
+	struct evbuffer *b = evbuffer_new();
+	json_t *o = proto_ok(r->id);
+
+	metrics_text(d, b);
 	evbuffer_add(b, "", 1);
 	json_object_set_new(o, "text", json_string((const char *)evbuffer_pullup(b, -1)));
 	evbuffer_free(b);
 	send_json(cl, o);
+}
+
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sd_notify_msg("WATCHDOG=1");
+}
+
+/*
+ * systemd's watchdog (WatchdogSec=): WATCHDOG=1 from the event loop at half
+ * the interval, so a loop that hangs gets the daemon restarted.
+ */
+static void watchdog_setup(struct daemon *d)
+{
+	const char *us = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	long long usec = us ? strtoll(us, NULL, 10) : 0;
+	struct timeval tv;
+
+	if (usec <= 0 || (pid && strtol(pid, NULL, 10) != (long)getpid()))
+		return;
+	usec /= 2;
+	tv.tv_sec = usec / 1000000;
+	tv.tv_usec = usec % 1000000;
+	d->ev_watchdog = event_new(d->base, -1, EV_PERSIST, watchdog_cb, d);
+	if (d->ev_watchdog)
+		event_add(d->ev_watchdog, &tv);
+	sd_notify_msg("WATCHDOG=1");
+	logmsg(LOG_INFO, "systemd watchdog: every %lld ms", usec / 1000);
+}
+
+/* HTTP GET /metrics (metrics_http): the same text, for a Prometheus scrape. */
+static void http_cb(struct evhttp_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	struct evbuffer *b;
+
+	if (!uri || (strcmp(uri, "/metrics") && strncmp(uri, "/metrics?", 9))) {
+		evhttp_send_error(req, HTTP_NOTFOUND, "only /metrics is served here");
+		return;
+	}
+	b = evbuffer_new();
+	if (!b) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	metrics_text(d, b);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, HTTP_OK, "OK", b);
+	evbuffer_free(b);
+}
+
+/* The HTTP listener of metrics_http (HOST:PORT); 0, or -1 (logged). */
+static int http_setup(struct daemon *d)
+{
+	char host[64], *colon;
+	long port;
+
+	if (!d->cfg.metrics_http[0])
+		return 0;
+	snprintf(host, sizeof(host), "%s", d->cfg.metrics_http);
+	colon = strrchr(host, ':');
+	port = colon ? strtol(colon + 1, NULL, 10) : 0;
+	if (!colon || port <= 0 || port > 65535) {
+		logmsg(LOG_ERR, "metrics_http %s: not HOST:PORT", d->cfg.metrics_http);
+		return -1;
+	}
+	*colon = 0;
+	d->http = evhttp_new(d->base);
+	if (!d->http || evhttp_bind_socket(d->http, host, (uint16_t)port)) {
+		logmsg(LOG_ERR, "metrics_http %s: cannot listen: %s", d->cfg.metrics_http,
+		       strerror(errno));
+		return -1;
+	}
+	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(d->http, http_cb, d);
+	logmsg(LOG_INFO, "metrics on http://%s/metrics", d->cfg.metrics_http);
+	return 0;
 }
 
 static int admin_op(enum proto_op op)
@@ -1980,12 +2070,44 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	d->nclients++;
 }
 
+/*
+ * systemd socket activation (sd_listen_fds(3), by hand): the listening
+ * socket passed as fd 3 when $LISTEN_PID is ours and $LISTEN_FDS is 1.
+ * Returns the fd, or -1 when the daemon was not socket-activated.
+ */
+static int activated_fd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	int fd = 3, fl;
+
+	if (!pid || !n || strtol(pid, NULL, 10) != (long)getpid())
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (strtol(n, NULL, 10) != 1) {
+		logmsg(LOG_WARNING, "socket activation with %s sockets: ignored (bnnaccd.socket "
+		       "passes one)", n);
+		return -1;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) || fcntl(fd, F_SETFD, FD_CLOEXEC))
+		return -1;
+	return fd;
+}
+
 static int listen_socket(struct daemon *d)
 {
 	struct sockaddr_un sa;
 	char dir[sizeof(sa.sun_path)], *slash;
 	gid_t gid;
-	int fd;
+	int fd = activated_fd();
+
+	if (fd >= 0) {
+		logmsg(LOG_INFO, "socket from systemd (socket activation)");
+		d->lis = evconnlistener_new(d->base, accept_cb, d, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+		return d->lis ? 0 : -ENOMEM;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
@@ -2261,6 +2383,10 @@ static void shutdown_all(struct daemon *d)
 	}
 	model_put(d->model);
 	model_put(d->prev);
+	if (d->http)
+		evhttp_free(d->http);
+	if (d->ev_watchdog)
+		event_free(d->ev_watchdog);
 	while (d->pend) {
 		struct pending *p = d->pend;
 
@@ -2381,6 +2507,9 @@ int main(int argc, char **argv)
 		       ret == -EADDRINUSE ? "another daemon is serving on it" : strerror(-ret));
 		return 1;
 	}
+	if (http_setup(d))
+		return 1;
+	watchdog_setup(d);
 	d->ev_notify = event_new(d->base, d->notify_fd[0], EV_READ | EV_PERSIST, notify_cb, d);
 	d->ev_tick = event_new(d->base, -1, EV_PERSIST, tick_cb, d);
 	d->ev_term = evsignal_new(d->base, SIGTERM, signal_cb, d);

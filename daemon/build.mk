@@ -1,10 +1,13 @@
 # bnnaccd and bnnaccctl - included by the top Makefile.
 #
-#   build/daemon/bnnaccd, build/daemon/bnnaccctl: linked statically (Debian
-#   ships libevent.a, libjansson.a, libnl-3.a and libnl-genl-3.a), so the same
-#   binaries run on the host and in the VM bench; copies go to build/guest/
-#   (the guest PATH) with the test helper d_tool. In a SAN=1 build (LDSTATIC
-#   empty) all three link dynamically: the sanitizer runtimes are shared.
+#   build/daemon/bnnaccd, build/daemon/bnnaccctl: the host's programs,
+#   linked dynamically (NSS works: group names resolve through nsswitch.conf).
+#   build/guest/bnnaccd, build/guest/bnnaccctl: the same sources linked
+#   statically for the VM bench's guest (Debian ships libevent.a,
+#   libjansson.a, libnl-3.a and libnl-genl-3.a; the guest has no shared
+#   libraries), with the test helper d_tool. In a SAN=1 build (LDSTATIC
+#   empty) the guest's copies link dynamically too: the sanitizer runtimes
+#   are shared.
 #   build/unit/daemon_test: Check tests of the protocol and the scheduler.
 
 D_B		:= $(BUILD)/daemon
@@ -22,23 +25,27 @@ EXTRA_UNIT_TESTS += $(D_TEST)
 .PHONY: daemon
 daemon: $(D_BIN) $(D_GUEST)
 
-$(D_B)/bnnaccd: daemon/bnnaccd.c daemon/util.c $(D_COMMON) $(D_HDR) $(LIB_A)
-	@mkdir -p $(@D)
-	$(CC) $(D_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) daemon/bnnaccd.c daemon/util.c $(D_COMMON) \
-		-o $@ $(LIB_A) -levent_core -levent_pthreads -ljansson -lnl-genl-3 -lnl-3 -lpthread -lm
+D_SRC		:= daemon/bnnaccd.c daemon/util.c $(D_COMMON)
+D_LIBS		:= $(LIB_A) -levent_extra -levent_core -levent_pthreads -ljansson \
+		   -lnl-genl-3 -lnl-3 -lpthread -lm
+CTL_SRC		:= daemon/bnnaccctl.c $(D_COMMON)
+CTL_CPP		:= $(D_CPP) -DBNNACC_VERSION='"$(shell cat VERSION)"'
 
-$(D_B)/bnnaccctl: daemon/bnnaccctl.c $(D_COMMON) $(D_HDR) VERSION
+$(D_B)/bnnaccd: $(D_SRC) $(D_HDR) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(D_CPP) -DBNNACC_VERSION='"$(shell cat VERSION)"' $(WARN) $(CFLAGS) $(LDSTATIC) \
-		daemon/bnnaccctl.c $(D_COMMON) -o $@ -ljansson -lm
+	$(CC) $(D_CPP) $(WARN) $(CFLAGS) $(D_SRC) -o $@ $(D_LIBS)
 
-$(BUILD)/guest/bnnaccd: $(D_B)/bnnaccd
+$(BUILD)/guest/bnnaccd: $(D_SRC) $(D_HDR) $(LIB_A)
 	@mkdir -p $(@D)
-	cp $< $@
+	$(CC) $(D_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) $(D_SRC) -o $@ $(D_LIBS)
 
-$(BUILD)/guest/bnnaccctl: $(D_B)/bnnaccctl
+$(D_B)/bnnaccctl: $(CTL_SRC) $(D_HDR) VERSION
 	@mkdir -p $(@D)
-	cp $< $@
+	$(CC) $(CTL_CPP) $(WARN) $(CFLAGS) $(CTL_SRC) -o $@ -ljansson -lm
+
+$(BUILD)/guest/bnnaccctl: $(CTL_SRC) $(D_HDR) VERSION
+	@mkdir -p $(@D)
+	$(CC) $(CTL_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) $(CTL_SRC) -o $@ -ljansson -lm
 
 $(BUILD)/guest/d_tool: tests/vm/guest/d_tool.c tests/vm/guest/dclient.h $(LIB_A) $(D_HDR)
 	@mkdir -p $(@D)

@@ -290,6 +290,8 @@ int config_set(struct config *c, const char *k, const char *v)
 		return set_uint(v, 0, 100, &c->max_retries);
 	if (!strcmp(k, "drift_check_s"))
 		return set_uint(v, 0, 30u * 86400, &c->drift_check_s);
+	if (!strcmp(k, "metrics_http"))
+		return set_str(c->metrics_http, sizeof(c->metrics_http), v);
 	return -ENOENT;
 }
 

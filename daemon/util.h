@@ -19,6 +19,7 @@ struct config {
 	unsigned program_m;	/* sampled networks to program (0: as many as fit) */
 	unsigned max_retries;	/* card failures a request survives */
 	unsigned drift_check_s;	/* read the reference cells this often (0: on events only) */
+	char metrics_http[64];	/* HOST:PORT of the HTTP /metrics listener ("": none) */
 };
 
 void log_init(int foreground);

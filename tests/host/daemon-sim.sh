@@ -12,7 +12,11 @@
 #   * SIGKILL and restart, then a clean restart: toy is served again;
 #   * a load that succeeds replaces it, also across a restart;
 #   * the metrics pass `promtool check metrics` (Debian's prometheus) and each
-#     family's samples (two cards) are together.
+#     family's samples (two cards) are together; the HTTP listener
+#     (metrics_http) serves the same families at /metrics and 404 elsewhere;
+#   * started as systemd would (tests/host/sd_launch.py): the socket passed
+#     as fd 3 is served, READY=1 and a WATCHDOG=1 every half interval are
+#     sent, STOPPING=1 at SIGTERM.
 # With a SAN=1 build, a sanitizer report in the daemon's log fails it.
 # usage: daemon-sim.sh [BUILD]   (default build/)
 set -euo pipefail
@@ -102,6 +106,46 @@ awk '!/^#/ { n = $0; sub(/[{ ].*/, "", n); sub(/_(bucket|sum|count)$/, "", n)
 	last = n } END { exit bad }' "$W/metrics.txt" || fail "metric families interleaved"
 grep -q 'bnnaccd_card_batches_total{card="1"}' "$W/metrics.txt" || fail "no second card in the metrics"
 echo "daemon-sim: metrics: promtool clean, $(grep -c '^# HELP' "$W/metrics.txt") families"
+stop TERM
+
+# metrics over HTTP on a free localhost port
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$D" -f --sim=11 --sim-cards 2 -s "$S" -d "$W/state" -o metrics_http=127.0.0.1:$port 2>>"$W/d.log" &
+pid=$!
+for _ in $(seq 100); do "$C" status >/dev/null 2>&1 && break; sleep 0.05; done
+python3 - "$port" "$W/http.txt" <<'PY' || fail "HTTP /metrics"
+import sys, urllib.error, urllib.request
+base = "http://127.0.0.1:%s" % sys.argv[1]
+r = urllib.request.urlopen(base + "/metrics", timeout=5)
+assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
+open(sys.argv[2], "wb").write(r.read())
+try:
+    urllib.request.urlopen(base + "/other", timeout=5)
+    raise SystemExit("/other was served")
+except urllib.error.HTTPError as e:
+    assert e.code == 404, e.code
+PY
+promtool check metrics < "$W/http.txt" || fail "promtool on the HTTP metrics"
+[ "$(grep -c '^# HELP' "$W/http.txt")" = "$(grep -c '^# HELP' "$W/metrics.txt")" ] ||
+	fail "HTTP and socket metrics differ in families"
+echo "daemon-sim: HTTP /metrics on port $port: $(grep -c '^# HELP' "$W/http.txt") families, 404 elsewhere"
+stop TERM
+
+# socket activation, notify and watchdog as under systemd (WatchdogSec 0.4 s)
+rm -f "$S"
+python3 "$top/tests/host/sd_launch.py" "$S" "$W/notify.log" 400000 -- \
+	"$D" -f --sim=11 --sim-cards 2 -s "$S" -d "$W/state" 2>>"$W/d.log" &
+pid=$!
+serving toy2 "socket-activated"
+sleep 1.2
+grep -q "socket from systemd" "$W/d.log" || fail "the passed socket was not used"
+grep -q '^READY=1' "$W/notify.log" || fail "no READY=1: $(cat "$W/notify.log")"
+nw=$(grep -c '^WATCHDOG=1' "$W/notify.log" || true)
+[ "$nw" -ge 5 ] || fail "$nw WATCHDOG=1 in 1.2 s at a 0.4 s watchdog"
+kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=
+grep -q '^STOPPING=1' "$W/notify.log" || fail "no STOPPING=1"
+echo "daemon-sim: socket activation: served; READY=1, $nw WATCHDOG=1, STOPPING=1"
+start
 stop KILL
 start
 serving toy2 "after SIGKILL and restart"
