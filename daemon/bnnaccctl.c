@@ -172,7 +172,8 @@ static int session(struct ctl *c)
 			rc == -EACCES ? " (are you in group bnnacc?)" : "");
 		return 1;
 	}
-	r = call(c, json_pack("{s:s,s:i}", "op", "hello", "version", PROTO_VERSION));
+	/* bnnaccctl speaks version 1 framing (one JSON object per line) */
+	r = call(c, json_pack("{s:s,s:i}", "op", "hello", "version", 1));
 	rc = check(c, r);
 	json_decref(r);
 	return rc;
@@ -791,7 +792,8 @@ int main(int argc, char **argv)
 		case 'j': c.json = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V':
-			printf("bnnaccctl %s (protocol %d)\n", BNNACC_VERSION, PROTO_VERSION);
+			printf("bnnaccctl %s (protocol 1; the daemon speaks %d..%d)\n", BNNACC_VERSION,
+			       PROTO_VERSION_MIN, PROTO_VERSION);
 			return 0;
 		case ':': die_usage(&c, "option %s needs an argument", argv[optind - 1]);
 		default: die_usage(&c, "unknown option '%s'", argv[optind - 1]);
@@ -826,7 +828,8 @@ int main(int argc, char **argv)
 		case 'j': c.json = 1; continue;
 		case 'h': command_help(stdout, cmd); return 0;
 		case 'V':
-			printf("bnnaccctl %s (protocol %d)\n", BNNACC_VERSION, PROTO_VERSION);
+			printf("bnnaccctl %s (protocol 1; the daemon speaks %d..%d)\n", BNNACC_VERSION,
+			       PROTO_VERSION_MIN, PROTO_VERSION);
 			return 0;
 		case ':': die_usage(&c, "option %s needs an argument", argv[optind - 1]);
 		case '?': die_usage(&c, "unknown option '%s'", argv[optind - 1]);

@@ -144,6 +144,7 @@ struct pending {
 	json_t *id;
 	enum proto_op op;
 	uint64_t mask;
+	unsigned total;		/* cards it waits for, at the start */
 	json_t *cards;
 };
 
@@ -156,6 +157,7 @@ struct client {
 	gid_t gid;
 	pid_t pid;
 	int hello, admin, bad, discarding;
+	int rpc;		/* version 2: JSON-RPC 2.0 framing both ways */
 	int throttled;		/* reading stopped: too many unsent replies */
 	int qwait;		/* reading stopped: got `busy`, waits for room */
 	int drop;		/* over MAX_OUTBUF: freed at the next tick */
@@ -209,7 +211,8 @@ static void accept_resume(struct daemon *d);
 
 static void throttle(struct client *cl);
 
-static void send_json(struct client *cl, json_t *j)
+/* Send @j (stolen) as one line, as it is. */
+static void send_line_json(struct client *cl, json_t *j)
 {
 	size_t len;
 	char *s = proto_dump(j, &len);
@@ -221,6 +224,14 @@ static void send_json(struct client *cl, json_t *j)
 		throttle(cl);
 	}
 	free(s);
+}
+
+/* Send the reply @j (stolen, version 1 form) in the client's framing. */
+static void send_json(struct client *cl, json_t *j)
+{
+	if (cl && cl->rpc && !(j = proto_to_rpc(j)))
+		return;		/* the reply to a JSON-RPC notification */
+	send_line_json(cl, j);
 }
 
 static void send_err(struct daemon *d, struct client *cl, json_t *id,
@@ -730,6 +741,7 @@ static void pending_add(struct daemon *d, struct client *cl, json_t *id,
 	p->id = json_incref(id);
 	p->op = op;
 	p->mask = mask;
+	p->total = (unsigned)__builtin_popcountll(mask);
 	p->cards = json_array();
 	p->next = d->pend;
 	d->pend = p;
@@ -899,6 +911,40 @@ static json_t *drift_json(const struct card *c)
 		"checks", (int)c->drift.checks, "refreshes", (int)c->drift.refreshes);
 }
 
+/*
+ * Version 2 clients waiting on an admin request of @p hear of each card's
+ * progress: a JSON-RPC notification "progress" with the request's id, the
+ * card, the stage (calibrating, programming, checking; done or failed) and
+ * how many of the request's cards are done. @extra (stolen) adds members.
+ */
+static void progress(struct pending *p, struct card *c, const char *stage, json_t *extra)
+{
+	json_t *params;
+
+	if (!p->cl || !p->cl->rpc || !p->id || json_is_object(p->id)) {
+		json_decref(extra);	/* no client, version 1, or a notification */
+		return;
+	}
+	params = json_pack("{s:O,s:s,s:i,s:s,s:i,s:i}", "id", p->id, "op",
+			   proto_op_name(p->op), "card", c->index, "stage", stage,
+			   "cards_done", (int)json_array_size(p->cards), "cards", (int)p->total);
+	if (extra)
+		json_object_update(params, extra);
+	json_decref(extra);
+	send_line_json(p->cl, proto_rpc_notification("progress", params));
+}
+
+/* @c starts work (@w) for the pending requests that wait on it. */
+static void progress_start(struct daemon *d, struct card *c, enum work w)
+{
+	struct pending *p;
+
+	for (p = d->pend; p; p = p->next)
+		if (p->mask & (1ull << c->slot))
+			progress(p, c, w == W_CHECK ? "checking" :
+				 !c->have_cal || c->wforce ? "calibrating" : "programming", NULL);
+}
+
 /* @c finished its work for the pending requests of @ck (1 check, 0 the others, -1 all) */
 static void pending_card_done(struct daemon *d, struct card *c, int rc,
 			      const char *err, int ck)
@@ -914,6 +960,7 @@ static void pending_card_done(struct daemon *d, struct card *c, int rc,
 		if (rc) {
 			json_array_append_new(p->cards, json_pack("{s:i,s:b,s:s}",
 				"index", c->index, "ok", 0, "error", err));
+			progress(p, c, "failed", json_pack("{s:s}", "error", err));
 			continue;
 		}
 		o = json_pack("{s:i,s:b,s:i,s:o,s:s*}", "index", c->index, "ok", 1,
@@ -924,6 +971,7 @@ static void pending_card_done(struct daemon *d, struct card *c, int rc,
 		else if (c->net)
 			json_object_set_new(o, "transfer", transfer_json(c->net));
 		json_array_append_new(p->cards, o);
+		progress(p, c, "done", json_pack("{s:i}", "m", (int)c->m));
 	}
 	pending_reply(d);
 }
@@ -1269,6 +1317,7 @@ static void kick(struct daemon *d)
 			c->wgen = d->gen;
 			c->wforce = c->force_cal;
 			c->force_cal = 0;
+			progress_start(d, c, W_PROGRAM);
 			post(c, c->want_reset ? W_RESET : W_PROGRAM);
 			c->want_reset = 0;
 			any_ok = 1;
@@ -1281,6 +1330,7 @@ static void kick(struct daemon *d)
 				c->want_check = 1;
 			if (c->want_check) {
 				c->want_check = 0;
+				progress_start(d, c, W_CHECK);
 				post(c, W_CHECK);
 				continue;
 			}
@@ -1833,11 +1883,16 @@ static void handle_line(struct client *cl, const char *line, size_t len)
 	char msg[256];
 	enum proto_err e = proto_parse(line, len, &r, msg, sizeof(msg));
 
+	/* before the hello, replies take the framing of the request */
+	if (!cl->hello)
+		cl->rpc = r.rpc;
 	if (e != E_OK) {
 		if (e == E_VERSION) {
 			json_t *j = proto_error(r.id, e, msg);
 
 			json_object_set_new(j, "version", json_integer(PROTO_VERSION));
+			json_object_set_new(j, "versions", json_pack("[i,i]", PROTO_VERSION_MIN,
+								     PROTO_VERSION));
 			d->errs[e]++;
 			send_json(cl, j);
 			cl->bad = 1;
@@ -1851,13 +1906,17 @@ static void handle_line(struct client *cl, const char *line, size_t len)
 	if (r.op == OP_HELLO) {
 		json_t *j = proto_ok(r.id);
 
+		/* the version the client asked for: 2 speaks JSON-RPC 2.0 from now on */
 		cl->hello = 1;
-		json_object_set_new(j, "version", json_integer(PROTO_VERSION));
+		cl->rpc = r.version >= 2;
+		json_object_set_new(j, "version", json_integer(r.version));
 		json_object_set_new(j, "server", json_string("bnnaccd"));
 		json_object_set_new(j, "admin", json_boolean(cl->admin));
 		send_json(cl, j);
 	} else if (!cl->hello) {
-		send_err(d, cl, r.id, E_HANDSHAKE, "send {\"op\":\"hello\",\"version\":1} first");
+		send_err(d, cl, r.id, E_HANDSHAKE,
+			 "send a hello first: {\"op\":\"hello\",\"version\":1} or "
+			 "{\"jsonrpc\":\"2.0\",\"method\":\"hello\",\"params\":{\"version\":2},\"id\":0}");
 	} else if (admin_op(r.op) && !cl->admin) {
 		send_err(d, cl, r.id, E_PERM, "needs uid 0 or the admin group");
 	} else if (admin_op(r.op) && d->draining) {

@@ -287,9 +287,9 @@ static enum proto_err parse_op(json_t *o, struct proto_req *r, char *msg,
 			return fail(msg, msglen, E_BAD_REQUEST, "%s",
 				    "hello needs an integer \"version\"");
 		v = json_integer_value(json_object_get(o, "version"));
-		if (v != PROTO_VERSION)
+		if (v < PROTO_VERSION_MIN || v > PROTO_VERSION)
 			return fail(msg, msglen, E_VERSION, "%s",
-				    "protocol version not supported (server speaks 1)");
+				    "protocol version not supported (server speaks 1 and 2)");
 		r->version = (int)v;
 		return E_OK;
 	case OP_INFER:
@@ -314,6 +314,103 @@ static enum proto_err parse_op(json_t *o, struct proto_req *r, char *msg,
 	}
 }
 
+/*
+ * The id of a JSON-RPC notification (a request without "id"): the reply
+ * made for it is recognised by proto_to_rpc() and dropped.
+ */
+#define RPC_NOTIFICATION "_bnnaccd_notification"
+
+/*
+ * A JSON-RPC 2.0 request: {"jsonrpc":"2.0","method":M,"params":{..},"id":I}
+ * becomes the version 1 object {"op":M,..params}. Params by name only.
+ */
+static enum proto_err rpc_flatten(json_t **o, struct proto_req *r, char *msg,
+				  size_t msglen)
+{
+	json_t *in = *o, *flat, *params = json_object_get(in, "params"), *id;
+	const char *k;
+	json_t *v;
+
+	r->rpc = 1;
+	id = json_object_get(in, "id");
+	if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id)) {
+		r->id = json_null();
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "\"id\" must be a string, an integer or null");
+	}
+	r->id = id ? json_incref(id) : json_pack("{s:b}", RPC_NOTIFICATION, 1);
+	if (!json_is_string(json_object_get(in, "jsonrpc")) ||
+	    strcmp(json_string_value(json_object_get(in, "jsonrpc")), "2.0"))
+		return fail(msg, msglen, E_BAD_REQUEST, "%s", "\"jsonrpc\" must be \"2.0\"");
+	if (!json_is_string(json_object_get(in, "method")))
+		return fail(msg, msglen, E_BAD_REQUEST, "%s", "missing string \"method\"");
+	if (params && !json_is_object(params))
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "\"params\" must be an object (parameters by name)");
+	flat = json_object();
+	if (!flat)
+		return fail(msg, msglen, E_INTERNAL, "%s", "out of memory");
+	json_object_foreach(params, k, v)
+		if (strcmp(k, "op") && strcmp(k, "id"))
+			json_object_set(flat, k, v);
+	json_object_set(flat, "op", json_object_get(in, "method"));
+	json_decref(in);
+	*o = flat;
+	return E_OK;
+}
+
+static const int rpc_codes[E__COUNT] = {
+	[E_BAD_JSON] = -32700, [E_BAD_REQUEST] = -32602, [E_UNKNOWN_OP] = -32601,
+	[E_INTERNAL] = -32603, [E_TOO_LARGE] = -32001, [E_VERSION] = -32002,
+	[E_HANDSHAKE] = -32003, [E_PERM] = -32004, [E_BUSY] = -32005,
+	[E_DEADLINE] = -32006, [E_NO_MODEL] = -32007, [E_BAD_MODEL] = -32008,
+	[E_CARD] = -32009, [E_NO_CARD] = -32010, [E_SHUTDOWN] = -32011,
+	[E_STORAGE] = -32012,
+};
+
+int proto_rpc_code(enum proto_err e)
+{
+	return e > E_OK && e < E__COUNT ? rpc_codes[e] : -32603;
+}
+
+json_t *proto_to_rpc(json_t *j)
+{
+	json_t *id = json_object_get(j, "id"), *out, *body, *err, *v;
+	const char *k, *code;
+	unsigned i;
+	int ok = json_is_true(json_object_get(j, "ok"));
+
+	if (json_is_object(id) && json_object_get(id, RPC_NOTIFICATION)) {
+		json_decref(j);
+		return NULL;
+	}
+	out = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", id ? id : json_null());
+	body = json_object();
+	json_object_foreach(j, k, v)
+		if (strcmp(k, "ok") && strcmp(k, "id") && strcmp(k, "error"))
+			json_object_set(body, k, v);
+	if (ok) {
+		json_object_set_new(out, "result", body);
+		json_decref(j);
+		return out;
+	}
+	err = json_object_get(j, "error");
+	code = json_string_value(json_object_get(err, "code"));
+	json_object_set(body, "code", json_object_get(err, "code"));
+	for (i = 1; i < E__COUNT && code && strcmp(code, err_names[i]); i++)
+		;
+	json_object_set_new(out, "error", json_pack("{s:i,s:O,s:o}", "code",
+		proto_rpc_code(i < E__COUNT ? (enum proto_err)i : E_INTERNAL),
+		"message", json_object_get(err, "message"), "data", body));
+	json_decref(j);
+	return out;
+}
+
+json_t *proto_rpc_notification(const char *method, json_t *params)
+{
+	return json_pack("{s:s,s:s,s:o}", "jsonrpc", "2.0", "method", method, "params", params);
+}
+
 enum proto_err proto_parse(const char *line, size_t len, struct proto_req *r,
 			   char *msg, size_t msglen)
 {
@@ -336,7 +433,14 @@ enum proto_err proto_parse(const char *line, size_t len, struct proto_req *r,
 		return fail(msg, msglen, E_BAD_REQUEST, "%s",
 			    "a request must be a JSON object");
 	}
-	r->id = json_incref(json_object_get(o, "id"));
+	if (json_object_get(o, "jsonrpc")) {
+		e = rpc_flatten(&o, r, msg, msglen);
+		if (e != E_OK)
+			goto out;
+		e = E_UNKNOWN_OP;	/* until the method is found */
+	} else {
+		r->id = json_incref(json_object_get(o, "id"));
+	}
 	op = json_object_get(o, "op");
 	if (!json_is_string(op)) {
 		e = fail(msg, msglen, E_BAD_REQUEST, "%s",

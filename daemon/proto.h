@@ -10,7 +10,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#define PROTO_VERSION		1
+#define PROTO_VERSION		2		/* the newest version spoken */
+#define PROTO_VERSION_MIN	1
 #define PROTO_MAX_LINE		(1u << 20)	/* bytes per request line */
 #define PROTO_MAX_INPUTS	4096		/* vectors per infer request */
 #define PROTO_MAX_DIM		4096		/* values per vector */
@@ -55,6 +56,7 @@ struct proto_req {
 	unsigned n, dim, samples, outputs, m;
 	int64_t deadline_ms;
 	int card, force;
+	int rpc;		/* the line was JSON-RPC 2.0 (version 2 framing) */
 };
 
 const char *proto_op_name(enum proto_op op);
@@ -73,6 +75,18 @@ void proto_req_free(struct proto_req *r);
 json_t *proto_error(json_t *id, enum proto_err e, const char *msg);
 /* {"ok":true,"id":..}; new reference */
 json_t *proto_ok(json_t *id);
+/*
+ * Version 2 (JSON-RPC 2.0) framing of a version 1 reply @j (stolen): ok
+ * replies become {"jsonrpc":"2.0","id":..,"result":{..}}, errors
+ * {"jsonrpc":"2.0","id":..,"error":{"code":N,"message":..,"data":{"code":
+ * NAME,..}}} (N from proto_rpc_code()). Returns NULL (and frees @j) for
+ * the reply to a notification (a request without "id"): none is sent.
+ */
+json_t *proto_to_rpc(json_t *j);
+/* The JSON-RPC error code of @e: -32700, -32600..-32603, or -32001.. */
+int proto_rpc_code(enum proto_err e);
+/* A server-to-client notification {"jsonrpc":"2.0","method":..,"params":..} */
+json_t *proto_rpc_notification(const char *method, json_t *params);
 /* Serialise @j compactly plus '\n'; malloc'd string or NULL. Steals @j. */
 char *proto_dump(json_t *j, size_t *len);
 

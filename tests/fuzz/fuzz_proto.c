@@ -140,7 +140,7 @@ static void check_request(const struct proto_req *r, size_t size)
 		CHECK(!r->data && !r->path[0]);
 	switch (r->op) {
 	case OP_HELLO:
-		CHECK(r->version == PROTO_VERSION);
+		CHECK(r->version >= PROTO_VERSION_MIN && r->version <= PROTO_VERSION);
 		break;
 	case OP_INFER:
 		check_inputs(r);

@@ -14,6 +14,9 @@
 #   * the metrics pass `promtool check metrics` (Debian's prometheus) and each
 #     family's samples (two cards) are together; the HTTP listener
 #     (metrics_http) serves the same families at /metrics and 404 elsewhere;
+#   * protocol version 2 (JSON-RPC 2.0) from a generic Python client
+#     (tests/host/rpc_client.py): every method, the error classes,
+#     notifications, progress during load, version negotiation;
 #   * started as systemd would (tests/host/sd_launch.py): the socket passed
 #     as fd 3 is served, READY=1 and a WATCHDOG=1 every half interval are
 #     sent, STOPPING=1 at SIGTERM.
@@ -149,6 +152,9 @@ start
 stop KILL
 start
 serving toy2 "after SIGKILL and restart"
+# protocol version 2 (JSON-RPC 2.0) from a generic client
+python3 "$top/tests/host/rpc_client.py" "$S" "$W/toy.bnnm" || fail "JSON-RPC client"
+serving rpcmodel "after a JSON-RPC load"
 stop TERM
 # a sanitized build (SAN=1, the debug pass) reports into the daemon's log
 if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W/d.log"; then

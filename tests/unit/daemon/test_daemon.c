@@ -32,7 +32,10 @@ START_TEST(t_hello)
 {
 	ck_assert_int_eq(parse("{\"op\":\"hello\",\"version\":1}"), E_OK);
 	ck_assert_int_eq(r.op, OP_HELLO);
-	ck_assert_int_eq(parse("{\"op\":\"hello\",\"version\":2}"), E_VERSION);
+	ck_assert_int_eq(parse("{\"op\":\"hello\",\"version\":2}"), E_OK);
+	ck_assert_int_eq(r.version, 2);
+	proto_req_free(&r);
+	ck_assert_int_eq(parse("{\"op\":\"hello\",\"version\":3}"), E_VERSION);
 	ck_assert_int_eq(parse("{\"op\":\"hello\"}"), E_BAD_REQUEST);
 	ck_assert_int_eq(parse("{\"op\":\"hello\",\"version\":\"1\"}"), E_BAD_REQUEST);
 }
