@@ -40,6 +40,7 @@ struct ctl {
 	int fd;
 	FILE *rx;
 	const char *cmd;
+	long long next_id;	/* of the JSON-RPC requests */
 };
 
 struct command;
@@ -127,22 +128,94 @@ static int send_line(struct ctl *c, const char *s, size_t len)
 	return 0;
 }
 
-/* Send @req (stolen) and read one reply; NULL on I/O error (reported). */
+/* A progress notification of the request in flight: a line on stderr. */
+static void show_progress(const struct ctl *c, json_t *p)
+{
+	long long done = json_integer_value(json_object_get(p, "cards_done"));
+	long long n = json_integer_value(json_object_get(p, "cards"));
+	const char *stage = json_string_value(json_object_get(p, "stage"));
+	char what[160];
+	int i, w = 20, fill = n > 0 ? (int)(w * done / n) : 0;
+
+	if (c->json || !stage)
+		return;
+	if (!strcmp(stage, "done"))
+		snprintf(what, sizeof(what), "card %lld done, M=%lld",
+			 json_integer_value(json_object_get(p, "card")),
+			 json_integer_value(json_object_get(p, "m")));
+	else if (!strcmp(stage, "failed"))
+		snprintf(what, sizeof(what), "card %lld failed: %.100s",
+			 json_integer_value(json_object_get(p, "card")),
+			 json_string_value(json_object_get(p, "error")));
+	else
+		snprintf(what, sizeof(what), "card %lld %s",
+			 json_integer_value(json_object_get(p, "card")), stage);
+	fprintf(stderr, "bnnaccctl %s: [", c->cmd);
+	for (i = 0; i < w; i++)
+		fputc(i < fill ? '#' : '-', stderr);
+	fprintf(stderr, "] %lld/%lld cards: %s\n", done, n, what);
+}
+
+/*
+ * Send the request @req (stolen; version 1 form, {"op":..,..}) as JSON-RPC
+ * 2.0 and read its reply, showing the progress notifications that come
+ * first. The reply is returned in version 1 form ({"ok":true,..result} or
+ * {"ok":false,"error":{"code":NAME,"message":..},..data}), NULL on an I/O
+ * error (reported).
+ */
 static json_t *call(struct ctl *c, json_t *req)
 {
 	char *line = NULL;
 	size_t cap = 0, len;
-	json_t *r = NULL;
-	char *s = proto_dump(req, &len);	/* takes req */
+	json_t *r = NULL, *rpc, *body, *v;
+	const char *k, *op = json_string_value(json_object_get(req, "op"));
+	char *s;
 
-	if (!s || send_line(c, s, len) || getline(&line, &cap, c->rx) < 0)
-		fprintf(stderr, "bnnaccctl: %s: no reply from bnnaccd (%s)\n", c->sock,
-			errno ? strerror(errno) : "connection closed");
-	else if (!(r = json_loads(line, 0, NULL)))
-		fprintf(stderr, "bnnaccctl: %s: the reply is not JSON\n", c->sock);
+	rpc = json_pack("{s:s,s:s,s:O,s:I}", "jsonrpc", "2.0", "method", op ? op : "",
+			"params", req, "id", (json_int_t)++c->next_id);
+	json_object_del(json_object_get(rpc, "params"), "op");
+	json_decref(req);
+	s = proto_dump(rpc, &len);	/* takes rpc */
+	if (!s || send_line(c, s, len)) {
+		fprintf(stderr, "bnnaccctl: %s: cannot send to bnnaccd (%s)\n", c->sock,
+			strerror(errno));
+		free(s);
+		return NULL;
+	}
 	free(s);
+	while (getline(&line, &cap, c->rx) >= 0) {
+		json_decref(r);
+		r = json_loads(line, 0, NULL);
+		if (!r)
+			break;
+		if (json_is_string(json_object_get(r, "method"))) {	/* a notification */
+			if (!strcmp(json_string_value(json_object_get(r, "method")), "progress"))
+				show_progress(c, json_object_get(r, "params"));
+			continue;
+		}
+		body = json_object_get(r, "result");
+		if (body) {
+			v = json_pack("{s:b}", "ok", 1);
+			json_object_update(v, body);
+		} else {
+			json_t *e = json_object_get(r, "error"), *data = json_object_get(e, "data");
+
+			v = json_pack("{s:b,s:{s:O,s:O}}", "ok", 0, "error", "code",
+				      json_object_get(data, "code") ? json_object_get(data, "code") :
+				      json_object_get(e, "code"), "message", json_object_get(e, "message"));
+			json_object_foreach(data, k, body)
+				if (strcmp(k, "code"))
+					json_object_set(v, k, body);
+		}
+		json_decref(r);
+		free(line);
+		return v;
+	}
+	fprintf(stderr, "bnnaccctl: %s: %s\n", c->sock,
+		r ? "the reply is not JSON-RPC" : "no reply from bnnaccd (connection closed)");
+	json_decref(r);
 	free(line);
-	return r;
+	return NULL;
 }
 
 /* 0 for an ok reply; else prints the daemon's error and returns 1. */
@@ -161,7 +234,7 @@ static int check(const struct ctl *c, json_t *r)
 	return 1;
 }
 
-static int session(struct ctl *c)
+static int session_version(struct ctl *c, int version)
 {
 	json_t *r;
 	int rc = connect_to(c);
@@ -172,11 +245,26 @@ static int session(struct ctl *c)
 			rc == -EACCES ? " (are you in group bnnacc?)" : "");
 		return 1;
 	}
-	/* bnnaccctl speaks version 1 framing (one JSON object per line) */
-	r = call(c, json_pack("{s:s,s:i}", "op", "hello", "version", 1));
+	if (version == 1) {	/* raw: the lines are the user's, version 1 */
+		char *line = NULL;
+		size_t cap = 0;
+		static const char hello[] = "{\"op\":\"hello\",\"version\":1}\n";
+
+		r = NULL;
+		if (!send_line(c, hello, sizeof(hello) - 1) && getline(&line, &cap, c->rx) >= 0)
+			r = json_loads(line, 0, NULL);
+		free(line);
+	} else {	/* version 2: JSON-RPC 2.0, with progress notifications */
+		r = call(c, json_pack("{s:s,s:i}", "op", "hello", "version", 2));
+	}
 	rc = check(c, r);
 	json_decref(r);
 	return rc;
+}
+
+static int session(struct ctl *c)
+{
+	return session_version(c, 2);
 }
 
 /* ---- output --------------------------------------------------------------- */
@@ -379,9 +467,6 @@ static int run_card_op(struct ctl *c, const struct command *cmd, int argc, char 
 		}
 		json_object_set_new(req, "card", json_integer(idx));
 	}
-	if (!c->json && strcmp(cmd->name, "check"))
-		fprintf(stderr, "bnnaccctl %s: waiting for the card%s (calibration and programming take a while)\n",
-			cmd->name, argc ? "" : "s");
 	req = call(c, req);
 	if (req && c->json)
 		print_json(req);
@@ -483,9 +568,6 @@ static int run_load(struct ctl *c, const struct command *cmd, int argc, char **a
 		json_decref(req);
 		return rc;
 	}
-	if (!c->json)
-		fprintf(stderr, "bnnaccctl load: %s: calibrating (first time on a card) and programming; this takes a while\n",
-			argv[0]);
 	r = call(c, req);
 	if (r && c->json)
 		print_json(r);
@@ -642,7 +724,7 @@ static int run_raw(struct ctl *c, const struct command *cmd, int argc, char **ar
 	(void)cmd;
 	(void)argc;
 	(void)opt;
-	if ((rc = session(c)))
+	if ((rc = session_version(c, 1)))
 		return rc;
 	if (send_line(c, argv[0], strlen(argv[0])) || send_line(c, "\n", 1) ||
 	    getline(&line, &cap, c->rx) < 0) {
@@ -695,7 +777,8 @@ static const struct command commands[] = {
 	{ "reset", "CARD", 1, 1, "reset a card and reprogram it", NULL, run_card_op },
 	{ "check", "[CARD]", 0, 1, "check drift on the reference cells now (refresh if advised)",
 	  NULL, run_card_op },
-	{ "raw", "'JSON-LINE'", 1, 1, "send one request line after the hello; print the reply", NULL, run_raw },
+	{ "raw", "'JSON-LINE'", 1, 1,
+	  "send one request line after a version 1 hello; print the reply", NULL, run_raw },
 	{ "help", "[COMMAND]", 0, 1, "describe the commands, or one", NULL, run_help },
 };
 
@@ -792,8 +875,7 @@ int main(int argc, char **argv)
 		case 'j': c.json = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V':
-			printf("bnnaccctl %s (protocol 1; the daemon speaks %d..%d)\n", BNNACC_VERSION,
-			       PROTO_VERSION_MIN, PROTO_VERSION);
+			printf("bnnaccctl %s (protocol %d)\n", BNNACC_VERSION, PROTO_VERSION);
 			return 0;
 		case ':': die_usage(&c, "option %s needs an argument", argv[optind - 1]);
 		default: die_usage(&c, "unknown option '%s'", argv[optind - 1]);
@@ -828,8 +910,7 @@ int main(int argc, char **argv)
 		case 'j': c.json = 1; continue;
 		case 'h': command_help(stdout, cmd); return 0;
 		case 'V':
-			printf("bnnaccctl %s (protocol 1; the daemon speaks %d..%d)\n", BNNACC_VERSION,
-			       PROTO_VERSION_MIN, PROTO_VERSION);
+			printf("bnnaccctl %s (protocol %d)\n", BNNACC_VERSION, PROTO_VERSION);
 			return 0;
 		case ':': die_usage(&c, "option %s needs an argument", argv[optind - 1]);
 		case '?': die_usage(&c, "unknown option '%s'", argv[optind - 1]);

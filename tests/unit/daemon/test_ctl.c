@@ -2,7 +2,9 @@
 /*
  * test_ctl - bnnaccctl's argument handling, run as a program against a
  * scripted daemon: a thread on a temporary Unix socket that answers the
- * hello and each request with a canned reply, and keeps the requests it got.
+ * hello and each request with a canned reply in JSON-RPC 2.0 (protocol
+ * version 2, with progress notifications before load's result), and keeps
+ * the requests it got.
  * Checked: exit status and message of every kind of usage error (and that
  * nothing reached the daemon then), options after the command, the request
  * each command sends, cards by index, PCI address and serial, a big model
@@ -65,16 +67,44 @@ static void *server(void *arg)
 		pthread_mutex_unlock(&mu);
 		f = fdopen(fd, "r+");
 		while (f && getline(&line, &cap, f) > 0) {
-			json_t *r = json_loads(line, 0, NULL);
-			const char *op = json_string_value(json_object_get(r, "op"));
+			json_t *r = json_loads(line, 0, NULL), *req, *rep, *res;
+			const char *op;
+			char *out;
 
-			if (op && strcmp(op, "hello")) {
+			/* JSON-RPC 2.0 (version 2): the request as {"op":method,..params} */
+			if (!json_object_get(r, "jsonrpc")) {
+				fprintf(f, "{\"ok\":true,\"version\":1}\n");	/* a raw hello */
+				fflush(f);
+				json_decref(r);
+				continue;
+			}
+			req = json_deep_copy(json_object_get(r, "params"));
+			if (!req)
+				req = json_object();
+			json_object_set(req, "op", json_object_get(r, "method"));
+			op = json_string_value(json_object_get(r, "method"));
+			if (strcmp(op, "hello")) {
 				pthread_mutex_lock(&mu);
-				json_array_append(got, r);
+				json_array_append(got, req);
 				pthread_mutex_unlock(&mu);
 			}
-			fprintf(f, "%s\n", op ? reply_for(op) : "{\"ok\":false}");
+			if (!strcmp(op, "load"))	/* progress, then the result */
+				fprintf(f, "{\"jsonrpc\":\"2.0\",\"method\":\"progress\",\"params\":"
+					"{\"id\":1,\"op\":\"load\",\"card\":1,\"stage\":\"calibrating\","
+					"\"cards_done\":0,\"cards\":1}}\n"
+					"{\"jsonrpc\":\"2.0\",\"method\":\"progress\",\"params\":"
+					"{\"id\":1,\"op\":\"load\",\"card\":1,\"stage\":\"done\","
+					"\"cards_done\":1,\"cards\":1,\"m\":8}}\n");
+			res = json_loads(!strcmp(op, "hello") ? "{\"version\":2}" : reply_for(op), 0, NULL);
+			json_object_del(res, "ok");
+			rep = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id",
+					json_object_get(r, "id"), "result", res);
+			out = json_dumps(rep, JSON_COMPACT);
+			fprintf(f, "%s\n", out);
 			fflush(f);
+			free(out);
+			json_decref(rep);
+			json_decref(req);
 			json_decref(r);
 		}
 		free(line);
@@ -299,6 +329,9 @@ START_TEST(t_load_inline_and_by_path)
 	ck_assert_str_eq(json_string_value(json_object_get(r, "data")), "YWJjZA==");
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "m")), 7);
 	ck_assert_ptr_nonnull(strstr(out, "card 1: ok, M=8"));
+	/* the progress notifications, as a bar on stderr */
+	ck_assert_msg(strstr(err, "[--------------------] 0/1 cards: card 1 calibrating"), "%s", err);
+	ck_assert_msg(strstr(err, "[####################] 1/1 cards: card 1 done, M=8"), "%s", err);
 	EXPECT(0, NULL, "load", "toy", big);
 	r = last_request();
 	ck_assert_ptr_null(json_object_get(r, "data"));
