@@ -34,7 +34,7 @@ run_vm --mem 1024 --timeout 500 -- '
 	cpu() { awk "{print \$14+\$15}" /proc/$d/stat; }
 	rss() { awk "/^Rss:/{print \$2}" /proc/$d/smaps_rollup; }
 	sock() { i=0; while [ ! -S $S ]; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ]; done; }
-	up() { i=0; until bnnaccctl models 2>/dev/null | grep -q "cards=1"; do
+	up() { i=0; until bnnaccctl --json models 2>/dev/null | grep -q "\"cards\":1"; do
 		sleep 0.2; i=$((i+1)); [ $i -lt 600 ]; done; }
 	bnnaccd -f $BNNACCD_ARGS 2>/tmp/d.log & d=$!
 	sock
