@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "bnnacc/bnnacc.h"
 
 #ifndef BNNACC_VERSION
 #define BNNACC_VERSION "unknown"
@@ -740,6 +742,160 @@ static int run_raw(struct ctl *c, const struct command *cmd, int argc, char **ar
 	return rc;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * model inspect: what the file holds, and how the library would transfer
+ * it to a fresh card of the default physics (a simulated card in this
+ * process, calibrated as bnnaccd calibrates one): networks that fit, the
+ * transfer's choices, clipped weights, the mapping error; or why it does
+ * not fit. Needs no daemon and no card.
+ */
+static int run_inspect(struct ctl *c, const struct command *cmd, int argc, char **argv,
+		       const long *opt)
+{
+	static const char *const acts[] = { "linear", "relu", "tanh", "softmax" };
+	struct bnnacc_model *m = NULL;
+	struct bnnacc_sim *sim = NULL;
+	struct bnnacc_card card, *cards[1] = { &card };
+	struct bnnacc_calib cal;
+	const struct bnnacc_calib *cals[1] = { &cal };
+	struct bnnacc_cal_opts co;
+	struct bnnacc_xfer_opts xo;
+	struct bnnacc_net *net = NULL;
+	const struct bnnacc_xfer_report *x;
+	const struct bnnacc_layer_report *lr;
+	char err[512], meta[128];
+	unsigned l, cells = 0;
+	int ret, rc = 1;
+	json_t *j = json_object(), *layers = json_array();
+
+	(void)cmd;
+	(void)argc;
+	if (strcmp(argv[0], "inspect"))
+		die_usage(c, "no model subcommand '%s' (inspect)", argv[0]);
+	if (bnnacc_model_load(&m, argv[1], err, sizeof(err))) {
+		fprintf(stderr, "bnnaccctl model: %s: %s\n", argv[1], err);
+		goto out;
+	}
+	json_object_set_new(j, "file", json_string(argv[1]));
+	json_object_set_new(j, "kind", json_string(m->kind == BNNACC_MODEL_SAMPLES ?
+						   "samples" : "gauss"));
+	json_object_set_new(j, "samples", json_integer(m->n_samples));
+	json_object_set_new(j, "inputs", json_integer(m->n_inputs));
+	json_object_set_new(j, "classes", json_integer(m->n_classes));
+	if (bnnacc_model_get_meta(m, "dataset", meta, sizeof(meta)) >= 0)
+		json_object_set_new(j, "dataset", json_string(meta));
+	for (l = 0; l < m->n_layers; l++) {
+		const struct bnnacc_layer *ly = &m->layer[l];
+		size_t nw = (size_t)ly->n_out * (ly->n_in + 1), i, k;
+		float *sd = malloc(nw * sizeof(*sd));
+
+		if (!sd)
+			goto out;
+		for (i = 0; i < nw; i++) {
+			if (m->kind != BNNACC_MODEL_SAMPLES) {
+				sd[i] = ly->std[i];
+				continue;
+			}
+			double s1 = 0, s2 = 0;	/* the spread of the samples */
+
+			for (k = 0; k < m->n_samples; k++) {
+				double v = ly->samples[k * nw + i];
+
+				s1 += v;
+				s2 += v * v;
+			}
+			s1 /= m->n_samples;
+			sd[i] = (float)sqrt(fmax(0.0, s2 / m->n_samples - s1 * s1));
+		}
+		qsort(sd, nw, sizeof(*sd), cmp_float);
+		cells += 2 * (unsigned)nw;
+		json_array_append_new(layers, json_pack("{s:i,s:i,s:s,s:i,s:f,s:f,s:f}",
+			"inputs", (int)ly->n_in, "outputs", (int)ly->n_out, "activation",
+			ly->act < 4 ? acts[ly->act] : "?", "weights", (int)nw,
+			"sigma_min", sd[0], "sigma_median", sd[nw / 2], "sigma_max", sd[nw - 1]));
+		free(sd);
+	}
+	json_object_set_new(j, "layers", layers);
+	layers = NULL;
+	json_object_set_new(j, "cells_per_network", json_integer(cells));
+	/* the transfer on a fresh simulated card of the default physics */
+	if ((ret = bnnacc_sim_new(&sim, NULL, opt[0] ? (uint64_t)opt[0] : 1, err, sizeof(err))))
+		goto fit;
+	bnnacc_sim_card(sim, &card);
+	memset(&co, 0, sizeof(co));
+	co.force = 1;
+	if ((ret = bnnacc_calibrate(&card, &co, &cal, err, sizeof(err))) < 0)
+		goto fit;
+	memset(&xo, 0, sizeof(xo));
+	ret = bnnacc_transfer(&net, cards, cals, 1, m, &xo, err, sizeof(err));
+fit:
+	if (ret < 0 || !net) {
+		json_object_set_new(j, "fits", json_false());
+		json_object_set_new(j, "why", json_string(err));
+	} else {
+		json_t *ll = json_array();
+
+		x = bnnacc_net_xfer_report(net);
+		for (l = 0; (lr = bnnacc_net_report(net, l)); l++)
+			json_array_append_new(ll, json_pack("{s:i,s:i,s:f,s:f,s:f}", "tiles",
+				(int)lr->parts, "clipped", (int)lr->clipped, "kl_mean", lr->kl_mean,
+				"rel_mean_err", lr->rel_mean_err, "gamma", lr->gamma));
+		json_object_set_new(j, "fits", json_true());
+		json_object_set_new(j, "transfer", json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:f,s:s,s:o}",
+			"mode", x->mode == BNNACC_XFER_SHARED ? "shared" : "samples", "m", (int)x->m,
+			"cells", (int)x->cells, "repeat", (int)x->repeat, "clipped", (int)x->clipped,
+			"weights", (int)x->weights, "kl_mean", x->kl_mean, "why", x->why,
+			"layers", ll));
+	}
+	rc = 0;
+	if (c->json) {
+		print_json(j);
+		goto out;
+	}
+	printf("%s: %s model, %u inputs, %u classes%s%s%s", argv[1], sget(j, "kind"),
+	       m->n_inputs, m->n_classes, json_object_get(j, "dataset") ? " (data set " : "",
+	       json_object_get(j, "dataset") ? sget(j, "dataset") : "",
+	       json_object_get(j, "dataset") ? ")" : "");
+	if (m->kind == BNNACC_MODEL_SAMPLES)
+		printf(", %u posterior samples", m->n_samples);
+	printf("\n%-6s %-7s %-8s %-8s %8s %10s %10s %10s\n", "LAYER", "INPUTS", "OUTPUTS",
+	       "ACT", "WEIGHTS", "SIGMA_MIN", "SIGMA_MED", "SIGMA_MAX");
+	for (l = 0; l < m->n_layers; l++) {
+		json_t *e = json_array_get(json_object_get(j, "layers"), l);
+
+		printf("%-6u %-7lld %-8lld %-8s %8lld %10.4g %10.4g %10.4g\n", l, iget(e, "inputs"),
+		       iget(e, "outputs"), sget(e, "activation"), iget(e, "weights"),
+		       rget(e, "sigma_min"), rget(e, "sigma_median"), rget(e, "sigma_max"));
+	}
+	printf("one network: %u cells (2 per weight and bias, 1 cell per sign)\n", cells);
+	if (!json_is_true(json_object_get(j, "fits"))) {
+		printf("on a %ux%u card: does not fit: %s\n", BNNACC_ROWS, BNNACC_COLS,
+		       sget(j, "why"));
+	} else {
+		json_t *t = json_object_get(j, "transfer");
+
+		printf("on a fresh %ux%u card (default physics, simulated): M=%lld networks, mode %s, "
+		       "%lld cell(s) per sign, %lld read(s), %lld of %lld weights clipped, mean KL %.4f\n",
+		       BNNACC_ROWS, BNNACC_COLS, iget(t, "m"), sget(t, "mode"), iget(t, "cells"),
+		       iget(t, "repeat"), iget(t, "clipped"), iget(t, "weights"), rget(t, "kl_mean"));
+		printf("why:\n%s\n", sget(t, "why"));
+	}
+out:
+	json_decref(layers);
+	json_decref(j);
+	bnnacc_net_free(net);
+	bnnacc_sim_free(sim);
+	bnnacc_model_free(m);
+	return rc;
+}
+
 static int run_help(struct ctl *c, const struct command *cmd, int argc, char **argv,
 		    const long *opt);
 
@@ -752,6 +908,11 @@ static const struct copt infer_opts[] = {
 
 static const struct copt load_opts[] = {
 	{ "networks", 'm', "M", 1, 1024, "program M sampled networks (default: as many as fit)" },
+	{ NULL, 0, NULL, 0, 0, NULL },
+};
+
+static const struct copt inspect_opts[] = {
+	{ "seed", 'S', "SEED", 1, 1000000, "the simulated card's manufacture seed (default 1)" },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -777,6 +938,12 @@ static const struct command commands[] = {
 	{ "reset", "CARD", 1, 1, "reset a card and reprogram it", NULL, run_card_op },
 	{ "check", "[CARD]", 0, 1, "check drift on the reference cells now (refresh if advised)",
 	  NULL, run_card_op },
+	{ "model", "inspect MODEL-FILE", 2, 2,
+	  "what a model file holds (layers, the spread of its weights) and how it\n"
+	  "would transfer to a fresh card: networks that fit (M), the transfer's\n"
+	  "choices, clipped weights; or why it does not fit. No daemon needed: the\n"
+	  "transfer runs on a simulated card of the default physics in this process",
+	  inspect_opts, run_inspect },
 	{ "raw", "'JSON-LINE'", 1, 1,
 	  "send one request line after a version 1 hello; print the reply", NULL, run_raw },
 	{ "help", "[COMMAND]", 0, 1, "describe the commands, or one", NULL, run_help },

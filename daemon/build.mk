@@ -39,13 +39,13 @@ $(BUILD)/guest/bnnaccd: $(D_SRC) $(D_HDR) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(D_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) $(D_SRC) -o $@ $(D_LIBS)
 
-$(D_B)/bnnaccctl: $(CTL_SRC) $(D_HDR) VERSION
+$(D_B)/bnnaccctl: $(CTL_SRC) $(D_HDR) VERSION $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CTL_CPP) $(WARN) $(CFLAGS) $(CTL_SRC) -o $@ -ljansson -lm
+	$(CC) $(CTL_CPP) $(WARN) $(CFLAGS) $(CTL_SRC) -o $@ $(LIB_A) -ljansson -lm
 
-$(BUILD)/guest/bnnaccctl: $(CTL_SRC) $(D_HDR) VERSION
+$(BUILD)/guest/bnnaccctl: $(CTL_SRC) $(D_HDR) VERSION $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CTL_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) $(CTL_SRC) -o $@ -ljansson -lm
+	$(CC) $(CTL_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) $(CTL_SRC) -o $@ $(LIB_A) -ljansson -lm
 
 $(BUILD)/guest/d_tool: tests/vm/guest/d_tool.c tests/vm/guest/dclient.h $(LIB_A) $(D_HDR)
 	@mkdir -p $(@D)

@@ -3,7 +3,8 @@
 # VM: the protocol through bnnaccctl, and the atomic load.
 #
 #   * a model loads on two simulated cards and answers agree with the
-#     software reference (d_fault agree);
+#     software reference (d_fault agree); `bnnaccctl model inspect` predicts
+#     card 0's M exactly, and says why a model does not fit;
 #   * loads that must fail and change nothing: a model no array can hold
 #     (2-4000-3: one network needs 48,006 cells), more networks than fit
 #     (m = 1024), a file that is not a model, a path that does not exist.
@@ -78,6 +79,14 @@ start
 "$C" load toy "$W/toy.bnnm" || fail "load toy"
 serving toy "first load"
 "$G/d_fault" agree "$S" "$W/toy.bnnm" 3 || fail "answers disagree with the software reference"
+# bnnaccctl model inspect predicts the transfer of a fresh card: card 0 is
+# the simulated card of seed 11, so the prediction is its M exactly
+mi=$("$C" model inspect --seed 11 --json "$W/toy.bnnm" | sed -n 's/.*"transfer":{[^}]*"m":\([0-9]*\).*/\1/p')
+m0=$("$C" --json cards | sed -n 's/.*"index":0,[^}]*"m":\([0-9]*\).*/\1/p')
+[ -n "$mi" ] && [ "$mi" = "$m0" ] || fail "model inspect predicts M=$mi, card 0 has M=$m0"
+"$C" model inspect "$W/wide.bnnm" | grep -q "does not fit: one network needs 48006 cells" ||
+	fail "model inspect of a model that does not fit"
+echo "daemon-sim: model inspect: predicted M=$mi, card 0 has M=$m0; the wide model does not fit"
 
 must_fail "too wide" card wide "$W/wide.bnnm"
 grep -q "the model toy keeps serving" "$W/err" || fail "too wide: $(cat "$W/err")"
