@@ -343,23 +343,35 @@ static void print_card_results(json_t *r)
 
 /* ---- commands --------------------------------------------------------------- */
 
+/*
+ * Send @req (stolen) on the open session and show the reply: as JSON with
+ * --json, else through @human (also for an error reply when @always: the
+ * per-card results of load and the card operations).
+ */
+static int exchange(struct ctl *c, json_t *req, void (*human)(json_t *), int always)
+{
+	json_t *r = call(c, req);
+	int rc;
+
+	if (r && c->json)
+		print_json(r);
+	rc = check(c, r);
+	if (r && !c->json && (!rc || always))
+		human(r);
+	json_decref(r);
+	return rc;
+}
+
+/* A session, then one request shown through @human. */
 static int simple(struct ctl *c, json_t *req, void (*human)(json_t *))
 {
-	json_t *r;
 	int rc = session(c);
 
 	if (rc) {
 		json_decref(req);
 		return rc;
 	}
-	r = call(c, req);
-	if (r && c->json)
-		print_json(r);
-	rc = check(c, r);
-	if (!rc && !c->json)
-		human(r);
-	json_decref(r);
-	return rc;
+	return exchange(c, req, human, 0);
 }
 
 static void human_cards(json_t *r)
@@ -469,14 +481,7 @@ static int run_card_op(struct ctl *c, const struct command *cmd, int argc, char 
 		}
 		json_object_set_new(req, "card", json_integer(idx));
 	}
-	req = call(c, req);
-	if (req && c->json)
-		print_json(req);
-	rc = check(c, req);
-	if (!c->json && req)
-		print_card_results(req);
-	json_decref(req);
-	return rc;
+	return exchange(c, req, print_card_results, 1);
 }
 
 static void b64(const unsigned char *in, size_t n, char *out)
@@ -551,10 +556,17 @@ out:
 	return r;
 }
 
+static void human_load(json_t *r)
+{
+	print_card_results(r);
+	if (json_is_true(json_object_get(r, "ok")))
+		printf("model %s loaded\n", sget(r, "name"));
+}
+
 static int run_load(struct ctl *c, const struct command *cmd, int argc, char **argv,
 		    const long *opt)
 {
-	json_t *req, *r;
+	json_t *req;
 	int rc;
 	long m = opt[0];
 
@@ -570,17 +582,7 @@ static int run_load(struct ctl *c, const struct command *cmd, int argc, char **a
 		json_decref(req);
 		return rc;
 	}
-	r = call(c, req);
-	if (r && c->json)
-		print_json(r);
-	rc = check(c, r);
-	if (!c->json && r) {
-		print_card_results(r);
-		if (!rc)
-			printf("model %s loaded\n", sget(r, "name"));
-	}
-	json_decref(r);
-	return rc;
+	return exchange(c, req, human_load, 1);
 }
 
 static int run_unload(struct ctl *c, const struct command *cmd, int argc, char **argv,
