@@ -168,6 +168,7 @@ static void check_request(const struct proto_req *r, size_t size)
 		CHECK(r->card >= 0 && r->card <= 1023);
 		break;
 	case OP_CALIBRATE:
+	case OP_CHECK:
 		CHECK(r->card >= -1 && r->card <= 1023);
 		break;
 	default:
@@ -203,6 +204,37 @@ static void check_helpers(const uint8_t *data, size_t size)
 	free(s);
 }
 
+/*
+ * The version 2 framing of the reply @j (stolen) to a JSON-RPC line: none
+ * for a notification (its id is the parser's marker object), else exactly
+ * one of result and error, the error's code the JSON-RPC code of @e and
+ * its data.code the version 1 name; one line.
+ */
+static void check_rpc(json_t *j, const struct proto_req *r, enum proto_err e)
+{
+	json_t *rr = proto_to_rpc(j), *err;
+	size_t len;
+	char *s;
+
+	if (!rr) {
+		CHECK(json_is_object(r->id));
+		return;
+	}
+	CHECK(!strcmp(json_string_value(json_object_get(rr, "jsonrpc")), "2.0"));
+	CHECK(json_object_get(rr, "id"));
+	err = json_object_get(rr, "error");
+	CHECK(!json_object_get(rr, "result") == !!err);
+	CHECK(!err == (e == E_OK));
+	if (err) {
+		CHECK(json_integer_value(json_object_get(err, "code")) == proto_rpc_code(e));
+		CHECK(!strcmp(json_string_value(json_object_get(json_object_get(err, "data"),
+								"code")), proto_err_name(e)));
+	}
+	s = proto_dump(rr, &len);
+	CHECK(s && memchr(s, '\n', len - 1) == NULL);
+	free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct proto_req r;
@@ -224,6 +256,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_request(&r, size);
 		reply = proto_ok(r.id);
 	}
+	if (r.rpc)
+		check_rpc(json_deep_copy(reply), &r, e);
 	check_reply(reply, r.id, e, msg);
 	proto_req_free(&r);
 	CHECK(!r.id && !r.inputs && !r.data);
