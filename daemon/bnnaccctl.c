@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <time.h>
+#include <pthread.h>
 
 #include "proto.h"
 #include "bnnacc/bnnacc.h"
@@ -717,6 +719,178 @@ static int run_infer(struct ctl *c, const struct command *cmd, int argc, char **
 	return simple(c, req, human_infer);
 }
 
+/* ---- benchmark ---- */
+
+struct bench_client {
+	struct ctl c;
+	pthread_t th;
+	unsigned dim, n;
+	double end;
+	double *lat;		/* seconds, one per answered request */
+	size_t nlat, cap;
+	unsigned long long inputs, errors;
+	char err[160];
+};
+
+static double mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* One client: infer requests of n random inputs, one at a time, until end. */
+static void *bench_thread(void *arg)
+{
+	struct bench_client *b = arg;
+	unsigned seed = (unsigned)(uintptr_t)b ^ (unsigned)getpid();
+
+	while (mono_s() < b->end) {
+		json_t *in = json_array(), *req, *r;
+		double t0;
+
+		for (unsigned i = 0; i < b->n; i++) {
+			json_t *v = json_array();
+
+			for (unsigned k = 0; k < b->dim; k++)
+				json_array_append_new(v, json_real(2.0 * rand_r(&seed) / RAND_MAX - 1.0));
+			json_array_append_new(in, v);
+		}
+		req = json_pack("{s:s,s:o,s:[s]}", "op", "infer", "inputs", in, "outputs", "mean");
+		t0 = mono_s();
+		r = call(&b->c, req);
+		if (!r) {
+			snprintf(b->err, sizeof(b->err), "the connection failed");
+			break;
+		}
+		if (json_is_true(json_object_get(r, "ok"))) {
+			if (b->nlat == b->cap) {
+				double *nl = realloc(b->lat, (b->cap = b->cap ? 2 * b->cap : 1024) *
+						     sizeof(double));
+
+				if (!nl) {
+					json_decref(r);
+					break;
+				}
+				b->lat = nl;
+			}
+			b->lat[b->nlat++] = mono_s() - t0;
+			b->inputs += b->n;
+		} else {
+			b->errors++;
+		}
+		json_decref(r);
+	}
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * benchmark: C clients, each with its own connection, send infer requests
+ * of N random inputs (the model's width) back to back for T seconds;
+ * inputs/s, requests/s and the latency percentiles of the answered ones.
+ */
+static int run_benchmark(struct ctl *c, const struct command *cmd, int argc, char **argv,
+			 const long *opt)
+{
+	unsigned nc = opt[0] ? (unsigned)opt[0] : 8, n = opt[1] ? (unsigned)opt[1] : 16;
+	double secs = opt[2] ? (double)opt[2] : 5, t0, wall;
+	struct bench_client *b = calloc(nc, sizeof(*b));
+	unsigned long long inputs = 0, errors = 0;
+	size_t nlat = 0, k = 0;
+	double *lat = NULL, p50 = 0, p99 = 0, max = 0;
+	json_t *r;
+	unsigned i, dim;
+	int rc;
+
+	(void)cmd;
+	(void)argc;
+	(void)argv;
+	if (!b)
+		return 1;
+	if ((rc = session(c))) {
+		free(b);
+		return rc;
+	}
+	r = call(c, json_pack("{s:s}", "op", "models"));
+	if (check(c, r)) {
+		json_decref(r);
+		free(b);
+		return 1;
+	}
+	dim = (unsigned)iget(json_array_get(json_object_get(r, "models"), 0), "inputs");
+	json_decref(r);
+	if (!dim) {
+		fprintf(stderr, "bnnaccctl benchmark: no model is loaded\n");
+		free(b);
+		return 1;
+	}
+	t0 = mono_s();
+	for (i = 0; i < nc; i++) {
+		b[i].c = (struct ctl){ .sock = c->sock, .json = 1, .fd = -1, .cmd = c->cmd };
+		b[i].dim = dim;
+		b[i].n = n;
+		b[i].end = t0 + secs;
+		if (session(&b[i].c) || pthread_create(&b[i].th, NULL, bench_thread, &b[i])) {
+			fprintf(stderr, "bnnaccctl benchmark: client %u could not start\n", i);
+			b[i].end = 0;
+			nc = i;
+			break;
+		}
+	}
+	for (i = 0; i < nc; i++)
+		pthread_join(b[i].th, NULL);
+	wall = mono_s() - t0;
+	for (i = 0; i < nc; i++)
+		nlat += b[i].nlat;
+	lat = malloc((nlat ? nlat : 1) * sizeof(*lat));
+	for (i = 0; lat && i < nc; i++) {
+		memcpy(lat + k, b[i].lat, b[i].nlat * sizeof(*lat));
+		k += b[i].nlat;
+		inputs += b[i].inputs;
+		errors += b[i].errors;
+		if (b[i].err[0])
+			fprintf(stderr, "bnnaccctl benchmark: client %u: %s\n", i, b[i].err);
+	}
+	if (lat && nlat) {
+		qsort(lat, nlat, sizeof(*lat), cmp_double);
+		p50 = lat[nlat / 2];
+		p99 = lat[(size_t)(0.99 * (nlat - 1))];
+		max = lat[nlat - 1];
+	}
+	if (opt[3])
+		printf("clients,inputs_per_request,seconds,requests,errors,inputs_per_s,requests_per_s,p50_ms,p99_ms,max_ms\n"
+		       "%u,%u,%.3f,%zu,%llu,%.1f,%.1f,%.3f,%.3f,%.3f\n", nc, n, wall, nlat, errors,
+		       inputs / wall, nlat / wall, p50 * 1e3, p99 * 1e3, max * 1e3);
+	else if (c->json)
+		printf("{\"clients\":%u,\"inputs_per_request\":%u,\"seconds\":%.3f,\"requests\":%zu,"
+		       "\"errors\":%llu,\"inputs_per_s\":%.1f,\"requests_per_s\":%.1f,\"p50_ms\":%.3f,"
+		       "\"p99_ms\":%.3f,\"max_ms\":%.3f}\n", nc, n, wall, nlat, errors, inputs / wall,
+		       nlat / wall, p50 * 1e3, p99 * 1e3, max * 1e3);
+	else
+		printf("%u clients x %u inputs per request for %.1f s: %zu requests answered, %llu errors\n"
+		       "%.1f inputs/s, %.1f requests/s; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		       nc, n, wall, nlat, errors, inputs / wall, nlat / wall, p50 * 1e3, p99 * 1e3,
+		       max * 1e3);
+	for (i = 0; i < nc; i++) {
+		free(b[i].lat);
+		if (b[i].c.rx)
+			fclose(b[i].c.rx);
+		if (b[i].c.fd >= 0)
+			close(b[i].c.fd);
+	}
+	free(lat);
+	free(b);
+	return nlat ? 0 : 1;
+}
+
 static int run_raw(struct ctl *c, const struct command *cmd, int argc, char **argv,
 		   const long *opt)
 {
@@ -908,6 +1082,14 @@ static const struct copt infer_opts[] = {
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
+static const struct copt bench_opts[] = {
+	{ "clients", 'c', "C", 1, 256, "concurrent clients, each its own connection (default 8)" },
+	{ "inputs", 'n', "N", 1, 4096, "inputs per infer request (default 16)" },
+	{ "seconds", 't', "T", 1, 3600, "how long (default 5)" },
+	{ "csv", 'C', NULL, 0, 0, "print a CSV header and row" },
+	{ NULL, 0, NULL, 0, 0, NULL },
+};
+
 static const struct copt load_opts[] = {
 	{ "networks", 'm', "M", 1, 1024, "program M sampled networks (default: as many as fit)" },
 	{ NULL, 0, NULL, 0, 0, NULL },
@@ -940,6 +1122,11 @@ static const struct command commands[] = {
 	{ "reset", "CARD", 1, 1, "reset a card and reprogram it", NULL, run_card_op },
 	{ "check", "[CARD]", 0, 1, "check drift on the reference cells now (refresh if advised)",
 	  NULL, run_card_op },
+	{ "benchmark", "", 0, 0,
+	  "C clients send infer requests of N random inputs (the loaded model's\n"
+	  "width) back to back for T seconds: inputs/s, requests/s, latency p50,\n"
+	  "p99 and max of the answered requests (--json or --csv for scripts)",
+	  bench_opts, run_benchmark },
 	{ "model", "inspect MODEL-FILE", 2, 2,
 	  "what a model file holds (layers, the spread of its weights) and how it\n"
 	  "would transfer to a fresh card: networks that fit (M), the transfer's\n"

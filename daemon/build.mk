@@ -41,11 +41,11 @@ $(BUILD)/guest/bnnaccd: $(D_SRC) $(D_HDR) $(LIB_A)
 
 $(D_B)/bnnaccctl: $(CTL_SRC) $(D_HDR) VERSION $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CTL_CPP) $(WARN) $(CFLAGS) $(CTL_SRC) -o $@ $(LIB_A) -ljansson -lm
+	$(CC) $(CTL_CPP) $(WARN) $(CFLAGS) $(CTL_SRC) -o $@ $(LIB_A) -ljansson -lpthread -lm
 
 $(BUILD)/guest/bnnaccctl: $(CTL_SRC) $(D_HDR) VERSION $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CTL_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) $(CTL_SRC) -o $@ $(LIB_A) -ljansson -lm
+	$(CC) $(CTL_CPP) $(WARN) $(CFLAGS) $(LDSTATIC) $(CTL_SRC) -o $@ $(LIB_A) -ljansson -lpthread -lm
 
 $(BUILD)/guest/d_tool: tests/vm/guest/d_tool.c tests/vm/guest/dclient.h $(LIB_A) $(D_HDR)
 	@mkdir -p $(@D)

@@ -18,6 +18,7 @@
 #   * protocol version 2 (JSON-RPC 2.0) from a generic Python client
 #     (tests/host/rpc_client.py): every method, the error classes,
 #     notifications, progress during load, version negotiation;
+#   * bnnaccctl benchmark reports consistent figures;
 #   * started as systemd would (tests/host/sd_launch.py): the socket passed
 #     as fd 3 is served, READY=1 and a WATCHDOG=1 every half interval are
 #     sent, STOPPING=1 at SIGTERM.
@@ -164,6 +165,18 @@ serving toy2 "after SIGKILL and restart"
 # protocol version 2 (JSON-RPC 2.0) from a generic client
 python3 "$top/tests/host/rpc_client.py" "$S" "$W/toy.bnnm" || fail "JSON-RPC client"
 serving rpcmodel "after a JSON-RPC load"
+# bnnaccctl benchmark: clients, requests answered, latency percentiles
+"$C" benchmark --clients 3 --inputs 4 --seconds 1 --json > "$W/bench.json" || fail "benchmark"
+python3 - "$W/bench.json" <<'PY' || fail "benchmark: $(cat "$W/bench.json")"
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert b["clients"] == 3 and b["inputs_per_request"] == 4, b
+assert b["requests"] >= 3 and b["errors"] == 0, b
+assert 0 < b["p50_ms"] <= b["p99_ms"] <= b["max_ms"], b
+assert abs(b["inputs_per_s"] - 4 * b["requests_per_s"]) < 1e-6 * b["inputs_per_s"] + 0.2, b
+print("daemon-sim: benchmark: %(requests)d requests, %(inputs_per_s).0f inputs/s, "
+      "p50 %(p50_ms).1f ms, p99 %(p99_ms).1f ms" % b)
+PY
 stop TERM
 # a sanitized build (SAN=1, the debug pass) reports into the daemon's log
 if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W/d.log"; then

@@ -235,6 +235,8 @@ START_TEST(t_usage_errors)
 	ck_assert_ptr_nonnull(strstr(err, "too many arguments"));
 	EXPECT(2, NULL, "frobnicate");
 	ck_assert_ptr_nonnull(strstr(err, "no command 'frobnicate'"));
+	EXPECT(2, NULL, "benchmark", "--clients", "0");
+	ck_assert_ptr_nonnull(strstr(err, "--clients '0': not a whole number in 1..256"));
 	EXPECT(2, NULL, "cards", "--bogus");
 	ck_assert_ptr_nonnull(strstr(err, "unknown option '--bogus'"));
 	EXPECT(1, NULL, "load", "a", "/nonexistent/m.bnnm");
