@@ -891,6 +891,73 @@ static int run_benchmark(struct ctl *c, const struct command *cmd, int argc, cha
 	return nlat ? 0 : 1;
 }
 
+/*
+ * monitor: every interval, per card its state, utilisation and inputs/s
+ * over the interval, and the daemon's queue and mean latency over it.
+ */
+static int run_monitor(struct ctl *c, const struct command *cmd, int argc, char **argv,
+		       const long *opt)
+{
+	double iv = opt[0] ? (double)opt[0] : 1, t_prev = 0, busy_prev[64] = { 0 }, lsum_prev = 0;
+	long long in_prev[64] = { 0 }, lcnt_prev = 0;
+	long count = opt[1];
+	int rc, first = 1;
+	double t0 = mono_s();
+
+	(void)cmd;
+	(void)argc;
+	(void)argv;
+	if ((rc = session(c)))
+		return rc;
+	for (long k = 0; !count || k <= count; k++) {
+		json_t *cards = call(c, json_pack("{s:s}", "op", "cards"));
+		json_t *st = call(c, json_pack("{s:s}", "op", "stats")), *e;
+		double t = mono_s(), dt = t - t_prev;
+		double lsum = rget(st, "latency_sum_s");
+		long long lcnt = iget(st, "latency_count");
+		size_t i;
+
+		if (check(c, cards) || check(c, st)) {
+			json_decref(cards);
+			json_decref(st);
+			return 1;
+		}
+		if (k == 1 && !c->json)
+			printf("%-8s %-5s %-7s %6s %10s %6s %12s\n", "TIME_S", "CARD", "STATE", "UTIL",
+			       "INPUTS/S", "QUEUE", "LATENCY_MS");
+		json_array_foreach(json_object_get(cards, "cards"), i, e) {
+			long long idx = iget(e, "index"), in = iget(e, "inputs");
+			double busy = rget(e, "busy_s");
+			double lat = lcnt > lcnt_prev ? (lsum - lsum_prev) / (lcnt - lcnt_prev) * 1e3 : 0;
+
+			if (idx < 0 || idx >= 64)
+				continue;
+			if (!first && c->json)
+				printf("{\"t\":%.3f,\"card\":%lld,\"state\":\"%s\",\"utilization\":%.4f,"
+				       "\"inputs_per_s\":%.1f,\"queue\":%lld,\"latency_ms\":%.3f}\n", t - t0,
+				       idx, sget(e, "state"), (busy - busy_prev[idx]) / dt,
+				       (in - in_prev[idx]) / dt, iget(st, "queue"), lat);
+			else if (!first)
+				printf("%-8.1f %-5lld %-7s %5.1f%% %10.1f %6lld %12.2f\n", t - t0, idx,
+				       sget(e, "state"), 100 * (busy - busy_prev[idx]) / dt,
+				       (in - in_prev[idx]) / dt, iget(st, "queue"), lat);
+			busy_prev[idx] = busy;
+			in_prev[idx] = in;
+		}
+		fflush(stdout);
+		lsum_prev = lsum;
+		lcnt_prev = lcnt;
+		t_prev = t;
+		json_decref(cards);
+		json_decref(st);
+		if (count && k == count)
+			break;
+		first = 0;
+		usleep((useconds_t)(iv * 1e6));
+	}
+	return 0;
+}
+
 static int run_raw(struct ctl *c, const struct command *cmd, int argc, char **argv,
 		   const long *opt)
 {
@@ -1090,6 +1157,12 @@ static const struct copt bench_opts[] = {
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
+static const struct copt monitor_opts[] = {
+	{ "interval", 'i', "S", 1, 3600, "seconds between samples (default 1)" },
+	{ "count", 'n', "K", 1, 1000000, "stop after K samples (default: until interrupted)" },
+	{ NULL, 0, NULL, 0, 0, NULL },
+};
+
 static const struct copt load_opts[] = {
 	{ "networks", 'm', "M", 1, 1024, "program M sampled networks (default: as many as fit)" },
 	{ NULL, 0, NULL, 0, 0, NULL },
@@ -1127,6 +1200,11 @@ static const struct command commands[] = {
 	  "width) back to back for T seconds: inputs/s, requests/s, latency p50,\n"
 	  "p99 and max of the answered requests (--json or --csv for scripts)",
 	  bench_opts, run_benchmark },
+	{ "monitor", "", 0, 0,
+	  "every interval, per card: state, utilisation and inputs/s over the\n"
+	  "interval, the queue and the mean latency of the requests answered in it\n"
+	  "(--json: one object per card and sample)",
+	  monitor_opts, run_monitor },
 	{ "model", "inspect MODEL-FILE", 2, 2,
 	  "what a model file holds (layers, the spread of its weights) and how it\n"
 	  "would transfer to a fresh card: networks that fit (M), the transfer's\n"

@@ -18,7 +18,8 @@
 #   * protocol version 2 (JSON-RPC 2.0) from a generic Python client
 #     (tests/host/rpc_client.py): every method, the error classes,
 #     notifications, progress during load, version negotiation;
-#   * bnnaccctl benchmark reports consistent figures;
+#   * bnnaccctl benchmark reports consistent figures, and monitor sees the
+#     cards work while it runs;
 #   * started as systemd would (tests/host/sd_launch.py): the socket passed
 #     as fd 3 is served, READY=1 and a WATCHDOG=1 every half interval are
 #     sent, STOPPING=1 at SIGTERM.
@@ -176,6 +177,21 @@ assert 0 < b["p50_ms"] <= b["p99_ms"] <= b["max_ms"], b
 assert abs(b["inputs_per_s"] - 4 * b["requests_per_s"]) < 1e-6 * b["inputs_per_s"] + 0.2, b
 print("daemon-sim: benchmark: %(requests)d requests, %(inputs_per_s).0f inputs/s, "
       "p50 %(p50_ms).1f ms, p99 %(p99_ms).1f ms" % b)
+PY
+# bnnaccctl monitor while a benchmark runs: 2 samples x 2 cards, busy
+"$C" benchmark --clients 2 --seconds 3 >/dev/null &
+bpid=$!
+sleep 0.5
+"$C" monitor --count 2 --json > "$W/monitor.json" || fail "monitor"
+wait "$bpid"
+python3 - "$W/monitor.json" <<'PY' || fail "monitor: $(cat "$W/monitor.json")"
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])]
+assert len(s) == 4 and sorted(x["card"] for x in s) == [0, 0, 1, 1], s
+assert all(0 <= x["utilization"] <= 1.2 and x["inputs_per_s"] >= 0 for x in s), s
+assert any(x["inputs_per_s"] > 0 for x in s), s
+print("daemon-sim: monitor: %d samples, utilisation %s" %
+      (len(s), ["%.2f" % x["utilization"] for x in s]))
 PY
 stop TERM
 # a sanitized build (SAN=1, the debug pass) reports into the daemon's log
