@@ -985,13 +985,6 @@ static int run_raw(struct ctl *c, const struct command *cmd, int argc, char **ar
 	return rc;
 }
 
-static int cmp_float(const void *a, const void *b)
-{
-	float x = *(const float *)a, y = *(const float *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * model inspect: what the file holds, and how the library would transfer
  * it to a fresh card of the default physics (a simulated card in this
@@ -1037,7 +1030,7 @@ static int run_inspect(struct ctl *c, const struct command *cmd, int argc, char 
 	for (l = 0; l < m->n_layers; l++) {
 		const struct bnnacc_layer *ly = &m->layer[l];
 		size_t nw = (size_t)ly->n_out * (ly->n_in + 1), i, k;
-		float *sd = malloc(nw * sizeof(*sd));
+		double *sd = malloc(nw * sizeof(*sd));
 
 		if (!sd)
 			goto out;
@@ -1055,9 +1048,9 @@ static int run_inspect(struct ctl *c, const struct command *cmd, int argc, char 
 				s2 += v * v;
 			}
 			s1 /= m->n_samples;
-			sd[i] = (float)sqrt(fmax(0.0, s2 / m->n_samples - s1 * s1));
+			sd[i] = sqrt(fmax(0.0, s2 / m->n_samples - s1 * s1));
 		}
-		qsort(sd, nw, sizeof(*sd), cmp_float);
+		qsort(sd, nw, sizeof(*sd), cmp_double);
 		cells += 2 * (unsigned)nw;
 		json_array_append_new(layers, json_pack("{s:i,s:i,s:s,s:i,s:f,s:f,s:f}",
 			"inputs", (int)ly->n_in, "outputs", (int)ly->n_out, "activation",
