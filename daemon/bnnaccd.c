@@ -550,6 +550,17 @@ static void post(struct card *c, enum work w)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* The first free card slot, or -1. */
+static int free_slot(const struct daemon *d)
+{
+	int slot;
+
+	for (slot = 0; slot < MAX_CARDS; slot++)
+		if (!d->card[slot])
+			return slot;
+	return -1;
+}
+
 /* Put the opened card @c in @slot and start its worker. */
 static void card_start(struct daemon *d, struct card *c, int slot, int index,
 		       const char *path)
@@ -580,9 +591,8 @@ static void card_open(struct daemon *d, int index)
 	struct card *c;
 	int slot;
 
-	for (slot = 0; slot < MAX_CARDS && d->card[slot]; slot++)
-		;
-	if (slot == MAX_CARDS)
+	slot = free_slot(d);
+	if (slot < 0)
 		return;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -624,9 +634,8 @@ static void card_open_sim(struct daemon *d, int index)
 	struct card *c;
 	int slot;
 
-	for (slot = 0; slot < MAX_CARDS && d->card[slot]; slot++)
-		;
-	if (slot == MAX_CARDS || !(c = calloc(1, sizeof(*c))))
+	slot = free_slot(d);
+	if (slot < 0 || !(c = calloc(1, sizeof(*c))))
 		return;
 	if (bnnacc_sim_new(&c->sim, NULL, d->sim_seed + (uint64_t)index, err, sizeof(err))) {
 		logmsg(LOG_ERR, "simulated card %d: %s", index, err);
