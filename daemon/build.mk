@@ -25,7 +25,7 @@ EXTRA_UNIT_TESTS += $(D_TEST)
 .PHONY: daemon
 daemon: $(D_BIN) $(D_GUEST)
 
-D_SRC		:= daemon/bnnaccd.c daemon/util.c $(D_COMMON)
+D_SRC		:= $(addprefix daemon/,bnnaccd.c cards.c clients.c infer.c metrics.c models.c netlink.c util.c) $(D_COMMON)
 D_LIBS		:= $(LIB_A) -levent_extra -levent_core -levent_pthreads -ljansson \
 		   -lnl-genl-3 -lnl-3 -lpthread -lm
 CTL_SRC		:= daemon/bnnaccctl.c $(D_COMMON)
