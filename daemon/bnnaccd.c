@@ -117,7 +117,7 @@ static void shutdown_all(struct daemon *d)
 			infer_done(d, c);
 		else if (c->wkind == W_QUIT)
 			card_free(d, c);
-		else
+		else if (c->wkind != W_CHECK)
 			program_done(d, c);
 	}
 	for (i = 0; i < MAX_CARDS; i++) {
@@ -127,8 +127,10 @@ static void shutdown_all(struct daemon *d)
 		post(c, W_QUIT);
 		card_free(d, c);
 	}
-	model_put(d->model);
-	model_put(d->prev);
+	for (i = 0; i < d->nmodels; i++)
+		model_put(d->models[i]);
+	for (i = 0; i < d->nsaved; i++)
+		model_put(d->saved[i]);
 	if (d->http)
 		evhttp_free(d->http);
 	if (d->ev_watchdog)

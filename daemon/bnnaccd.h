@@ -57,6 +57,8 @@
  */
 #define TURN_LINES	16
 #define TURN_S		0.002
+/* descriptors a client may have passed (SCM_RIGHTS) and not yet used */
+#define CLIENT_MAX_FDS	4
 #define IN_HIGH		(PROTO_MAX_LINE + (64u << 10))
 /* a batch is cut to about BATCH_S seconds of the card's measured time per
  * input, so one batch never holds a newly queued request back for long */
@@ -70,14 +72,27 @@ extern const double lat_bounds[NBUCKETS];
 
 struct client;
 
+/* models resident on the array at once, each with its own tiles and M */
+#define MAX_MODELS	8
+
+/* a model (the loop's; a card's work holds references) */
 struct dmodel {
 	int refs;
 	char name[PROTO_NAME_LEN];
 	struct bnnacc_model *m;
 	size_t size;
-	unsigned gen;
+	unsigned gen;		/* changes whenever it must be programmed anew */
 	unsigned want_m;	/* networks asked by `load` (0: the config's) */
 };
+
+/*
+ * Adaptive sampling (`precision`): networks are run ADAPT_CHUNK at a time
+ * and a request stops once, after at least ADAPT_MIN of them, every one of
+ * its inputs has a predictive mean whose standard error and an entropy whose
+ * change over the last chunk are both within the precision.
+ */
+#define ADAPT_CHUNK	8
+#define ADAPT_MIN	16
 
 /* one infer request */
 struct job {
@@ -85,8 +100,20 @@ struct job {
 	struct client *cl;	/* NULL once the client is gone */
 	json_t *id;
 	float *x;
+	char model[PROTO_NAME_LEN];	/* "": the default model, resolved at batch time */
 	unsigned n, dim, samples, outputs, retries;
+	double precision, abstain;
 	double t0, deadline;
+	unsigned m_used;	/* networks its answer used (the worker's) */
+};
+
+/* one model's networks on a card */
+struct cnet {
+	struct dmodel *model;	/* a reference */
+	unsigned gen;		/* model->gen it was programmed at */
+	struct bnnacc_net *net;
+	unsigned m, nl;
+	double gamma[BNNACC_MODEL_MAX_LAYERS];
 };
 
 enum work { W_NONE, W_INFER, W_PROGRAM, W_RESET, W_CHECK, W_QUIT };
@@ -96,16 +123,18 @@ enum work { W_NONE, W_INFER, W_PROGRAM, W_RESET, W_CHECK, W_QUIT };
 
 struct card {
 	struct daemon *d;
-	int slot, index, busy, gone, need_program, force_cal, failed_gen;
+	int slot, index, busy, gone, need_program, force_cal;
 	char path[64];
 	struct bnnacc_dev *dev;		/* a real card, or NULL */
 	struct bnnacc_sim *sim;		/* a simulated card (--sim), or NULL */
 	struct bnnacc_card card;
 	struct bnnacc_calib cal;
 	int have_cal;
-	struct bnnacc_net *net;
-	unsigned prog_gen, m, nl;
-	double gamma[BNNACC_MODEL_MAX_LAYERS];	/* of the net, copied by the loop */
+	/* the models it holds (the loop's: the worker changes wnets) */
+	struct cnet nets[MAX_MODELS];
+	unsigned nnets;
+	unsigned failed[MAX_MODELS];	/* generations it failed to program */
+	unsigned nfailed;
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -114,8 +143,27 @@ struct card {
 	enum work work, wkind;
 	int rc, wforce, want_reset;
 	char err[256], warn[256];
-	struct dmodel *wmodel;
-	unsigned wgen;
+	/*
+	 * W_PROGRAM: the models wanted (references), whether to start from
+	 * an empty array (after a reset, a recalibration, a foreign PROGRAM);
+	 * the worker turns wnets (a copy of nets) into them, models it drops
+	 * go to wdrop, and each wanted one gets its wrc (0, or why it failed)
+	 */
+	struct dmodel *want[MAX_MODELS];
+	unsigned nwant, wfull;
+	int wrc[MAX_MODELS];
+	unsigned char wtook[MAX_MODELS];	/* its network is among wnets */
+	char werr[MAX_MODELS][256];
+	struct cnet wnets[MAX_MODELS];
+	unsigned nwnets;
+	struct dmodel *wdrop[MAX_MODELS];
+	unsigned nwdrop;
+	/* W_INFER: the batch's network; the probabilities [input][stride][c] */
+	struct bnnacc_net *wnet;
+	double *pb;
+	size_t pbcap;
+	unsigned stride, classes, wnet_inputs;
+	char bname[PROTO_NAME_LEN];	/* the batch's model */
 	struct job **jobs;
 	unsigned njobs, jcap, n;
 	float *x;
@@ -141,6 +189,7 @@ struct pending {
 	json_t *id;
 	enum proto_op op;
 	uint64_t mask;
+	char name[PROTO_NAME_LEN];	/* load: the model */
 	unsigned total;		/* cards it waits for, at the start */
 	json_t *cards;
 };
@@ -158,6 +207,15 @@ struct client {
 	int throttled;		/* reading stopped: too many unsent replies */
 	int qwait;		/* reading stopped: got `busy`, waits for room */
 	int drop;		/* over MAX_OUTBUF: freed at the next tick */
+	struct event *ev_read;	/* the socket is readable (recvmsg) */
+	struct evbuffer *in;	/* what it sent, not yet handled */
+	uint64_t rx, done;	/* bytes received; bytes of whole lines handled */
+	struct {
+		int fd;
+		uint64_t off;	/* stream offset of the bytes it came with */
+	} fds[CLIENT_MAX_FDS];	/* passed with SCM_RIGHTS, not yet taken */
+	unsigned nfds;
+	int line_fd;		/* the descriptor of the line being handled, or -1 */
 	uint64_t serial;
 };
 
@@ -179,11 +237,17 @@ struct daemon {
 	struct client *clients;
 	unsigned nclients;
 	struct card *card[MAX_CARDS];
-	struct dmodel *model;
-	/* a load in progress: model is the candidate and prev the model it
-	 * replaces once a card has programmed it (kept, stored and served
-	 * again if none can) */
-	struct dmodel *prev;
+	/* resident models, in the order they were loaded (the last: the default) */
+	struct dmodel *models[MAX_MODELS];
+	unsigned nmodels;
+	/*
+	 * A load in progress: cand is in models, beside the others ("add")
+	 * or alone; saved holds the models as they were (references), to be
+	 * resident again, as stored, if no card can program cand
+	 */
+	struct dmodel *cand;
+	struct dmodel *saved[MAX_MODELS];
+	unsigned nsaved;
 	int loading;
 	unsigned gen;
 	struct pending *pend;
@@ -208,15 +272,28 @@ void send_err(struct daemon *d, struct client *cl, json_t *id,
 		     enum proto_err e, const char *msg);
 void accept_resume(struct daemon *d);
 void client_free(struct client *cl);
+/* Read @cl's socket if nothing holds it back; also handle what is buffered. */
+void client_rearm(struct client *cl);
+void client_resume(struct client *cl);
+/* The descriptor passed with the request being handled (now the caller's), or -1. */
+int client_take_fd(struct client *cl);
 int listen_socket(struct daemon *d);
 
 /* models.c: models, the state directory, admin requests waiting for cards */
 void model_put(struct dmodel *m);
+/* The resident model @name, or NULL */
+struct dmodel *model_find(struct daemon *d, const char *name);
+/* The model of requests that name none: the one loaded last, or NULL */
+struct dmodel *model_default(struct daemon *d);
+/* Where @dm is among the resident models, or -1 */
+int model_index(struct daemon *d, const struct dmodel *dm);
 void state_restore(struct daemon *d);
-json_t *gamma_json(const struct card *c);
+json_t *gamma_json(const struct cnet *cn);
 json_t *drift_json(const struct card *c);
 void progress(struct pending *p, struct card *c, const char *stage, json_t *extra);
 void progress_start(struct daemon *d, struct card *c, enum work w);
+/* A programming of @c ended: answer the loads, calibrations and resets it settles. */
+void pending_program_done(struct daemon *d, struct card *c);
 void pending_card_done(struct daemon *d, struct card *c, int rc,
 			      const char *err, int ck);
 void do_load(struct daemon *d, struct client *cl, struct proto_req *r);
@@ -232,11 +309,19 @@ struct card *card_by_index(struct daemon *d, int index);
 void rescan(struct daemon *d);
 unsigned live_cards(struct daemon *d);
 void program_done(struct daemon *d, struct card *c);
+/* @c's networks of @dm at its generation, or NULL */
+struct cnet *card_net(struct card *c, const struct dmodel *dm);
+/* Did @c fail to program @dm at its generation? */
+int card_failed(const struct card *c, const struct dmodel *dm);
+/* Networks on @c, all models */
+unsigned card_m(const struct card *c);
 void notify_cb(evutil_socket_t fd, short what, void *arg);
 void kick(struct daemon *d);
 
 /* infer.c: infer requests, batches and replies */
 void job_free(struct job *j);
+/* Answer the queued requests at the head that no card can serve. */
+void infer_sweep(struct daemon *d);
 int batch(struct daemon *d, struct card *c);
 void infer_done(struct daemon *d, struct card *c);
 void do_infer(struct daemon *d, struct client *cl, struct proto_req *r);

@@ -7,6 +7,8 @@
  */
 #include "bnnaccd.h"
 
+#include <math.h>
+
 static int calib_path(struct card *c, char *buf, size_t len)
 {
 	return snprintf(buf, len, "%s/bnnacc-%016llx.cal", c->d->cfg.state_dir,
@@ -50,16 +52,59 @@ static int w_calibrate(struct card *c)
 	return 0;
 }
 
+/* Free wnets[i] (its model goes to wdrop for the loop to release). */
+static void w_drop(struct card *c, unsigned i)
+{
+	bnnacc_net_free(c->wnets[i].net);
+	c->wdrop[c->nwdrop++] = c->wnets[i].model;
+	c->wnets[i] = c->wnets[--c->nwnets];
+}
+
+/* Is @dm (at its generation) among the networks of wnets? */
+static int w_holds(const struct card *c, const struct dmodel *dm)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nwnets; i++)
+		if (c->wnets[i].model == dm && c->wnets[i].gen == dm->gen)
+			return 1;
+	return 0;
+}
+
+/*
+ * Turn wnets into the wanted models: drop the others (everything after a
+ * reset or recalibration: wfull), then transfer each wanted model that is
+ * missing beside those already there (the library keeps them resident and
+ * places the new networks on the free cells). c->rc is what failed for all
+ * (the lease, the calibration); wrc[i] is model i's own result.
+ */
 static int w_program(struct card *c)
 {
+	struct bnnacc_card *cards[1] = { &c->card };
+	const struct bnnacc_calib *cals[1] = { &c->cal };
+	struct bnnacc_net *keep[MAX_MODELS];
 	struct bnnacc_xfer_opts o;
+	unsigned i, k;
 	int ret;
 
-	bnnacc_net_free(c->net);
-	c->net = NULL;
 	c->err[0] = 0;
 	c->warn[0] = 0;
-	if (!c->wmodel && !c->wforce)
+	c->nwdrop = 0;
+	for (i = 0; i < c->nwant; i++) {
+		c->wrc[i] = 0;
+		c->wtook[i] = 0;
+		c->werr[i][0] = 0;
+	}
+	for (i = c->nwnets; i-- > 0;) {
+		int wanted = 0;
+
+		for (k = 0; k < c->nwant; k++)
+			wanted |= c->want[k] == c->wnets[i].model &&
+				  c->want[k]->gen == c->wnets[i].gen;
+		if (c->wfull || !wanted)
+			w_drop(c, i);
+	}
+	if (!c->nwant && !c->wforce)
 		return 0;
 	/* Ours since the card was opened; again if an admin broke it. */
 	ret = c->dev ? bnnacc_lease_acquire(c->dev, 0) : 0;
@@ -68,37 +113,211 @@ static int w_program(struct card *c)
 		return ret;
 	}
 	ret = w_calibrate(c);
-	if (ret || !c->wmodel)
+	if (ret)
 		return ret;
-	struct bnnacc_card *cards[1] = { &c->card };
-	const struct bnnacc_calib *cals[1] = { &c->cal };
+	for (i = 0; i < c->nwant; i++) {
+		struct dmodel *dm = c->want[i];
+		struct cnet *cn;
 
-	memset(&o, 0, sizeof(o));
-	o.m = c->wmodel->want_m ? c->wmodel->want_m : c->d->cfg.program_m;
-	return bnnacc_transfer(&c->net, cards, cals, 1, c->wmodel->m, &o,
-			       c->err, sizeof(c->err));
+		if (w_holds(c, dm))
+			continue;
+		for (k = 0; k < c->nwnets; k++)
+			keep[k] = c->wnets[k].net;
+		memset(&o, 0, sizeof(o));
+		o.m = dm->want_m ? dm->want_m : c->d->cfg.program_m;
+		o.keep = keep;
+		o.nkeep = c->nwnets;
+		cn = &c->wnets[c->nwnets];
+		memset(cn, 0, sizeof(*cn));
+		c->wrc[i] = bnnacc_transfer(&cn->net, cards, cals, 1, dm->m, &o,
+					    c->werr[i], sizeof(c->werr[i]));
+		if (c->wrc[i])
+			continue;
+		cn->model = dm;
+		cn->gen = dm->gen;
+		cn->m = bnnacc_net_m(cn->net);
+		for (cn->nl = 0; bnnacc_net_report(cn->net, cn->nl); cn->nl++)
+			cn->gamma[cn->nl] = bnnacc_net_gamma(cn->net, cn->nl);
+		c->nwnets++;
+		c->wtook[i] = 1;	/* its reference is the network's now */
+	}
+	return 0;
 }
 
 /*
- * Read the reference cells: the inference corrects the gain from now on;
- * when the relaxation has widened the weights past the limit, reprogram.
+ * Read the reference cells: each model's inference corrects its gain from
+ * now on; when the relaxation has widened any model's weights past the
+ * limit, reprogram (the array's image holds every resident model, so one
+ * refresh renews them all) and read again. c->found: the worst before.
  */
 static int w_check(struct card *c)
 {
-	int ret;
+	struct bnnacc_drift dr;
+	unsigned i;
+	int ret = 0, again, refresh = 0;
 
 	c->refreshed = 0;
-	if (!c->net)
+	if (!c->nnets)
 		return -ENODATA;
-	ret = bnnacc_net_check(c->net, &c->drift, c->err, sizeof(c->err));
-	c->found = c->drift;
-	if (ret || !c->drift.refresh)
-		return ret;
-	ret = bnnacc_net_refresh(c->net, c->err, sizeof(c->err));
-	if (!ret) {
+	for (again = 0; again < 2; again++) {
+		for (i = 0; i < c->nnets && !ret; i++) {
+			ret = bnnacc_net_check(c->nets[i].net, &dr, c->err, sizeof(c->err));
+			if (!ret && (!i || dr.excess > c->drift.excess))
+				c->drift = dr;
+			refresh |= !ret && dr.refresh;
+		}
+		if (again == 0)
+			c->found = c->drift;
+		if (ret || !refresh || again)
+			return ret;
+		ret = bnnacc_net_refresh(c->nets[0].net, c->err, sizeof(c->err));
+		if (ret)
+			return ret;
 		c->refreshed = 1;
-		ret = bnnacc_net_check(c->net, &c->drift, c->err, sizeof(c->err));
+		refresh = 0;
 	}
+	return ret;
+}
+
+/* Grow c->pb to @n doubles. */
+static int w_pb(struct card *c, size_t n)
+{
+	double *p;
+
+	if (n <= c->pbcap)
+		return 0;
+	p = realloc(c->pb, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	c->pb = p;
+	c->pbcap = n;
+	return 0;
+}
+
+/* Entropy (nats) of the mean of the first @m of @k samples' @c probabilities. */
+static double mean_entropy(const double *p, unsigned m, unsigned c, double *mean)
+{
+	double h = 0;
+	unsigned k, j;
+
+	for (j = 0; j < c; j++) {
+		mean[j] = 0;
+		for (k = 0; k < m; k++)
+			mean[j] += p[(size_t)k * c + j];
+		mean[j] /= m;
+		if (mean[j] > 0)
+			h -= mean[j] * log(mean[j]);
+	}
+	return h;
+}
+
+/*
+ * The sequential test of one input's first @m samples (@p: [m][c]): the
+ * standard error of every class's predictive mean, and the change of the
+ * predictive entropy over the last ADAPT_CHUNK samples, both within @eps.
+ */
+static int converged(const double *p, unsigned m, unsigned c, double eps)
+{
+	double mean[BNNACC_MODEL_MAX_DIM], prev[BNNACC_MODEL_MAX_DIM];
+	double h = mean_entropy(p, m, c, mean), h0 = mean_entropy(p, m - ADAPT_CHUNK, c, prev);
+	unsigned k, j;
+
+	if (fabs(h - h0) > eps)
+		return 0;
+	for (j = 0; j < c; j++) {
+		double v = 0;
+
+		for (k = 0; k < m; k++) {
+			double e = p[(size_t)k * c + j] - mean[j];
+
+			v += e * e;
+		}
+		if (sqrt(v / (m - 1) / m) > eps)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A batch: every request gets the networks it asked for (samples, else
+ * all M). Without `precision` in the batch that is one call on the first
+ * max(samples) networks. With it, the networks run ADAPT_CHUNK at a time
+ * on the inputs of the requests still open, and a request with a precision
+ * closes once the sequential test passes for all its inputs.
+ */
+static int w_infer(struct card *c)
+{
+	unsigned M = bnnacc_net_m(c->wnet), top = 0, i, k0, open, adaptive = 0;
+	unsigned C = c->classes;
+	float *xa = NULL;
+	int ret = 0;
+
+	for (i = 0; i < c->njobs; i++) {
+		struct job *j = c->jobs[i];
+		unsigned want = j->samples && j->samples < M ? j->samples : M;
+
+		j->m_used = want;
+		top = want > top ? want : top;
+		adaptive |= j->precision > 0;
+	}
+	if (!adaptive) {
+		ret = bnnacc_infer_nets(c->wnet, 0, top, c->x, c->n, &c->res, c->err,
+					sizeof(c->err));
+		if (!ret) {
+			c->stride = c->res.m;
+			ret = w_pb(c, (size_t)c->n * top * C);
+		}
+		if (!ret)
+			memcpy(c->pb, c->res.probs, (size_t)c->n * top * C * sizeof(double));
+		bnnacc_result_free(&c->res);
+		return ret;
+	}
+	c->stride = M;
+	xa = malloc((size_t)c->n * c->wnet_inputs * sizeof(float));
+	ret = xa ? w_pb(c, (size_t)c->n * M * C) : -ENOMEM;
+	for (i = 0; i < c->njobs; i++)
+		c->jobs[i]->m_used = 0;	/* 0: still sampling */
+	for (k0 = 0, open = c->njobs; !ret && open && k0 < M;) {
+		unsigned cnt = M - k0 < ADAPT_CHUNK ? M - k0 : ADAPT_CHUNK, na = 0, first = 0;
+		struct bnnacc_result r;
+
+		for (i = 0; i < c->njobs; first += c->jobs[i++]->n)
+			if (!c->jobs[i]->m_used) {
+				memcpy(xa + (size_t)na * c->wnet_inputs,
+				       c->x + (size_t)first * c->wnet_inputs,
+				       (size_t)c->jobs[i]->n * c->wnet_inputs * sizeof(float));
+				na += c->jobs[i]->n;
+			}
+		ret = bnnacc_infer_nets(c->wnet, k0, cnt, xa, na, &r, c->err, sizeof(c->err));
+		if (ret)
+			break;
+		k0 += cnt;
+		na = 0;
+		for (i = 0, first = 0; i < c->njobs; first += c->jobs[i++]->n) {
+			struct job *j = c->jobs[i];
+			unsigned q, want = j->samples && j->samples < M ? j->samples : M;
+			int done = 1;
+
+			if (j->m_used)
+				continue;
+			for (q = 0; q < j->n; q++)
+				memcpy(c->pb + ((size_t)(first + q) * M + k0 - cnt) * C,
+				       r.probs + (size_t)(na + q) * cnt * C,
+				       (size_t)cnt * C * sizeof(double));
+			na += j->n;
+			if (k0 < want && (!(j->precision > 0) || k0 < ADAPT_MIN))
+				continue;
+			for (q = 0; k0 < want && q < j->n && done; q++)
+				done = converged(c->pb + (size_t)(first + q) * M * C, k0, C,
+						 j->precision);
+			if (done) {
+				j->m_used = k0 < want ? k0 : want;
+				open--;
+			}
+		}
+		bnnacc_result_free(&r);
+	}
+	free(xa);
 	return ret;
 }
 
@@ -106,6 +325,7 @@ static void *worker(void *arg)
 {
 	struct card *c = arg;
 	enum work w;
+	unsigned i;
 
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
@@ -117,11 +337,10 @@ static void *worker(void *arg)
 		c->err[0] = 0;
 		switch (w) {
 		case W_INFER:
-			c->rc = c->net ? bnnacc_infer(c->net, c->x, c->n, &c->res,
-						      c->err, sizeof(c->err)) : -ENODATA;
+			c->rc = w_infer(c);
 			break;
 		case W_RESET:
-			/* a simulated card has no reset: it is programmed again */
+			/* a simulated card has no reset: it is programmed again (wfull) */
 			c->rc = c->dev ? bnnacc_reset(c->dev) : 0;
 			if (c->rc)
 				snprintf(c->err, sizeof(c->err), "%s",
@@ -135,9 +354,10 @@ static void *worker(void *arg)
 		case W_CHECK:
 			c->rc = w_check(c);
 			break;
-		default:
-			bnnacc_net_free(c->net);
-			c->net = NULL;
+		default:	/* W_QUIT */
+			for (i = 0; i < c->nnets; i++)
+				bnnacc_net_free(c->nets[i].net);
+			c->nnets = 0;
 			break;
 		}
 		if (c->rc && !c->err[0])
@@ -180,7 +400,6 @@ static void card_start(struct daemon *d, struct card *c, int slot, int index,
 	c->index = index;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->need_program = 1;
-	c->failed_gen = -1;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	if (pthread_create(&c->th, NULL, worker, c)) {
@@ -271,6 +490,8 @@ void card_gone(struct card *c)
 
 void card_free(struct daemon *d, struct card *c)
 {
+	unsigned i;
+
 	pthread_join(c->th, NULL);
 	d->card[c->slot] = NULL;
 	if (c->dev)
@@ -278,8 +499,11 @@ void card_free(struct daemon *d, struct card *c)
 	bnnacc_sim_free(c->sim);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
+	for (i = 0; i < c->nnets; i++)
+		model_put(c->nets[i].model);
 	free(c->jobs);
 	free(c->x);
+	free(c->pb);
 	free(c);
 }
 
@@ -342,51 +566,143 @@ unsigned live_cards(struct daemon *d)
 	return n;
 }
 
+struct cnet *card_net(struct card *c, const struct dmodel *dm)
+{
+	unsigned i;
+
+	for (i = 0; dm && i < c->nnets; i++)
+		if (c->nets[i].model == dm && c->nets[i].gen == dm->gen)
+			return &c->nets[i];
+	return NULL;
+}
+
+int card_failed(const struct card *c, const struct dmodel *dm)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nfailed; i++)
+		if (c->failed[i] == dm->gen)
+			return 1;
+	return 0;
+}
+
+unsigned card_m(const struct card *c)
+{
+	unsigned i, m = 0;
+
+	for (i = 0; i < c->nnets; i++)
+		m += c->nets[i].m;
+	return m;
+}
+
+/* Does @c hold other than what it should: the models, not failed, at their generations? */
+static int card_needs_program(const struct daemon *d, struct card *c)
+{
+	unsigned i, k;
+
+	if (c->need_program || c->force_cal || c->want_reset)
+		return 1;
+	for (i = 0; i < d->nmodels; i++)
+		if (!card_net(c, d->models[i]) && !card_failed(c, d->models[i]))
+			return 1;
+	for (k = 0; k < c->nnets; k++) {
+		for (i = 0; i < d->nmodels; i++)
+			if (c->nets[k].model == d->models[i] && c->nets[k].gen == d->models[i]->gen)
+				break;
+		if (i == d->nmodels)
+			return 1;
+	}
+	return 0;
+}
+
+/* Post the programming that makes @c hold the models. */
+static void program_post(struct daemon *d, struct card *c)
+{
+	unsigned i;
+
+	c->wfull = c->need_program || c->force_cal || c->want_reset;
+	if (c->wfull)
+		c->nfailed = 0;		/* everything is tried again */
+	c->nwant = 0;
+	for (i = 0; i < d->nmodels; i++)
+		if (!card_failed(c, d->models[i])) {
+			c->want[c->nwant++] = d->models[i];
+			d->models[i]->refs++;
+		}
+	memcpy(c->wnets, c->nets, sizeof(c->nets));
+	c->nwnets = c->nnets;
+	c->need_program = 0;
+	c->wforce = c->force_cal;
+	c->force_cal = 0;
+	progress_start(d, c, W_PROGRAM);
+	post(c, c->want_reset ? W_RESET : W_PROGRAM);
+	c->want_reset = 0;
+}
+
 void program_done(struct daemon *d, struct card *c)
 {
-	model_put(c->wmodel);
-	c->wmodel = NULL;
+	unsigned i, fresh = 0;
+	int retry = c->rc == -ETIMEDOUT || c->rc == -EIO;
+
 	c->programs++;
-	if ((c->rc == -ETIMEDOUT || c->rc == -EIO) &&
-	    c->prog_retries < PROGRAM_RETRIES) {
+	/* the worker's networks are the card's now */
+	memcpy(c->nets, c->wnets, sizeof(c->nets));
+	c->nnets = c->nwnets;
+	for (i = 0; i < c->nwdrop; i++)
+		model_put(c->wdrop[i]);
+	c->nwdrop = 0;
+	for (i = 0; i < c->nwant; i++)
+		retry |= c->wrc[i] == -ETIMEDOUT || c->wrc[i] == -EIO;
+	if (retry && c->prog_retries < PROGRAM_RETRIES) {
 		/*
 		 * A card reset (a timeout, another process's reset ioctl, a
-		 * PCIe error) cut the programming short: program again; the
-		 * queued requests wait for it instead of failing.
+		 * PCIe error) cut the programming short: program everything
+		 * again; the queued requests wait for it instead of failing.
 		 */
 		c->prog_retries++;
 		logmsg(LOG_WARNING, "%s: programming cut short (%s): retrying (%u of %u)",
-		       c->path, c->err, c->prog_retries, PROGRAM_RETRIES);
-		c->prog_gen = 0;
+		       c->path, c->rc ? c->err : "a model's transfer failed", c->prog_retries,
+		       PROGRAM_RETRIES);
 		c->need_program = 1;
+		for (i = 0; i < c->nwant; i++)
+			if (!c->wtook[i])
+				model_put(c->want[i]);
+		c->nwant = 0;
 		return;
 	}
 	c->prog_retries = 0;
-	if (c->rc) {
+	if (c->rc)
 		logmsg(LOG_ERR, "%s: programming failed: %s", c->path, c->err);
-		c->failed_gen = (int)c->wgen;
-		c->prog_gen = 0;
-		if (c->rc == -ENODEV || card_vanished(c)) {
-			card_gone(c);
-			return;
+	for (i = 0; i < c->nwant; i++) {
+		struct cnet *cn = card_net(c, c->want[i]);
+
+		if (c->wtook[i] && cn) {
+			fresh = 1;
+			logmsg(LOG_INFO, "%s: programmed %s (M=%u, %u models on the array)",
+			       c->path, c->want[i]->name, cn->m, c->nnets);
+		} else if (!cn && c->nfailed < MAX_MODELS) {
+			c->failed[c->nfailed++] = c->want[i]->gen;
+			if (!c->rc)
+				logmsg(LOG_ERR, "%s: programming %s failed: %s", c->path,
+				       c->want[i]->name, c->werr[i]);
 		}
-	} else {
-		c->prog_gen = c->wgen;
-		c->failed_gen = -1;
+	}
+	if (fresh || c->wfull) {	/* every cell was programmed anew */
 		c->drift = (struct bnnacc_drift){ 0 };
 		c->found = c->drift;
 		c->refreshed = 0;
 		c->want_check = 0;
 		c->last_check = now_s();
-		c->m = c->net ? bnnacc_net_m(c->net) : 0;
-		for (c->nl = 0; c->net && bnnacc_net_report(c->net, c->nl); c->nl++)
-			c->gamma[c->nl] = bnnacc_net_gamma(c->net, c->nl);
-		logmsg(LOG_INFO, "%s: programmed gen %u (M=%u)", c->path, c->wgen, c->m);
 	}
 	if (c->warn[0])
 		logmsg(LOG_WARNING, "%s: %s", c->path, c->warn);
-	if (!c->need_program && c->wgen == d->gen)
-		pending_card_done(d, c, c->rc, c->err, 0);
+	pending_program_done(d, c);
+	for (i = 0; i < c->nwant; i++)
+		if (!c->wtook[i])
+			model_put(c->want[i]);
+	c->nwant = 0;
+	if (c->rc == -ENODEV || (c->rc && card_vanished(c)))
+		card_gone(c);
 }
 
 static void check_done(struct daemon *d, struct card *c)
@@ -449,66 +765,38 @@ static void qwait_resume(struct daemon *d)
 		d->nqwait--;
 		if (cl->throttled || cl->drop)
 			continue;
-		bufferevent_enable(cl->bev, EV_READ);
-		bufferevent_trigger(cl->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
-				    BEV_TRIG_DEFER_CALLBACKS);
+		client_resume(cl);
 	}
 }
 
 /* Hand work to every idle card. */
 void kick(struct daemon *d)
 {
-	unsigned i, any_ok = 0;
+	unsigned i;
 
 	for (i = 0; i < MAX_CARDS; i++) {
 		struct card *c = d->card[i];
 
 		if (!c || c->busy || c->gone)
 			continue;
-		if (c->need_program || (d->model && c->prog_gen != d->gen &&
-					c->failed_gen != (int)d->gen) ||
-		    (!d->model && c->net)) {
-			c->need_program = 0;
-			c->wmodel = d->model;
-			if (d->model)
-				d->model->refs++;
-			c->wgen = d->gen;
-			c->wforce = c->force_cal;
-			c->force_cal = 0;
-			progress_start(d, c, W_PROGRAM);
-			post(c, c->want_reset ? W_RESET : W_PROGRAM);
-			c->want_reset = 0;
-			any_ok = 1;
+		if (card_needs_program(d, c)) {
+			program_post(d, c);
 			continue;
 		}
-		if (d->model && c->prog_gen == d->gen && c->net) {
-			any_ok = 1;
-			if (!c->want_check && d->cfg.drift_check_s &&
-			    now_s() - c->last_check >= d->cfg.drift_check_s)
-				c->want_check = 1;
-			if (c->want_check) {
-				c->want_check = 0;
-				progress_start(d, c, W_CHECK);
-				post(c, W_CHECK);
-				continue;
-			}
-			batch(d, c);
+		if (!c->nnets)
+			continue;
+		if (!c->want_check && d->cfg.drift_check_s &&
+		    now_s() - c->last_check >= d->cfg.drift_check_s)
+			c->want_check = 1;
+		if (c->want_check) {
+			c->want_check = 0;
+			progress_start(d, c, W_CHECK);
+			post(c, W_CHECK);
+			continue;
 		}
+		batch(d, c);
 	}
 	qwait_resume(d);
-	for (i = 0; i < MAX_CARDS; i++)
-		if (d->card[i] && !d->card[i]->gone && d->card[i]->busy)
-			any_ok = 1;
-	/* no card can serve: answer what is queued rather than let it wait */
-	if (!any_ok) {
-		struct sched_item *it;
-
-		while ((it = sched_pop(&d->sq)) != NULL) {
-			struct job *j = (struct job *)it;
-
-			send_err(d, j->cl, j->id, live_cards(d) ? E_CARD : E_NO_CARD,
-				 live_cards(d) ? "no card holds the model" : "no card");
-			job_free(j);
-		}
-	}
+	/* what no card can serve is answered rather than left to wait */
+	infer_sweep(d);
 }

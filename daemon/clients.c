@@ -8,6 +8,7 @@
 #include "bnnaccd.h"
 
 static void throttle(struct client *cl);
+static void fds_close(struct client *cl, uint64_t upto);
 
 /* Send @j (stolen) as one line, as it is. */
 void send_line_json(struct client *cl, json_t *j)
@@ -159,15 +160,118 @@ void client_free(struct client *cl)
 	d->nclients--;
 	if (cl->qwait)
 		d->nqwait--;
+	if (cl->line_fd >= 0)
+		close(cl->line_fd);
+	fds_close(cl, UINT64_MAX);
+	event_free(cl->ev_read);
+	evbuffer_free(cl->in);
 	bufferevent_free(cl->bev);
 	free(cl);
 	accept_resume(d);
 }
 
-static void client_read(struct bufferevent *bev, void *arg)
+/* Close the descriptors @cl passed that no request took. */
+static void fds_close(struct client *cl, uint64_t upto)
 {
-	struct client *cl = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	unsigned i, k = 0;
+
+	for (i = 0; i < cl->nfds; i++) {
+		if (cl->fds[i].off <= upto)
+			close(cl->fds[i].fd);
+		else
+			cl->fds[k++] = cl->fds[i];
+	}
+	cl->nfds = k;
+}
+
+int client_take_fd(struct client *cl)
+{
+	int fd = cl->line_fd;
+
+	cl->line_fd = -1;
+	return fd;
+}
+
+/*
+ * Read what the socket has (recvmsg: descriptors passed with SCM_RIGHTS are
+ * kept with the stream offset of the bytes they came with, so a request
+ * line takes the descriptors sent with it). Returns the bytes read, 0 at
+ * EOF, or -1 (errno set).
+ */
+static ssize_t client_recv(struct client *cl, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * CLIENT_MAX_FDS)];
+	} ctl;
+	struct evbuffer *in = cl->in;
+	struct evbuffer_iovec v;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	ssize_t n;
+
+	if (evbuffer_reserve_space(in, 64 << 10, &v, 1) < 1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	iov.iov_base = v.iov_base;
+	iov.iov_len = v.iov_len;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof(ctl.buf);
+	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		int *fds = (int *)CMSG_DATA(cm);
+		size_t i, k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < k; i++) {
+			if (cl->nfds < CLIENT_MAX_FDS) {
+				cl->fds[cl->nfds].fd = fds[i];
+				cl->fds[cl->nfds++].off = cl->rx;
+			} else {
+				close(fds[i]);
+			}
+		}
+	}
+	v.iov_len = (size_t)n;
+	evbuffer_commit_space(in, &v, 1);
+	cl->rx += (uint64_t)n;
+	return n;
+}
+
+/* Reading @cl's socket is wanted now: not held back, its input not full. */
+static int client_wants_input(const struct client *cl)
+{
+	return !cl->bad && !cl->throttled && !cl->qwait && !cl->drop &&
+	       evbuffer_get_length(cl->in) < IN_HIGH;
+}
+
+void client_rearm(struct client *cl)
+{
+	if (client_wants_input(cl))
+		event_add(cl->ev_read, NULL);
+	else
+		event_del(cl->ev_read);
+}
+
+void client_resume(struct client *cl)
+{
+	client_rearm(cl);
+	event_active(cl->ev_read, 0, 0);	/* the requests already buffered */
+}
+
+/* The lines buffered, within the client's turn on the loop. */
+static void client_lines(struct client *cl)
+{
+	struct evbuffer *in = cl->in;
 	double t_end = now_s() + TURN_S;
 	unsigned lines = 0;
 
@@ -177,8 +281,7 @@ static void client_read(struct bufferevent *bev, void *arg)
 
 		if (lines++ == TURN_LINES || (lines > 1 && now_s() > t_end)) {
 			/* yield to the other clients; come back after them */
-			bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
-					    BEV_TRIG_DEFER_CALLBACKS);
+			event_active(cl->ev_read, 0, 0);
 			break;
 		}
 		pos = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
@@ -191,8 +294,16 @@ static void client_read(struct bufferevent *bev, void *arg)
 						 "request line over 1 MiB");
 				cl->discarding = 1;
 				evbuffer_drain(in, have);
+				cl->done += have;
+				fds_close(cl, cl->done);
 			}
 			break;
+		}
+		cl->done += (uint64_t)pos.pos + 1;
+		/* the first descriptor passed with this line's bytes */
+		if (cl->nfds && cl->fds[0].off < cl->done) {
+			cl->line_fd = cl->fds[0].fd;
+			memmove(cl->fds, cl->fds + 1, --cl->nfds * sizeof(cl->fds[0]));
 		}
 		if (cl->discarding || (size_t)pos.pos > PROTO_MAX_LINE) {
 			if (!cl->discarding)
@@ -204,7 +315,27 @@ static void client_read(struct bufferevent *bev, void *arg)
 			handle_line(cl, line, (size_t)pos.pos);
 		}
 		evbuffer_drain(in, (size_t)pos.pos + 1);
+		if (cl->line_fd >= 0)	/* passed with a request that took none */
+			close(client_take_fd(cl));
+		fds_close(cl, cl->done - 1);
 	}
+}
+
+static void client_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *cl = arg;
+
+	if ((what & EV_READ) && client_wants_input(cl)) {
+		ssize_t n = client_recv(cl, fd);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			client_free(cl);
+			return;
+		}
+	}
+	client_lines(cl);
+	if (!cl->drop)
+		client_rearm(cl);
 }
 
 /*
@@ -221,10 +352,11 @@ static void throttle(struct client *cl)
 		logmsg(LOG_WARNING, "client pid %d does not read its replies (%zu bytes unsent); dropped",
 		       (int)cl->pid, out);
 		cl->drop = 1;
-		bufferevent_disable(cl->bev, EV_READ | EV_WRITE);
+		bufferevent_disable(cl->bev, EV_WRITE);
+		event_del(cl->ev_read);
 	} else if (out > OUT_HIGH && !cl->throttled) {
 		cl->throttled = 1;
-		bufferevent_disable(cl->bev, EV_READ);
+		event_del(cl->ev_read);
 		bufferevent_setwatermark(cl->bev, EV_WRITE, OUT_LOW, 0);
 	}
 }
@@ -241,10 +373,8 @@ static void client_write(struct bufferevent *bev, void *arg)
 	if (cl->throttled && out <= OUT_LOW && !cl->drop) {
 		cl->throttled = 0;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		if (!cl->qwait) {
-			bufferevent_enable(bev, EV_READ);
-			client_read(bev, cl);	/* the requests already buffered */
-		}
+		if (!cl->qwait)
+			client_resume(cl);
 	}
 }
 
@@ -279,16 +409,27 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	cl->admin = uc.uid == 0 ||
 		    (!group_gid(d->cfg.admin_group, &agid) &&
 		     peer_in_group(fd, uc.gid, agid));
+	cl->line_fd = -1;
+	/* the bufferevent writes; reading is client_read_cb's (recvmsg) */
 	cl->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!cl->bev) {
-		close(fd);
+	cl->ev_read = event_new(d->base, fd, EV_READ | EV_PERSIST, client_read_cb, cl);
+	cl->in = evbuffer_new();
+	if (!cl->bev || !cl->ev_read || !cl->in) {
+		if (cl->in)
+			evbuffer_free(cl->in);
+		if (cl->ev_read)
+			event_free(cl->ev_read);
+		if (cl->bev)
+			bufferevent_free(cl->bev);
+		else
+			close(fd);
 		free(cl);
 		return;
 	}
 	sched_client_init(&cl->sq);
-	bufferevent_setwatermark(cl->bev, EV_READ, 0, IN_HIGH);
-	bufferevent_setcb(cl->bev, client_read, client_write, client_event, cl);
-	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(cl->bev, NULL, client_write, client_event, cl);
+	bufferevent_enable(cl->bev, EV_WRITE);
+	event_add(cl->ev_read, NULL);
 	cl->next = d->clients;
 	if (d->clients)
 		d->clients->prev = cl;

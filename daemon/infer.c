@@ -37,35 +37,36 @@ static json_t *darray(const double *v, unsigned n)
 static void job_reply(struct daemon *d, struct card *c, struct job *j,
 		      unsigned first)
 {
-	const struct bnnacc_result *r = &c->res;
-	unsigned s = j->samples && j->samples < r->m ? j->samples : r->m, i, k;
+	unsigned s = j->m_used, C = c->classes, i, k;
 	json_t *out = proto_ok(j->id), *mean = json_array(), *up = json_array(),
-	       *ua = json_array(), *ue = json_array(), *ps = json_array();
+	       *ua = json_array(), *ue = json_array(), *ps = json_array(),
+	       *ab = json_array();
 	double mu[BNNACC_MODEL_MAX_DIM], p, a, e;
 
 	for (i = 0; i < j->n; i++) {
-		const double *pr = r->probs + (size_t)(first + i) * r->m * r->c;
+		const double *pr = c->pb + (size_t)(first + i) * c->stride * C;
 
-		/* the first s samples of this input, as a result of its own */
+		/* the samples this input used, as a result of its own */
 		struct bnnacc_result view = {
-			.m = s, .n = 1, .c = r->c, .probs = (double *)pr,
+			.m = s, .n = 1, .c = C, .probs = (double *)pr,
 			.mean = mu, .u_p = &p, .u_a = &a, .u_e = &e,
 		};
 
 		bnnacc_uncertainty(&view);
-		json_array_append_new(mean, darray(mu, r->c));
+		json_array_append_new(mean, darray(mu, C));
 		json_array_append_new(up, json_real(p));
 		json_array_append_new(ua, json_real(a));
 		json_array_append_new(ue, json_real(e));
+		json_array_append_new(ab, json_boolean(e > j->abstain));
 		if (j->outputs & OUT_PER_SAMPLE) {
 			json_t *one = json_array();
 
 			for (k = 0; k < s; k++)
-				json_array_append_new(one, darray(pr + k * r->c, r->c));
+				json_array_append_new(one, darray(pr + k * C, C));
 			json_array_append_new(ps, one);
 		}
 	}
-	json_object_set_new(out, "model", json_string(d->model ? d->model->name : ""));
+	json_object_set_new(out, "model", json_string(c->bname));
 	json_object_set_new(out, "card", json_integer(c->index));
 	json_object_set_new(out, "m", json_integer(s));
 	json_object_set_new(out, "n", json_integer(j->n));
@@ -76,6 +77,8 @@ static void job_reply(struct daemon *d, struct card *c, struct job *j,
 		json_object_set(out, "u_a", ua);
 		json_object_set(out, "u_e", ue);
 	}
+	if (j->abstain > 0)
+		json_object_set(out, "abstain", ab);
 	if (j->outputs & OUT_PER_SAMPLE)
 		json_object_set(out, "per_sample", ps);
 	json_decref(mean);
@@ -83,14 +86,83 @@ static void job_reply(struct daemon *d, struct card *c, struct job *j,
 	json_decref(ua);
 	json_decref(ue);
 	json_decref(ps);
+	json_decref(ab);
 	observe_latency(d, now_s() - j->t0);
 	send_json(j->cl, out);
 }
 
-/* Take a batch off the queues for card @c; post it. */
+/* The model @j asks for now (by name, or the default), or NULL. */
+static struct dmodel *job_model(struct daemon *d, const struct job *j)
+{
+	return j->model[0] ? model_find(d, j->model) : model_default(d);
+}
+
+/* Can a card serve @dm: one holds it, or one will program it? */
+static int servable(struct daemon *d, const struct dmodel *dm)
+{
+	unsigned i;
+
+	for (i = 0; i < MAX_CARDS; i++) {
+		struct card *c = d->card[i];
+
+		if (c && !c->gone && (card_net(c, dm) || !card_failed(c, dm)))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Is the job at the head of the queue answerable (its deadline ahead, its
+ * model loaded with its input length, a card for it)? If not, it is
+ * answered and dropped. Returns its model, or NULL (dropped).
+ */
+static struct dmodel *head_check(struct daemon *d, struct job *j, double t)
+{
+	struct dmodel *dm = job_model(d, j);
+	char msg[200];
+
+	if (j->deadline < t) {
+		send_err(d, j->cl, j->id, E_DEADLINE, "deadline passed in the queue");
+	} else if (!dm) {
+		snprintf(msg, sizeof(msg), "model %s was unloaded while the request waited",
+			 j->model[0] ? j->model : "(default)");
+		send_err(d, j->cl, j->id, E_NO_MODEL, msg);
+	} else if (dm->m->n_inputs != j->dim) {
+		snprintf(msg, sizeof(msg), "model %s was replaced while the request waited and "
+			 "now takes %u inputs, not %u", dm->name, dm->m->n_inputs, j->dim);
+		send_err(d, j->cl, j->id, E_BAD_REQUEST, msg);
+	} else if (!live_cards(d)) {
+		send_err(d, j->cl, j->id, E_NO_CARD, "no card");
+	} else if (!servable(d, dm)) {
+		snprintf(msg, sizeof(msg), "no card holds the model %s: it could not be "
+			 "programmed (see `cards` and the load's reply)", dm->name);
+		send_err(d, j->cl, j->id, E_CARD, msg);
+	} else {
+		return dm;
+	}
+	sched_pop(&d->sq);
+	job_free(j);
+	return NULL;
+}
+
+void infer_sweep(struct daemon *d)
+{
+	struct sched_item *it;
+	double t = now_s();
+
+	while ((it = sched_peek(&d->sq)) != NULL && !head_check(d, (struct job *)it, t))
+		;
+}
+
+/*
+ * Take a batch off the queues for card @c: the requests at the head for one
+ * model the card holds (a request for another model ends the batch); post it.
+ */
 int batch(struct daemon *d, struct card *c)
 {
 	struct sched_item *it;
+	struct dmodel *dm = NULL, *hm;
+	struct cnet *cn = NULL;
 	double t = now_s();
 	size_t need;
 	unsigned n = 0, lim = d->cfg.batch_inputs;
@@ -108,13 +180,15 @@ int batch(struct daemon *d, struct card *c)
 	while ((it = sched_peek(&d->sq)) != NULL) {
 		struct job *j = (struct job *)it;
 
-		if (j->deadline < t) {
-			sched_pop(&d->sq);
-			send_err(d, j->cl, j->id, E_DEADLINE, "deadline passed in the queue");
-			job_free(j);
+		if (!(hm = head_check(d, j, t)))
 			continue;
+		if (!dm) {
+			dm = hm;
+			cn = card_net(c, dm);
+			if (!cn)
+				return 0;	/* another card's (or soon this one's) */
 		}
-		if (n > 0 && n + j->n > lim)
+		if (hm != dm || (n > 0 && n + j->n > lim))
 			break;
 		if (c->njobs == c->jcap) {
 			unsigned cap = c->jcap ? 2 * c->jcap : 64;
@@ -131,7 +205,7 @@ int batch(struct daemon *d, struct card *c)
 	}
 	if (!c->njobs)
 		return 0;
-	need = (size_t)n * d->model->m->n_inputs;
+	need = (size_t)n * dm->m->n_inputs;
 	if (need > c->xcap) {
 		float *nx = realloc(c->x, need * sizeof(float));
 
@@ -152,7 +226,11 @@ int batch(struct daemon *d, struct card *c)
 		memcpy(c->x + need, j->x, (size_t)j->n * j->dim * sizeof(float));
 		need += (size_t)j->n * j->dim;
 	}
-	c->n = (unsigned)(need / d->model->m->n_inputs);
+	c->n = (unsigned)(need / dm->m->n_inputs);
+	c->wnet = cn->net;
+	c->classes = dm->m->n_classes;
+	c->wnet_inputs = dm->m->n_inputs;
+	snprintf(c->bname, sizeof(c->bname), "%s", dm->name);
 	post(c, W_INFER);
 	return 1;
 }
@@ -209,7 +287,6 @@ void infer_done(struct daemon *d, struct card *c)
 		job_free(j);
 	}
 	c->njobs = 0;
-	bnnacc_result_free(&c->res);
 }
 
 /*
@@ -239,16 +316,24 @@ static void make_room(struct daemon *d, struct client *cl)
 
 void do_infer(struct daemon *d, struct client *cl, struct proto_req *r)
 {
+	struct dmodel *dm;
 	struct job *j;
+	char msg[160];
 	double t = now_s();
 
 	if (d->draining)
 		return send_err(d, cl, r->id, E_SHUTDOWN, "daemon is shutting down");
-	if (!d->model || (r->name[0] && strcmp(r->name, d->model->name)))
-		return send_err(d, cl, r->id, E_NO_MODEL, "no such model loaded");
-	if (r->dim != d->model->m->n_inputs)
-		return send_err(d, cl, r->id, E_BAD_REQUEST,
-				"input length differs from the model's inputs");
+	dm = r->name[0] ? model_find(d, r->name) : model_default(d);
+	if (!dm) {
+		snprintf(msg, sizeof(msg), r->name[0] ? "no model %s is loaded (see `models`)" :
+			 "no model is loaded", r->name);
+		return send_err(d, cl, r->id, E_NO_MODEL, msg);
+	}
+	if (r->dim != dm->m->n_inputs) {
+		snprintf(msg, sizeof(msg), "inputs of length %u, but the model %s takes %u",
+			 r->dim, dm->name, dm->m->n_inputs);
+		return send_err(d, cl, r->id, E_BAD_REQUEST, msg);
+	}
 	if (!live_cards(d))
 		return send_err(d, cl, r->id, E_NO_CARD, "no card");
 	j = calloc(1, sizeof(*j));
@@ -262,6 +347,9 @@ void do_infer(struct daemon *d, struct client *cl, struct proto_req *r)
 	j->dim = r->dim;
 	j->samples = r->samples;
 	j->outputs = r->outputs;
+	j->precision = r->precision;
+	j->abstain = r->abstain;
+	snprintf(j->model, sizeof(j->model), "%s", r->name);
 	j->t0 = t;
 	j->deadline = t + (r->deadline_ms != PROTO_DEFAULT_DEADLINE_MS ?
 			   r->deadline_ms : d->cfg.deadline_ms) / 1000.0;
@@ -275,7 +363,7 @@ void do_infer(struct daemon *d, struct client *cl, struct proto_req *r)
 		if (!cl->qwait) {
 			cl->qwait = 1;
 			d->nqwait++;
-			bufferevent_disable(cl->bev, EV_READ);
+			event_del(cl->ev_read);
 		}
 		return send_err(d, cl, r->id, E_BUSY, "queue full, retry later");
 	}

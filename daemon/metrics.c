@@ -32,14 +32,21 @@ static void card_pci(const struct card *c, char *buf, size_t len)
 static json_t *card_json(struct daemon *d, struct card *c)
 {
 	double up = now_s() - d->t_start;
+	json_t *models = json_array();
 	char pci[64];
+	unsigned i;
 
 	card_pci(c, pci, sizeof(pci));
-	return json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:o,s:I,s:I,s:I,s:f,s:f,s:b,s:o}",
+	for (i = 0; i < c->nnets; i++)
+		json_array_append_new(models, json_pack("{s:s,s:i,s:o}", "name",
+			c->nets[i].model->name, "m", (int)c->nets[i].m, "gamma",
+			gamma_json(&c->nets[i])));
+	return json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:o,s:o,s:I,s:I,s:I,s:f,s:f,s:b,s:o}",
 		"index", c->index, "path", c->path, "pci", pci,
-		"serial", "", "state", c->busy ? "busy" : c->net ? "ready" :
-		c->failed_gen == (int)d->gen ? "failed" : "idle",
-		"m", (int)c->m, "gamma", gamma_json(c),
+		"serial", "", "state", c->busy ? "busy" : c->nnets ? "ready" :
+		c->nfailed ? "failed" : "idle",
+		"m", (int)card_m(c), "gamma", gamma_json(card_net(c, model_default(d))),
+		"models", models,
 		"batches", (json_int_t)c->batches, "inputs", (json_int_t)c->inputs,
 		"errors", (json_int_t)c->errors, "busy_s", c->busy_s,
 		"utilization", up > 0 ? c->busy_s / up : 0.0,
@@ -57,7 +64,9 @@ void do_info(struct daemon *d, struct client *cl, struct proto_req *r)
 		json_object_set_new(o, "version", json_integer(PROTO_VERSION));
 		json_object_set_new(o, "uptime_s", json_real(now_s() - d->t_start));
 		json_object_set_new(o, "cards", json_integer(live_cards(d)));
-		json_object_set_new(o, "model", d->model ? json_string(d->model->name) : json_null());
+		json_object_set_new(o, "model", model_default(d) ?
+				    json_string(model_default(d)->name) : json_null());
+		json_object_set_new(o, "models", json_integer(d->nmodels));
 		json_object_set_new(o, "queue", json_integer(d->sq.pending));
 		json_object_set_new(o, "clients", json_integer(d->nclients));
 		json_object_set_new(o, "admin", json_boolean(cl->admin));
@@ -80,26 +89,39 @@ void do_info(struct daemon *d, struct client *cl, struct proto_req *r)
 		break;
 	case OP_MODELS:
 		a = json_array();
-		if (d->model) {
-			unsigned n = 0;
+		for (i = 0; i < d->nmodels; i++) {
+			struct dmodel *dm = d->models[i];
+			unsigned k, n = 0, m = 0;
+			json_t *e;
 
-			for (i = 0; i < MAX_CARDS; i++)
-				n += d->card[i] && !d->card[i]->gone &&
-				     d->card[i]->prog_gen == d->gen && d->card[i]->net;
-			json_array_append_new(a, json_pack("{s:s,s:i,s:i,s:i,s:s,s:I,s:i}",
-				"name", d->model->name,
-				"inputs", (int)d->model->m->n_inputs,
-				"classes", (int)d->model->m->n_classes,
-				"layers", (int)d->model->m->n_layers,
-				"kind", d->model->m->kind ? "samples" : "gauss",
-				"bytes", (json_int_t)d->model->size, "cards", (int)n));
+			for (k = 0; k < MAX_CARDS; k++) {
+				struct card *c = d->card[k];
+				struct cnet *cn = c && !c->gone ? card_net(c, dm) : NULL;
+
+				n += !!cn;
+				m += cn ? cn->m : 0;
+			}
+			e = json_pack("{s:s,s:i,s:i,s:i,s:s,s:I,s:i,s:i,s:b}",
+				"name", dm->name, "inputs", (int)dm->m->n_inputs,
+				"classes", (int)dm->m->n_classes, "layers", (int)dm->m->n_layers,
+				"kind", dm->m->kind ? "samples" : "gauss",
+				"bytes", (json_int_t)dm->size, "cards", (int)n, "m", (int)m,
+				"default", i + 1 == d->nmodels);
 			/* a load in progress: the candidate, and what it replaces */
-			if (d->loading)
-				json_object_set_new(json_array_get(a, 0), "state",
-						    json_string("loading"));
-			if (d->loading && d->prev)
-				json_object_set_new(json_array_get(a, 0), "replaces",
-						    json_string(d->prev->name));
+			if (d->loading && dm == d->cand)
+				json_object_set_new(e, "state", json_string("loading"));
+			if (d->loading && dm == d->cand) {
+				char rep[MAX_MODELS * (PROTO_NAME_LEN + 2)] = "";
+				size_t w = 0;
+
+				for (k = 0; k < d->nsaved; k++)
+					if (model_index(d, d->saved[k]) < 0)
+						w += (size_t)snprintf(rep + w, sizeof(rep) - w, "%s%s",
+								      w ? ", " : "", d->saved[k]->name);
+				if (w)
+					json_object_set_new(e, "replaces", json_string(rep));
+			}
+			json_array_append_new(a, e);
 		}
 		json_object_set_new(o, "models", a);
 		break;
@@ -178,7 +200,7 @@ static double card_metric(const struct card *c, unsigned k, double up)
 	case CM_INPUTS: return (double)c->inputs;
 	case CM_ERRORS: return (double)c->errors;
 	case CM_PROGRAMS: return (double)c->programs;
-	case CM_M: return c->net ? c->m : 0;
+	case CM_M: return card_m(c);
 	case CM_GAIN: return c->drift.checks ? c->drift.gain : 1.0;
 	case CM_EXCESS: return c->drift.excess;
 	case CM_CHECKS: return c->drift.checks;

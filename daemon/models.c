@@ -18,7 +18,7 @@ void model_put(struct dmodel *m)
 
 static void state_path(struct daemon *d, char *buf, size_t len, const char *name)
 {
-	snprintf(buf, len, "%s/models/%s.bnnm", d->cfg.state_dir, name);
+	snprintf(buf, len, "%.1000s/models/%.31s.bnnm", d->cfg.state_dir, name);
 }
 
 /*
@@ -28,7 +28,7 @@ static void state_path(struct daemon *d, char *buf, size_t len, const char *name
  */
 static void staged_path(struct daemon *d, char *buf, size_t len, const char *name)
 {
-	snprintf(buf, len, "%s/models/%s.bnnm.staged.tmp", d->cfg.state_dir, name);
+	snprintf(buf, len, "%.1000s/models/%.31s.bnnm.staged.tmp", d->cfg.state_dir, name);
 }
 
 /* Open <state_dir>/models, its path in @dir; NULL if it is absent. */
@@ -48,27 +48,22 @@ static size_t model_stem(const char *fname)
 	return n - 5;
 }
 
-/* Remove every stored model but @keep (NULL: all). */
-static void state_prune(struct daemon *d, const char *keep)
+/* Where the options of a stored model are kept (its `load`'s m) */
+static void opts_path(struct daemon *d, char *buf, size_t len, const char *name)
 {
-	char dir[1100], path[1400];
-	struct dirent *e;
-	size_t n;
-	DIR *dp;
+	snprintf(buf, len, "%.1000s/models/%.31s.opts", d->cfg.state_dir, name);
+}
 
-	dp = models_open(d, dir, sizeof(dir));
-	if (!dp)
-		return;
-	while ((e = readdir(dp)) != NULL) {
-		n = model_stem(e->d_name);
-		if (!n)
-			continue;
-		if (keep && n == strlen(keep) && !strncmp(e->d_name, keep, n))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(dp);
+/* Forget the stored model @name (its file and options). */
+static void state_remove(struct daemon *d, const char *name)
+{
+	char path[1400], dir[1100];
+
+	state_path(d, path, sizeof(path), name);
+	unlink(path);
+	opts_path(d, path, sizeof(path), name);
+	unlink(path);
+	snprintf(dir, sizeof(dir), "%.1000s/models", d->cfg.state_dir);
 	fsync_dir(dir);
 }
 
@@ -80,24 +75,36 @@ static struct dmodel *model_new(struct daemon *d, const char *name,
 	if (!dm)
 		return NULL;
 	dm->refs = 1;
-	snprintf(dm->name, sizeof(dm->name), "%s", name);
+	snprintf(dm->name, sizeof(dm->name), "%.31s", name);
 	dm->m = m;
 	dm->size = size;
 	dm->gen = ++d->gen;
 	return dm;
 }
 
-static void set_model(struct daemon *d, struct dmodel *dm)
+struct dmodel *model_find(struct daemon *d, const char *name)
 {
 	unsigned i;
 
-	model_put(d->model);
-	d->model = dm;
-	if (!dm)
-		d->gen++;
-	for (i = 0; i < MAX_CARDS; i++)
-		if (d->card[i])
-			d->card[i]->need_program = 1;
+	for (i = 0; i < d->nmodels; i++)
+		if (!strcmp(d->models[i]->name, name))
+			return d->models[i];
+	return NULL;
+}
+
+struct dmodel *model_default(struct daemon *d)
+{
+	return d->nmodels ? d->models[d->nmodels - 1] : NULL;
+}
+
+int model_index(struct daemon *d, const struct dmodel *dm)
+{
+	unsigned i;
+
+	for (i = 0; i < d->nmodels; i++)
+		if (d->models[i] == dm)
+			return (int)i;
+	return -1;
 }
 
 /* Remove the temporaries a daemon killed while writing left in @dir. */
@@ -119,12 +126,46 @@ static void remove_tmp(const char *dir)
 	closedir(dp);
 }
 
-/* At start: the newest stored model becomes the model. */
+struct stored {
+	char name[PROTO_NAME_LEN];
+	struct timespec t;
+};
+
+static int stored_cmp(const void *a, const void *b)
+{
+	const struct stored *x = a, *y = b;
+
+	if (x->t.tv_sec != y->t.tv_sec)
+		return x->t.tv_sec < y->t.tv_sec ? -1 : 1;
+	if (x->t.tv_nsec != y->t.tv_nsec)
+		return x->t.tv_nsec < y->t.tv_nsec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* The `load` options stored beside model @name: its m (0 if none). */
+static unsigned opts_read(struct daemon *d, const char *name)
+{
+	char path[1400];
+	unsigned m = 0;
+	FILE *f;
+
+	opts_path(d, path, sizeof(path), name);
+	f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "m %u", &m) != 1 || m > 1024)
+			m = 0;
+		fclose(f);
+	}
+	return m;
+}
+
+/* At start: every stored model is resident again, in the order they were loaded. */
 void state_restore(struct daemon *d)
 {
-	char dir[1100], path[1400], err[256], best[PROTO_NAME_LEN] = "";
+	char dir[1100], path[1400], err[256];
+	struct stored st_list[MAX_MODELS * 4];
 	struct bnnacc_model *m;
-	time_t best_t = 0;
+	unsigned ns = 0, i;
 	struct dirent *e;
 	struct stat st;
 	size_t n;
@@ -135,39 +176,53 @@ void state_restore(struct daemon *d)
 	if (!dp)
 		return;
 	remove_tmp(dir);
-	while ((e = readdir(dp)) != NULL) {
+	while ((e = readdir(dp)) != NULL && ns < MAX_MODELS * 4) {
 		n = model_stem(e->d_name);
 		if (!n)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (stat(path, &st) || st.st_mtime < best_t)
+		if (stat(path, &st))
 			continue;
-		best_t = st.st_mtime;
-		memcpy(best, e->d_name, n);
-		best[n] = 0;
+		memcpy(st_list[ns].name, e->d_name, n);
+		st_list[ns].name[n] = 0;
+		st_list[ns++].t = st.st_mtim;
 	}
 	closedir(dp);
-	if (!best[0])
-		return;
-	state_path(d, path, sizeof(path), best);
-	if (bnnacc_model_load(&m, path, err, sizeof(err))) {
-		logmsg(LOG_ERR, "stored model %s: %s", path, err);
-		return;
+	qsort(st_list, ns, sizeof(st_list[0]), stored_cmp);
+	for (i = 0; i < ns; i++) {
+		struct dmodel *dm;
+
+		if (d->nmodels == MAX_MODELS) {
+			logmsg(LOG_ERR, "stored model %s: more than %d stored models; not served",
+			       st_list[i].name, MAX_MODELS);
+			continue;
+		}
+		state_path(d, path, sizeof(path), st_list[i].name);
+		if (bnnacc_model_load(&m, path, err, sizeof(err))) {
+			logmsg(LOG_ERR, "stored model %s: %s", path, err);
+			continue;
+		}
+		if (stat(path, &st) || !(dm = model_new(d, st_list[i].name, m, (size_t)st.st_size))) {
+			bnnacc_model_free(m);
+			continue;
+		}
+		dm->want_m = opts_read(d, dm->name);
+		d->models[d->nmodels++] = dm;
+		logmsg(LOG_INFO, "restored model %s%s", dm->name,
+		       i + 1 == ns ? " (the default)" : "");
 	}
-	stat(path, &st);
-	set_model(d, model_new(d, best, m, (size_t)st.st_size));
-	state_prune(d, best);
-	logmsg(LOG_INFO, "restored model %s", best);
 }
 
-static void pending_add(struct daemon *d, struct client *cl, json_t *id,
-			enum proto_op op, uint64_t mask)
+/* ---- pending admin requests ------------------------------------------------ */
+
+static struct pending *pending_add(struct daemon *d, struct client *cl, json_t *id,
+				   enum proto_op op, uint64_t mask)
 {
 	struct pending *p = calloc(1, sizeof(*p));
 
 	if (!p) {
 		send_err(d, cl, id, E_INTERNAL, "out of memory");
-		return;
+		return NULL;
 	}
 	p->cl = cl;
 	p->id = json_incref(id);
@@ -177,56 +232,86 @@ static void pending_add(struct daemon *d, struct client *cl, json_t *id,
 	p->cards = json_array();
 	p->next = d->pend;
 	d->pend = p;
+	return p;
 }
 
 /*
  * A load ended. @ok: a card programmed the candidate, which replaces the
- * previous model on disk and for good. Otherwise the candidate goes and the
- * previous model comes back: stored as it was, and programmed again (a new
- * generation) on the cards the attempt overwrote. Returns what the reply
+ * model of its name (if any) on disk and for good. Otherwise the candidate
+ * goes and the model it replaced comes back: stored as it was, and
+ * programmed again (a new generation) on the cards the attempt overwrote;
+ * the other resident models were never touched. Returns what the reply
  * should add to its message.
  */
 static const char *load_end(struct daemon *d, int ok, char *note, size_t len)
 {
 	char staged[1400], path[1400], dir[1100];
-	struct dmodel *cand = d->model;
-	unsigned i;
+	struct dmodel *cand = d->cand;
+	unsigned i, k;
 
 	*note = 0;
 	if (!d->loading)
 		return note;
 	d->loading = 0;
+	d->cand = NULL;
 	staged_path(d, staged, sizeof(staged), cand->name);
 	if (ok) {
+		/* the models it replaced are forgotten, on disk too */
+		for (i = 0; i < d->nsaved; i++) {
+			if (model_index(d, d->saved[i]) < 0 &&
+			    strcmp(d->saved[i]->name, cand->name))
+				state_remove(d, d->saved[i]->name);
+			model_put(d->saved[i]);
+		}
+		d->nsaved = 0;
 		state_path(d, path, sizeof(path), cand->name);
 		if (rename(staged, path)) {
 			snprintf(note, len, "the model is served but could not be stored (%s): "
 				 "it will not come back after a restart", strerror(errno));
 			logmsg(LOG_ERR, "load %s: %s", cand->name, note);
-		} else {
-			snprintf(dir, sizeof(dir), "%.1000s/models", d->cfg.state_dir);
-			fsync_dir(dir);
-			state_prune(d, cand->name);
+			return note;
 		}
-		model_put(d->prev);
-		d->prev = NULL;
+		opts_path(d, path, sizeof(path), cand->name);
+		if (cand->want_m) {
+			char txt[32];
+			int n = snprintf(txt, sizeof(txt), "m %u\n", cand->want_m);
+
+			write_atomic(path, txt, (size_t)n);
+		} else {
+			unlink(path);
+		}
+		snprintf(dir, sizeof(dir), "%.1000s/models", d->cfg.state_dir);
+		fsync_dir(dir);
 		return note;
 	}
 	unlink(staged);
-	d->model = d->prev;
-	d->prev = NULL;
-	d->gen++;
-	if (d->model) {
-		d->model->gen = d->gen;
-		snprintf(note, len, "; the model %s keeps serving", d->model->name);
+	/*
+	 * The models as they were: those the attempt took off the cards are
+	 * programmed anew (a new generation), the others were never touched
+	 */
+	for (i = 0; i < d->nsaved; i++) {
+		if (model_index(d, d->saved[i]) < 0)
+			d->saved[i]->gen = ++d->gen;
+	}
+	for (i = 0; i < d->nmodels; i++)
+		if (d->models[i] != cand)
+			model_put(d->models[i]);	/* the saved ones hold theirs */
+	memcpy(d->models, d->saved, d->nsaved * sizeof(d->models[0]));
+	d->nmodels = d->nsaved;
+	d->nsaved = 0;
+	if (d->nmodels) {
+		size_t o = (size_t)snprintf(note, len, "; the model%s", d->nmodels > 1 ? "s" : "");
+
+		for (k = 0; k < d->nmodels && o < len; k++)
+			o += (size_t)snprintf(note + o, len - o, "%s %s", k ? "," : "",
+					      d->models[k]->name);
+		if (o < len)
+			snprintf(note + o, len - o, " keep%s serving", d->nmodels > 1 ? "" : "s");
 	} else {
 		snprintf(note, len, "; no model is loaded");
 	}
 	logmsg(LOG_WARNING, "load %s failed on every card%s", cand->name, note);
 	model_put(cand);
-	for (i = 0; i < MAX_CARDS; i++)
-		if (d->card[i])
-			d->card[i]->need_program = 1;
 	return note;
 }
 
@@ -248,6 +333,7 @@ static void pending_reply(struct daemon *d)
 		*pp = p->next;
 		json_array_foreach(p->cards, i, v)
 			ok |= json_is_true(json_object_get(v, "ok"));
+		/* no card at all: a model is kept for the cards to come */
 		ok |= json_array_size(p->cards) == 0;
 		note[0] = 0;
 		if (p->op == OP_LOAD)
@@ -255,17 +341,20 @@ static void pending_reply(struct daemon *d)
 		if (p->cl) {
 			if (ok) {
 				r = proto_ok(p->id);
-				if (p->op == OP_LOAD && d->model)
-					json_object_set_new(r, "name",
-							    json_string(d->model->name));
+				if (p->op == OP_LOAD)
+					json_object_set_new(r, "name", json_string(p->name));
 				if (note[0])
 					json_object_set_new(r, "warning", json_string(note));
 				json_object_set(r, "cards", p->cards);
 				send_json(p->cl, r);
 			} else {
-				char msg[400];
+				char msg[700];
 
 				snprintf(msg, sizeof(msg), "no card succeeded%s", note);
+				if (json_array_size(p->cards) == 1)	/* its reason, at once */
+					snprintf(msg, sizeof(msg), "%s%s", json_string_value(
+						 json_object_get(json_array_get(p->cards, 0), "error")),
+						 note);
 				r = proto_error(p->id, E_CARD, msg);
 				d->errs[E_CARD]++;
 				json_object_set(r, "cards", p->cards);
@@ -320,14 +409,14 @@ static json_t *transfer_json(const struct bnnacc_net *net)
 		"layers", layers, "parts", parts, "tiles", tiles);
 }
 
-/* Each layer's gain (uS per weight unit) of the card's network */
-json_t *gamma_json(const struct card *c)
+/* Each layer's gain (uS per weight unit) of a model's networks on a card */
+json_t *gamma_json(const struct cnet *cn)
 {
 	json_t *a = json_array();
 	unsigned l;
 
-	for (l = 0; l < c->nl; l++)
-		json_array_append_new(a, json_real(c->gamma[l]));
+	for (l = 0; cn && l < cn->nl; l++)
+		json_array_append_new(a, json_real(cn->gamma[l]));
 	return a;
 }
 
@@ -377,9 +466,42 @@ void progress_start(struct daemon *d, struct card *c, enum work w)
 				 !c->have_cal || c->wforce ? "calibrating" : "programming", NULL);
 }
 
+/* Record card @c's outcome in @p: ok with @o (stolen), or @err. */
+static void pending_card_result(struct pending *p, struct card *c, int rc, const char *err,
+				json_t *o)
+{
+	p->mask &= ~(1ull << c->slot);
+	if (rc) {
+		json_decref(o);
+		json_array_append_new(p->cards, json_pack("{s:i,s:b,s:s}",
+			"index", c->index, "ok", 0, "error", err));
+		progress(p, c, "failed", json_pack("{s:s}", "error", err));
+		return;
+	}
+	json_object_set_new(o, "index", json_integer(c->index));
+	json_object_set_new(o, "ok", json_true());
+	if (c->warn[0])
+		json_object_set_new(o, "warning", json_string(c->warn));
+	json_array_append(p->cards, o);
+	progress(p, c, "done", json_pack("{s:O}", "m", json_object_get(o, "m")));
+	json_decref(o);
+}
+
+/* What @c holds: every model's name and networks */
+static json_t *card_models_json(struct card *c)
+{
+	json_t *a = json_array();
+	unsigned i;
+
+	for (i = 0; i < c->nnets; i++)
+		json_array_append_new(a, json_pack("{s:s,s:i}", "name", c->nets[i].model->name,
+						   "m", (int)c->nets[i].m));
+	return a;
+}
+
 /* @c finished its work for the pending requests of @ck (1 check, 0 the others, -1 all) */
 void pending_card_done(struct daemon *d, struct card *c, int rc,
-			      const char *err, int ck)
+		       const char *err, int ck)
 {
 	struct pending *p;
 
@@ -388,24 +510,93 @@ void pending_card_done(struct daemon *d, struct card *c, int rc,
 
 		if (!(p->mask & (1ull << c->slot)) || (ck >= 0 && (p->op == OP_CHECK) != ck))
 			continue;
-		p->mask &= ~(1ull << c->slot);
-		if (rc) {
-			json_array_append_new(p->cards, json_pack("{s:i,s:b,s:s}",
-				"index", c->index, "ok", 0, "error", err));
-			progress(p, c, "failed", json_pack("{s:s}", "error", err));
-			continue;
-		}
-		o = json_pack("{s:i,s:b,s:i,s:o,s:s*}", "index", c->index, "ok", 1,
-			      "m", (int)c->m, "gamma", gamma_json(c), "warning",
-			      c->warn[0] ? c->warn : NULL);
+		o = json_pack("{s:i,s:o}", "m", (int)card_m(c), "models", card_models_json(c));
 		if (ck > 0)
 			json_object_set_new(o, "drift", drift_json(c));
-		else if (c->net)
-			json_object_set_new(o, "transfer", transfer_json(c->net));
-		json_array_append_new(p->cards, o);
-		progress(p, c, "done", json_pack("{s:i}", "m", (int)c->m));
+		pending_card_result(p, c, rc, err, o);
 	}
 	pending_reply(d);
+}
+
+void pending_program_done(struct daemon *d, struct card *c)
+{
+	struct pending *p;
+	unsigned i;
+
+	for (p = d->pend; p; p = p->next) {
+		if (!(p->mask & (1ull << c->slot)) || p->op == OP_CHECK)
+			continue;
+		if (p->op == OP_LOAD) {
+			struct cnet *cn;
+
+			for (i = 0; i < c->nwant && c->want[i] != d->cand; i++)
+				;
+			if (c->rc) {
+				pending_card_result(p, c, c->rc, c->err, NULL);
+			} else if (i < c->nwant && (cn = card_net(c, d->cand))) {
+				pending_card_result(p, c, 0, NULL, json_pack("{s:i,s:o,s:o,s:o}",
+					"m", (int)cn->m, "gamma", gamma_json(cn), "transfer",
+					transfer_json(cn->net), "models", card_models_json(c)));
+			} else if (i < c->nwant) {
+				pending_card_result(p, c, c->wrc[i], c->werr[i], NULL);
+			}
+			continue;	/* else: a programming that did not try the candidate */
+		}
+		if ((p->op == OP_CALIBRATE && !c->wforce) ||
+		    (p->op == OP_RESET && c->wkind != W_RESET))
+			continue;	/* a programming that was under way before the request */
+		pending_card_result(p, c, c->rc, c->err, json_pack("{s:i,s:o}", "m",
+			(int)card_m(c), "models", card_models_json(c)));
+	}
+	pending_reply(d);
+}
+
+/* Read the model a client passed as a descriptor (a regular file or memfd). */
+static int fd_read(int fd, unsigned char **buf, size_t *len, char *err, size_t el)
+{
+	struct stat st;
+	ssize_t got;
+
+	if (fd < 0) {
+		snprintf(err, el, "\"fd\": true, but no descriptor came with the request "
+			 "(send it with SCM_RIGHTS on the request line's bytes)");
+		return -EINVAL;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (size_t)st.st_size > BNNACC_MODEL_MAX_BYTES) {
+		snprintf(err, el, "the descriptor passed is not a model file (a regular file "
+			 "or memfd of 1..%u bytes)", (unsigned)BNNACC_MODEL_MAX_BYTES);
+		return -EINVAL;
+	}
+	*buf = malloc((size_t)st.st_size);
+	if (!*buf) {
+		snprintf(err, el, "out of memory");
+		return -ENOMEM;
+	}
+	got = pread(fd, *buf, (size_t)st.st_size, 0);
+	if (got != st.st_size) {
+		snprintf(err, el, "reading the descriptor passed: %s",
+			 got < 0 ? strerror(errno) : "short read");
+		free(*buf);
+		*buf = NULL;
+		return -EIO;
+	}
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
+/* Read the model file @path the daemon can open. */
+static int path_read(const char *path, unsigned char **buf, size_t *len, char *err, size_t el)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), ret;
+
+	if (fd < 0) {
+		snprintf(err, el, "%.200s: %s", path, strerror(errno));
+		return -errno;
+	}
+	ret = fd_read(fd, buf, len, err, el);
+	close(fd);
+	return ret;
 }
 
 void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
@@ -414,38 +605,40 @@ void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
 	struct bnnacc_model *m;
 	unsigned char *buf = r->data;
 	size_t len = r->data_len;
-	long sz;
-	int ret;
+	int ret = 0, fd = client_take_fd(cl);
 	unsigned i;
 	uint64_t mask = 0;
-	struct dmodel *dm;
+	struct dmodel *dm, *old;
+	struct pending *p;
 	enum proto_err ecode = E_BAD_MODEL;
 
-	if (d->loading)
+	if (d->loading) {
+		if (fd >= 0)
+			close(fd);
 		return send_err(d, cl, r->id, E_BUSY,
 				"another load is in progress: retry when it has completed");
-	if (!buf) {
-		FILE *f = fopen(r->path, "re");
-
-		if (!f)
-			return send_err(d, cl, r->id, E_BAD_MODEL, strerror(errno));
-		fseek(f, 0, SEEK_END);
-		sz = ftell(f);
-		rewind(f);
-		if (sz <= 0 || (size_t)sz > BNNACC_MODEL_MAX_BYTES ||
-		    !(buf = malloc((size_t)sz)) || fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-			fclose(f);
-			free(buf);
-			return send_err(d, cl, r->id, E_BAD_MODEL, "cannot read the model file");
-		}
-		fclose(f);
-		len = (size_t)sz;
 	}
+	old = model_find(d, r->name);
+	if (r->add && !old && d->nmodels == MAX_MODELS) {
+		if (fd >= 0)
+			close(fd);
+		snprintf(err, sizeof(err), "%d models are loaded, the most the daemon keeps: "
+			 "unload one first", MAX_MODELS);
+		return send_err(d, cl, r->id, E_BUSY, err);
+	}
+	if (r->fd)
+		ret = fd_read(fd, &buf, &len, err, sizeof(err));
+	else if (!buf)
+		ret = path_read(r->path, &buf, &len, err, sizeof(err));
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		return send_err(d, cl, r->id, E_BAD_MODEL, err);
 	ret = bnnacc_model_load_mem(&m, buf, len, err, sizeof(err));
 	if (!ret) {
 		staged_path(d, path, sizeof(path), r->name);
 		ret = write_atomic(path, buf, len);
-		if (ret) {	/* the previous model stays, stored and served */
+		if (ret) {	/* the models loaded stay, stored and served */
 			bnnacc_model_free(m);
 			snprintf(err, sizeof(err), "cannot store the model (%zu bytes) in %.150s/models: %s%s",
 				 len, d->cfg.state_dir, strerror(-ret),
@@ -465,31 +658,62 @@ void do_load(struct daemon *d, struct client *cl, struct proto_req *r)
 		return send_err(d, cl, r->id, E_INTERNAL, "out of memory");
 	}
 	dm->want_m = r->m;
-	/* the candidate: it replaces the model once a card has programmed it */
-	d->prev = d->model;
-	d->model = dm;
+	/*
+	 * The candidate: beside the models loaded before ("add"; where the
+	 * model of its name was, which it replaces), or alone; each stays
+	 * saved until a card has programmed it
+	 */
+	for (i = 0; i < d->nmodels; i++) {
+		d->saved[i] = d->models[i];
+		d->models[i]->refs++;
+	}
+	d->nsaved = d->nmodels;
+	if (!r->add) {
+		for (i = 0; i < d->nmodels; i++)
+			model_put(d->models[i]);
+		d->nmodels = 0;
+	}
+	if (r->add && old) {
+		d->models[model_index(d, old)] = dm;
+		model_put(old);
+	} else {
+		d->models[d->nmodels++] = dm;
+	}
+	d->cand = dm;
 	d->loading = 1;
-	for (i = 0; i < MAX_CARDS; i++)
-		if (d->card[i])
-			d->card[i]->need_program = 1;
-	logmsg(LOG_INFO, "model %s loading (uid %u)", r->name, (unsigned)cl->uid);
+	logmsg(LOG_INFO, "model %s loading (uid %u, %u models)", r->name, (unsigned)cl->uid,
+	       d->nmodels);
 	for (i = 0; i < MAX_CARDS; i++)
 		if (d->card[i] && !d->card[i]->gone)
 			mask |= 1ull << i;
-	pending_add(d, cl, r->id, OP_LOAD, mask);
+	p = pending_add(d, cl, r->id, OP_LOAD, mask);
+	if (!p) {
+		load_end(d, 0, err, sizeof(err));
+		return;
+	}
+	snprintf(p->name, sizeof(p->name), "%s", r->name);
 	pending_reply(d);
 	kick(d);
 }
 
 void do_unload(struct daemon *d, struct client *cl, struct proto_req *r)
 {
+	struct dmodel *dm;
+	int at;
+
 	if (d->loading)
 		return send_err(d, cl, r->id, E_BUSY,
 				"a load is in progress: retry when it has completed");
-	if (!d->model || strcmp(d->model->name, r->name))
+	dm = model_find(d, r->name);
+	if (!dm)
 		return send_err(d, cl, r->id, E_NO_MODEL, "no such model loaded");
-	state_prune(d, NULL);
-	set_model(d, NULL);
+	at = model_index(d, dm);
+	memmove(d->models + at, d->models + at + 1,
+		(d->nmodels - (unsigned)at - 1) * sizeof(d->models[0]));
+	d->nmodels--;
+	state_remove(d, dm->name);
+	logmsg(LOG_INFO, "model %s unloaded (%u models)", dm->name, d->nmodels);
+	model_put(dm);
 	send_json(cl, proto_ok(r->id));
 	kick(d);
 }
@@ -505,7 +729,7 @@ void do_cards_op(struct daemon *d, struct client *cl, struct proto_req *r)
 		if (!c || c->gone || (r->card >= 0 && c->index != r->card))
 			continue;
 		if (r->op == OP_CHECK) {
-			if (!c->net || c->prog_gen != d->gen)
+			if (!c->nnets)
 				continue;	/* nothing programmed to check */
 			mask |= 1ull << i;
 			c->want_check = 1;

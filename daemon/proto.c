@@ -116,6 +116,24 @@ static enum proto_err get_uint(json_t *o, const char *key, int64_t lo,
 	return E_OK;
 }
 
+/* Optional number field in [lo, hi]; absent leaves *v 0 (0 < lo: "not asked"). */
+static enum proto_err get_real(json_t *o, const char *key, double lo, double hi,
+			       double *v, char *msg, size_t msglen)
+{
+	json_t *j = json_object_get(o, key);
+
+	*v = 0;
+	if (!j)
+		return E_OK;
+	if (!json_is_number(j) || !(json_number_value(j) >= lo) ||
+	    !(json_number_value(j) <= hi)) {
+		snprintf(msg, msglen, "\"%s\" must be a number in [%g, %g]", key, lo, hi);
+		return E_BAD_REQUEST;
+	}
+	*v = json_number_value(j);
+	return E_OK;
+}
+
 static enum proto_err get_name(json_t *o, char *name, int required, char *msg,
 			       size_t msglen)
 {
@@ -232,6 +250,9 @@ static enum proto_err parse_infer(json_t *o, struct proto_req *r, char *msg,
 			  msglen)))
 		return e;
 	r->deadline_ms = v;
+	if ((e = get_real(o, "precision", 1e-4, 0.5, &r->precision, msg, msglen)) ||
+	    (e = get_real(o, "abstain", 0.0, 1e3, &r->abstain, msg, msglen)))
+		return e;
 	return E_OK;
 }
 
@@ -239,6 +260,7 @@ static enum proto_err parse_load(json_t *o, struct proto_req *r, char *msg,
 				 size_t msglen)
 {
 	json_t *p = json_object_get(o, "path"), *d = json_object_get(o, "data");
+	json_t *fd = json_object_get(o, "fd");
 	int64_t m = 0;
 	enum proto_err e;
 	long got;
@@ -247,9 +269,20 @@ static enum proto_err parse_load(json_t *o, struct proto_req *r, char *msg,
 	    (e = get_uint(o, "m", 0, 1024, &m, msg, msglen)))
 		return e;
 	r->m = (unsigned)m;
-	if (!!p == !!d)
+	if (json_object_get(o, "add") && !json_is_boolean(json_object_get(o, "add")))
+		return fail(msg, msglen, E_BAD_REQUEST, "%s", "\"add\" must be true or false");
+	r->add = json_is_true(json_object_get(o, "add"));
+	if (fd && !json_is_true(fd))
 		return fail(msg, msglen, E_BAD_REQUEST, "%s",
-			    "give exactly one of \"path\" and \"data\"");
+			    "\"fd\" must be true (the model comes as the descriptor passed "
+			    "with SCM_RIGHTS on this request line)");
+	if (!!p + !!d + !!fd != 1)
+		return fail(msg, msglen, E_BAD_REQUEST, "%s",
+			    "give exactly one of \"path\", \"data\" and \"fd\"");
+	if (fd) {
+		r->fd = 1;
+		return E_OK;
+	}
 	if (p) {
 		const char *s = json_string_value(p);
 

@@ -56,6 +56,10 @@ struct proto_req {
 	unsigned n, dim, samples, outputs, m;
 	int64_t deadline_ms;
 	int card, force;
+	int fd;			/* load: the model comes as a passed descriptor */
+	int add;		/* load: beside the resident models (else it replaces them) */
+	double precision;	/* infer: sample until this converged (0: all M) */
+	double abstain;		/* infer: u_e above this abstains (0: never) */
 	int rpc;		/* the line was JSON-RPC 2.0 (version 2 framing) */
 };
 

@@ -131,7 +131,7 @@ static int compare(const struct bnnacc_result *hw, const struct bnnacc_result *s
 static int pipeline(struct bnnacc_dev *dev)
 {
 	struct bnnacc_cal_opts co = { { 0, 0, 0, 0 }, 0, NULL, 0, 0, progress, NULL };
-	struct bnnacc_xfer_opts xo = { M, 0, 0, 0, 0, 0, 0 };
+	struct bnnacc_xfer_opts xo = { .m = M };
 	struct bnnacc_model *m = NULL, *ach = NULL;
 	struct bnnacc_result hw, sw;
 	struct bnnacc_calib cal;
