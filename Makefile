@@ -137,6 +137,7 @@ bench: $(BENCH_PROGS)
 	@for b in $(BENCH_PROGS); do $$b || exit 1; done
 	@tests/bench/vm_bench.sh
 	@tests/bench/daemon_bench.sh
+	@tests/bench/serving_bench.sh $(BUILD)
 
 # ---- host tests: the daemon on simulated cards (bnnaccd --sim), no VM ----------
 host-check: all guest

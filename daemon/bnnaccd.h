@@ -162,6 +162,7 @@ struct card {
 	struct bnnacc_net *wnet;
 	double *pb;
 	size_t pbcap;
+	unsigned *mi, micap;	/* networks each input used */
 	unsigned stride, classes, wnet_inputs;
 	char bname[PROTO_NAME_LEN];	/* the batch's model */
 	struct job **jobs;

@@ -242,23 +242,34 @@ static int converged(const double *p, unsigned m, unsigned c, double eps)
  * A batch: every request gets the networks it asked for (samples, else
  * all M). Without `precision` in the batch that is one call on the first
  * max(samples) networks. With it, the networks run ADAPT_CHUNK at a time
- * on the inputs of the requests still open, and a request with a precision
- * closes once the sequential test passes for all its inputs.
+ * on the inputs still open, and an input of a request with a precision
+ * closes once the sequential test passes for it (c->mi: each input's
+ * networks; a request's m_used: the most of its inputs').
  */
 static int w_infer(struct card *c)
 {
-	unsigned M = bnnacc_net_m(c->wnet), top = 0, i, k0, open, adaptive = 0;
-	unsigned C = c->classes;
+	unsigned M = bnnacc_net_m(c->wnet), top = 0, i, q, k0, open, adaptive = 0;
+	unsigned C = c->classes, D = c->wnet_inputs;
 	float *xa = NULL;
 	int ret = 0;
 
-	for (i = 0; i < c->njobs; i++) {
+	if (c->n > c->micap) {
+		unsigned *mi = realloc(c->mi, c->n * sizeof(*mi));
+
+		if (!mi)
+			return -ENOMEM;
+		c->mi = mi;
+		c->micap = c->n;
+	}
+	for (i = 0, open = 0; i < c->njobs; i++) {
 		struct job *j = c->jobs[i];
 		unsigned want = j->samples && j->samples < M ? j->samples : M;
 
 		j->m_used = want;
 		top = want > top ? want : top;
 		adaptive |= j->precision > 0;
+		for (q = 0; q < j->n; q++)
+			c->mi[open++] = want;
 	}
 	if (!adaptive) {
 		ret = bnnacc_infer_nets(c->wnet, 0, top, c->x, c->n, &c->res, c->err,
@@ -273,49 +284,48 @@ static int w_infer(struct card *c)
 		return ret;
 	}
 	c->stride = M;
-	xa = malloc((size_t)c->n * c->wnet_inputs * sizeof(float));
+	xa = malloc((size_t)c->n * D * sizeof(float));
 	ret = xa ? w_pb(c, (size_t)c->n * M * C) : -ENOMEM;
-	for (i = 0; i < c->njobs; i++)
-		c->jobs[i]->m_used = 0;	/* 0: still sampling */
-	for (k0 = 0, open = c->njobs; !ret && open && k0 < M;) {
-		unsigned cnt = M - k0 < ADAPT_CHUNK ? M - k0 : ADAPT_CHUNK, na = 0, first = 0;
+	memset(c->mi, 0, c->n * sizeof(*c->mi));	/* 0: still sampling */
+	for (k0 = 0, open = c->n; !ret && open && k0 < M;) {
+		unsigned cnt = M - k0 < ADAPT_CHUNK ? M - k0 : ADAPT_CHUNK, na = 0, x;
 		struct bnnacc_result r;
 
-		for (i = 0; i < c->njobs; first += c->jobs[i++]->n)
-			if (!c->jobs[i]->m_used) {
-				memcpy(xa + (size_t)na * c->wnet_inputs,
-				       c->x + (size_t)first * c->wnet_inputs,
-				       (size_t)c->jobs[i]->n * c->wnet_inputs * sizeof(float));
-				na += c->jobs[i]->n;
-			}
+		for (x = 0; x < c->n; x++)
+			if (!c->mi[x])
+				memcpy(xa + (size_t)na++ * D, c->x + (size_t)x * D, D * sizeof(float));
 		ret = bnnacc_infer_nets(c->wnet, k0, cnt, xa, na, &r, c->err, sizeof(c->err));
 		if (ret)
 			break;
 		k0 += cnt;
 		na = 0;
-		for (i = 0, first = 0; i < c->njobs; first += c->jobs[i++]->n) {
+		for (i = 0, x = 0; i < c->njobs; i++) {
 			struct job *j = c->jobs[i];
-			unsigned q, want = j->samples && j->samples < M ? j->samples : M;
-			int done = 1;
+			unsigned want = j->samples && j->samples < M ? j->samples : M;
 
-			if (j->m_used)
-				continue;
-			for (q = 0; q < j->n; q++)
-				memcpy(c->pb + ((size_t)(first + q) * M + k0 - cnt) * C,
-				       r.probs + (size_t)(na + q) * cnt * C,
+			for (q = 0; q < j->n; q++, x++) {
+				double *px = c->pb + (size_t)x * M * C;
+
+				if (c->mi[x])
+					continue;
+				memcpy(px + (size_t)(k0 - cnt) * C, r.probs + (size_t)na++ * cnt * C,
 				       (size_t)cnt * C * sizeof(double));
-			na += j->n;
-			if (k0 < want && (!(j->precision > 0) || k0 < ADAPT_MIN))
-				continue;
-			for (q = 0; k0 < want && q < j->n && done; q++)
-				done = converged(c->pb + (size_t)(first + q) * M * C, k0, C,
-						 j->precision);
-			if (done) {
-				j->m_used = k0 < want ? k0 : want;
-				open--;
+				if (k0 >= want)
+					c->mi[x] = want;
+				else if (j->precision > 0 && k0 >= ADAPT_MIN &&
+					 converged(px, k0, C, j->precision))
+					c->mi[x] = k0;
+				open -= !!c->mi[x];
 			}
 		}
 		bnnacc_result_free(&r);
+	}
+	for (i = 0, q = 0; i < c->njobs; i++) {
+		struct job *j = c->jobs[i];
+		unsigned e;
+
+		for (j->m_used = 0, e = q + j->n; q < e; q++)
+			j->m_used = c->mi[q] > j->m_used ? c->mi[q] : j->m_used;
 	}
 	free(xa);
 	return ret;
@@ -504,6 +514,7 @@ void card_free(struct daemon *d, struct card *c)
 	free(c->jobs);
 	free(c->x);
 	free(c->pb);
+	free(c->mi);
 	free(c);
 }
 

@@ -37,14 +37,17 @@ static json_t *darray(const double *v, unsigned n)
 static void job_reply(struct daemon *d, struct card *c, struct job *j,
 		      unsigned first)
 {
-	unsigned s = j->m_used, C = c->classes, i, k;
+	unsigned s, C = c->classes, i, k;
 	json_t *out = proto_ok(j->id), *mean = json_array(), *up = json_array(),
 	       *ua = json_array(), *ue = json_array(), *ps = json_array(),
-	       *ab = json_array();
+	       *ab = json_array(), *mu_used = json_array();
 	double mu[BNNACC_MODEL_MAX_DIM], p, a, e;
 
 	for (i = 0; i < j->n; i++) {
 		const double *pr = c->pb + (size_t)(first + i) * c->stride * C;
+
+		s = c->mi[first + i];
+		json_array_append_new(mu_used, json_integer(s));
 
 		/* the samples this input used, as a result of its own */
 		struct bnnacc_result view = {
@@ -68,7 +71,9 @@ static void job_reply(struct daemon *d, struct card *c, struct job *j,
 	}
 	json_object_set_new(out, "model", json_string(c->bname));
 	json_object_set_new(out, "card", json_integer(c->index));
-	json_object_set_new(out, "m", json_integer(s));
+	json_object_set_new(out, "m", json_integer(j->m_used));
+	if (j->precision > 0)
+		json_object_set(out, "m_used", mu_used);
 	json_object_set_new(out, "n", json_integer(j->n));
 	if (j->outputs & OUT_MEAN)
 		json_object_set(out, "mean", mean);
@@ -87,6 +92,7 @@ static void job_reply(struct daemon *d, struct card *c, struct job *j,
 	json_decref(ue);
 	json_decref(ps);
 	json_decref(ab);
+	json_decref(mu_used);
 	observe_latency(d, now_s() - j->t0);
 	send_json(j->cl, out);
 }

@@ -20,6 +20,9 @@
 #     notifications, progress during load, version negotiation;
 #   * bnnaccctl benchmark reports consistent figures, and monitor sees the
 #     cards work while it runs;
+#   * tests/host/serving.py: two resident models, loads by descriptor,
+#     abstention, and adaptive sampling's card time and fidelity on the demo
+#     grid (BENCH lines);
 #   * started as systemd would (tests/host/sd_launch.py): the socket passed
 #     as fd 3 is served, READY=1 and a WATCHDOG=1 every half interval are
 #     sent, STOPPING=1 at SIGTERM.
@@ -29,7 +32,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 B=${1:-$top/build}
 D=$B/daemon/bnnaccd C=$B/daemon/bnnaccctl G=$B/guest
-for f in "$D" "$C" "$G/d_tool" "$G/d_fault"; do
+for f in "$D" "$C" "$G/d_tool" "$G/d_fault" "$B/demo/bnn-demo"; do
 	[ -x "$f" ] || { echo "daemon-sim: $f missing (make all guest)"; exit 1; }
 done
 W=$(mktemp -d "${TMPDIR:-/tmp}/bnnacc-sim.XXXXXX")
@@ -194,8 +197,15 @@ print("daemon-sim: monitor: %d samples, utilisation %s" %
       (len(s), ["%.2f" % x["utilization"] for x in s]))
 PY
 stop TERM
+# several resident models, loads by descriptor, abstention, adaptive
+# sampling on the demo grid (tests/host/serving.py: its own daemon)
+"$B/demo/bnn-demo" train --out "$W/moons.bnnm" >/dev/null 2>&1 || fail "bnn-demo train"
+"$B/demo/bnn-demo" points --out "$W/pts.txt" || fail "bnn-demo points"
+mkdir "$W/serving"
+python3 "$top/tests/host/serving.py" "$D" "$W/serving" "$W/moons.bnnm" "$W/pts.txt" \
+	"$W/toy.bnnm" "$W/wide.bnnm" || { tail -n 20 "$W/serving/d.log"; fail "serving"; }
 # a sanitized build (SAN=1, the debug pass) reports into the daemon's log
-if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W/d.log"; then
+if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W/d.log" "$W/serving/d.log"; then
 	fail "sanitizer report"
 fi
 echo "daemon-sim: PASS"
