@@ -12,6 +12,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -21,13 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
-#include <time.h>
 #include <pthread.h>
 
+#include "client.h"
 #include "proto.h"
 #include "bnnacc/bnnacc.h"
 
@@ -41,10 +40,8 @@
 struct ctl {
 	const char *sock;
 	int json;
-	int fd;
-	FILE *rx;
+	struct bnd *bc;		/* the connection, once a session started */
 	const char *cmd;
-	long long next_id;	/* of the JSON-RPC requests */
 };
 
 struct command;
@@ -99,38 +96,7 @@ static long parse_num(const struct ctl *c, const char *what, const char *s,
 	return v;
 }
 
-/* ---- the socket --------------------------------------------------------- */
-
-static int connect_to(struct ctl *c)
-{
-	struct sockaddr_un sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(c->sock) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, c->sock);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)))
-		return -errno;
-	c->rx = fdopen(dup(c->fd), "r");
-	return c->rx ? 0 : -errno;
-}
-
-static int send_line(struct ctl *c, const char *s, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = send(c->fd, s, len, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		s += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
+/* ---- the daemon (daemon/client.c) ------------------------------------------- */
 
 /* A progress notification of the request in flight: a line on stderr. */
 static void show_progress(const struct ctl *c, json_t *p)
@@ -160,66 +126,61 @@ static void show_progress(const struct ctl *c, json_t *p)
 	fprintf(stderr, "] %lld/%lld cards: %s\n", done, n, what);
 }
 
-/*
- * Send the request @req (stolen; version 1 form, {"op":..,..}) as JSON-RPC
- * 2.0 and read its reply, showing the progress notifications that come
- * first. The reply is returned in version 1 form ({"ok":true,..result} or
- * {"ok":false,"error":{"code":NAME,"message":..},..data}), NULL on an I/O
- * error (reported).
- */
-static json_t *call(struct ctl *c, json_t *req)
+static void on_notify(void *arg, const char *method, json_t *params)
 {
-	char *line = NULL;
-	size_t cap = 0, len;
-	json_t *r = NULL, *rpc, *body, *v;
-	const char *k, *op = json_string_value(json_object_get(req, "op"));
-	char *s;
+	if (!strcmp(method, "progress"))
+		show_progress(arg, params);
+}
 
-	rpc = json_pack("{s:s,s:s,s:O,s:I}", "jsonrpc", "2.0", "method", op ? op : "",
-			"params", req, "id", (json_int_t)++c->next_id);
-	json_object_del(json_object_get(rpc, "params"), "op");
+/*
+ * The daemon's error reply in version 1 form: {"ok":false,"error":{"code":
+ * NAME,"message":..},..the other fields (data)}.
+ */
+static json_t *error_v1(const struct bnd_error *e)
+{
+	json_t *v = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code", e->name,
+			      "message", e->message), *x;
+	const char *k;
+
+	json_object_foreach(e->data, k, x)
+		if (strcmp(k, "code"))
+			json_object_set(v, k, x);
+	return v;
+}
+
+/*
+ * Send the request @req (stolen; version 1 form, {"op":..,..}) with @fd (-1
+ * or a descriptor passed with it) and read its reply, showing the progress
+ * notifications that come first. The reply is returned in version 1 form
+ * ({"ok":true,..result} or {"ok":false,"error":{"code":NAME,"message":..},
+ * ..data}), NULL on an I/O error (reported).
+ */
+static json_t *call_fd(struct ctl *c, json_t *req, int fd)
+{
+	const char *op = json_string_value(json_object_get(req, "op"));
+	char method[32];
+	json_t *res = NULL, *v;
+	int ret;
+
+	snprintf(method, sizeof(method), "%s", op ? op : "");
+	json_object_del(req, "op");
+	ret = bnd_call(c->bc, method, req, fd, &res);
 	json_decref(req);
-	s = proto_dump(rpc, &len);	/* takes rpc */
-	if (!s || send_line(c, s, len)) {
-		fprintf(stderr, "bnnaccctl: %s: cannot send to bnnaccd (%s)\n", c->sock,
-			strerror(errno));
-		free(s);
+	if (ret == -EREMOTEIO)
+		return error_v1(bnd_last_error(c->bc));
+	if (ret) {
+		fprintf(stderr, "bnnaccctl: %s\n", bnd_errmsg(c->bc));
 		return NULL;
 	}
-	free(s);
-	while (getline(&line, &cap, c->rx) >= 0) {
-		json_decref(r);
-		r = json_loads(line, 0, NULL);
-		if (!r)
-			break;
-		if (json_is_string(json_object_get(r, "method"))) {	/* a notification */
-			if (!strcmp(json_string_value(json_object_get(r, "method")), "progress"))
-				show_progress(c, json_object_get(r, "params"));
-			continue;
-		}
-		body = json_object_get(r, "result");
-		if (body) {
-			v = json_pack("{s:b}", "ok", 1);
-			json_object_update(v, body);
-		} else {
-			json_t *e = json_object_get(r, "error"), *data = json_object_get(e, "data");
+	v = json_pack("{s:b}", "ok", 1);
+	json_object_update(v, res);
+	json_decref(res);
+	return v;
+}
 
-			v = json_pack("{s:b,s:{s:O,s:O}}", "ok", 0, "error", "code",
-				      json_object_get(data, "code") ? json_object_get(data, "code") :
-				      json_object_get(e, "code"), "message", json_object_get(e, "message"));
-			json_object_foreach(data, k, body)
-				if (strcmp(k, "code"))
-					json_object_set(v, k, body);
-		}
-		json_decref(r);
-		free(line);
-		return v;
-	}
-	fprintf(stderr, "bnnaccctl: %s: %s\n", c->sock,
-		r ? "the reply is not JSON-RPC" : "no reply from bnnaccd (connection closed)");
-	json_decref(r);
-	free(line);
-	return NULL;
+static json_t *call(struct ctl *c, json_t *req)
+{
+	return call_fd(c, req, -1);
 }
 
 /* 0 for an ok reply; else prints the daemon's error and returns 1. */
@@ -238,32 +199,35 @@ static int check(const struct ctl *c, json_t *r)
 	return 1;
 }
 
+/* Connect and say hello in @version (2: JSON-RPC, progress shown; 1: raw). */
 static int session_version(struct ctl *c, int version)
 {
-	json_t *r;
-	int rc = connect_to(c);
+	int rc;
 
-	if (rc) {
+	if (!c->bc && !(c->bc = bnd_new())) {
+		fprintf(stderr, "bnnaccctl: out of memory\n");
+		return 1;
+	}
+	rc = bnd_connect(c->bc, c->sock, version, 0);
+	if (rc == -EREMOTEIO) {		/* the daemon refused the hello */
+		const struct bnd_error *e = bnd_last_error(c->bc);
+
+		fprintf(stderr, "bnnaccctl %s: %s: %s\n", c->cmd, e->name, e->message);
+		return 1;
+	}
+	if (rc == -ENOENT || rc == -EACCES || rc == -ECONNREFUSED || rc == -ENAMETOOLONG) {
 		fprintf(stderr, "bnnaccctl: cannot connect to bnnaccd at %s: %s%s\n", c->sock,
 			strerror(-rc), rc == -ENOENT ? " (is bnnaccd running? -s SOCKET)" :
 			rc == -EACCES ? " (are you in group bnnacc?)" : "");
 		return 1;
 	}
-	if (version == 1) {	/* raw: the lines are the user's, version 1 */
-		char *line = NULL;
-		size_t cap = 0;
-		static const char hello[] = "{\"op\":\"hello\",\"version\":1}\n";
-
-		r = NULL;
-		if (!send_line(c, hello, sizeof(hello) - 1) && getline(&line, &cap, c->rx) >= 0)
-			r = json_loads(line, 0, NULL);
-		free(line);
-	} else {	/* version 2: JSON-RPC 2.0, with progress notifications */
-		r = call(c, json_pack("{s:s,s:i}", "op", "hello", "version", 2));
+	if (rc) {
+		fprintf(stderr, "bnnaccctl: %s\n", bnd_errmsg(c->bc));
+		return 1;
 	}
-	rc = check(c, r);
-	json_decref(r);
-	return rc;
+	if (version == 2)
+		bnd_on_notify(c->bc, on_notify, c);
+	return 0;
 }
 
 static int session(struct ctl *c)
@@ -350,9 +314,10 @@ static void print_card_results(json_t *r)
  * --json, else through @human (also for an error reply when @always: the
  * per-card results of load and the card operations).
  */
-static int exchange(struct ctl *c, json_t *req, void (*human)(json_t *), int always)
+static int exchange_fd(struct ctl *c, json_t *req, int fd, void (*human)(json_t *),
+		       int always)
 {
-	json_t *r = call(c, req);
+	json_t *r = call_fd(c, req, fd);
 	int rc;
 
 	if (r && c->json)
@@ -362,6 +327,11 @@ static int exchange(struct ctl *c, json_t *req, void (*human)(json_t *), int alw
 		human(r);
 	json_decref(r);
 	return rc;
+}
+
+static int exchange(struct ctl *c, json_t *req, void (*human)(json_t *), int always)
+{
+	return exchange_fd(c, req, -1, human, always);
 }
 
 /* A session, then one request shown through @human. */
@@ -486,42 +456,20 @@ static int run_card_op(struct ctl *c, const struct command *cmd, int argc, char 
 	return exchange(c, req, print_card_results, 1);
 }
 
-static void b64(const unsigned char *in, size_t n, char *out)
-{
-	static const char t[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = t[v >> 18];
-		out[o++] = t[(v >> 12) & 63];
-		out[o++] = t[(v >> 6) & 63];
-		out[o++] = t[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-
-		out[o++] = t[v >> 18];
-		out[o++] = t[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? t[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = 0;
-}
-
 /*
- * The load request for @file: its content inline (base64) when it fits in
- * a request line, else its absolute path for the daemon to read.
+ * The load request for @file: with @by_fd, "fd": true and *@fd the file
+ * opened (the daemon reads the descriptor passed with the request);
+ * otherwise its content inline (base64) when it fits in a request line,
+ * else its absolute path for the daemon to read.
  */
-static json_t *load_req(const struct ctl *c, const char *name, const char *file)
+static json_t *load_req(const struct ctl *c, const char *name, const char *file,
+			int by_fd, int *fd)
 {
 	unsigned char *buf = NULL;
 	char *enc = NULL, *abs;
 	struct stat st;
 	json_t *r = NULL;
-	FILE *f = fopen(file, "rb");
+	FILE *f = fopen(file, "rbe");
 
 	if (!f || fstat(fileno(f), &st)) {
 		fprintf(stderr, "bnnaccctl %s: %s: %s\n", c->cmd, file, strerror(errno));
@@ -530,6 +478,15 @@ static json_t *load_req(const struct ctl *c, const char *name, const char *file)
 	if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
 		fprintf(stderr, "bnnaccctl %s: %s: not a model file (empty or not a regular file)\n",
 			c->cmd, file);
+		goto out;
+	}
+	if (by_fd) {
+		*fd = fcntl(fileno(f), F_DUPFD_CLOEXEC, 0);
+		if (*fd < 0) {
+			fprintf(stderr, "bnnaccctl %s: %s: %s\n", c->cmd, file, strerror(errno));
+			goto out;
+		}
+		r = json_pack("{s:s,s:s,s:b}", "op", "load", "name", name, "fd", 1);
 		goto out;
 	}
 	if ((size_t)st.st_size > INLINE_MAX) {
@@ -543,12 +500,12 @@ static json_t *load_req(const struct ctl *c, const char *name, const char *file)
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size);
-	enc = malloc((size_t)st.st_size / 3 * 4 + 8);
+	enc = malloc(BND_B64_LEN((size_t)st.st_size) + 1);
 	if (!buf || !enc || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
 		fprintf(stderr, "bnnaccctl %s: cannot read %s\n", c->cmd, file);
 		goto out;
 	}
-	b64(buf, (size_t)st.st_size, enc);
+	bnd_b64_encode(buf, (size_t)st.st_size, enc);
 	r = json_pack("{s:s,s:s,s:s}", "op", "load", "name", name, "data", enc);
 out:
 	if (f)
@@ -569,22 +526,25 @@ static int run_load(struct ctl *c, const struct command *cmd, int argc, char **a
 		    const long *opt)
 {
 	json_t *req;
-	int rc;
+	int rc, fd = -1;
 	long m = opt[0];
 
 	(void)cmd;
 	if (argc == 3)		/* the old positional M */
 		m = parse_num(c, "M", argv[2], 1, 1024);
-	req = load_req(c, argv[0], argv[1]);
+	req = load_req(c, argv[0], argv[1], (int)opt[1], &fd);
 	if (!req)
 		return 1;
 	if (m > 0)
 		json_object_set_new(req, "m", json_integer(m));
-	if ((rc = session(c))) {
+	rc = session(c);
+	if (rc)
 		json_decref(req);
-		return rc;
-	}
-	return exchange(c, req, human_load, 1);
+	else
+		rc = exchange_fd(c, req, fd, human_load, 1);
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 static int run_unload(struct ctl *c, const struct command *cmd, int argc, char **argv,
@@ -732,21 +692,13 @@ struct bench_client {
 	char err[160];
 };
 
-static double mono_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 /* One client: infer requests of n random inputs, one at a time, until end. */
 static void *bench_thread(void *arg)
 {
 	struct bench_client *b = arg;
 	unsigned seed = (unsigned)(uintptr_t)b ^ (unsigned)getpid();
 
-	while (mono_s() < b->end) {
+	while (bnd_now() < b->end) {
 		json_t *in = json_array(), *req, *r;
 		double t0;
 
@@ -758,7 +710,7 @@ static void *bench_thread(void *arg)
 			json_array_append_new(in, v);
 		}
 		req = json_pack("{s:s,s:o,s:[s]}", "op", "infer", "inputs", in, "outputs", "mean");
-		t0 = mono_s();
+		t0 = bnd_now();
 		r = call(&b->c, req);
 		if (!r) {
 			snprintf(b->err, sizeof(b->err), "the connection failed");
@@ -775,7 +727,7 @@ static void *bench_thread(void *arg)
 				}
 				b->lat = nl;
 			}
-			b->lat[b->nlat++] = mono_s() - t0;
+			b->lat[b->nlat++] = bnd_now() - t0;
 			b->inputs += b->n;
 		} else {
 			b->errors++;
@@ -832,9 +784,9 @@ static int run_benchmark(struct ctl *c, const struct command *cmd, int argc, cha
 		free(b);
 		return 1;
 	}
-	t0 = mono_s();
+	t0 = bnd_now();
 	for (i = 0; i < nc; i++) {
-		b[i].c = (struct ctl){ .sock = c->sock, .json = 1, .fd = -1, .cmd = c->cmd };
+		b[i].c = (struct ctl){ .sock = c->sock, .json = 1, .cmd = c->cmd };
 		b[i].dim = dim;
 		b[i].n = n;
 		b[i].end = t0 + secs;
@@ -847,7 +799,7 @@ static int run_benchmark(struct ctl *c, const struct command *cmd, int argc, cha
 	}
 	for (i = 0; i < nc; i++)
 		pthread_join(b[i].th, NULL);
-	wall = mono_s() - t0;
+	wall = bnd_now() - t0;
 	for (i = 0; i < nc; i++)
 		nlat += b[i].nlat;
 	lat = malloc((nlat ? nlat : 1) * sizeof(*lat));
@@ -881,10 +833,7 @@ static int run_benchmark(struct ctl *c, const struct command *cmd, int argc, cha
 		       max * 1e3);
 	for (i = 0; i < nc; i++) {
 		free(b[i].lat);
-		if (b[i].c.rx)
-			fclose(b[i].c.rx);
-		if (b[i].c.fd >= 0)
-			close(b[i].c.fd);
+		bnd_free(b[i].c.bc);
 	}
 	free(lat);
 	free(b);
@@ -902,7 +851,7 @@ static int run_monitor(struct ctl *c, const struct command *cmd, int argc, char 
 	long long in_prev[64] = { 0 }, lcnt_prev = 0;
 	long count = opt[1];
 	int rc, first = 1;
-	double t0 = mono_s();
+	double t0 = bnd_now();
 
 	(void)cmd;
 	(void)argc;
@@ -912,7 +861,7 @@ static int run_monitor(struct ctl *c, const struct command *cmd, int argc, char 
 	for (long k = 0; !count || k <= count; k++) {
 		json_t *cards = call(c, json_pack("{s:s}", "op", "cards"));
 		json_t *st = call(c, json_pack("{s:s}", "op", "stats")), *e;
-		double t = mono_s(), dt = t - t_prev;
+		double t = bnd_now(), dt = t - t_prev;
 		double lsum = rget(st, "latency_sum_s");
 		long long lcnt = iget(st, "latency_count");
 		size_t i;
@@ -961,9 +910,7 @@ static int run_monitor(struct ctl *c, const struct command *cmd, int argc, char 
 static int run_raw(struct ctl *c, const struct command *cmd, int argc, char **argv,
 		   const long *opt)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	json_t *r;
+	struct bnd_reply r;
 	int rc;
 
 	(void)cmd;
@@ -971,18 +918,12 @@ static int run_raw(struct ctl *c, const struct command *cmd, int argc, char **ar
 	(void)opt;
 	if ((rc = session_version(c, 1)))
 		return rc;
-	if (send_line(c, argv[0], strlen(argv[0])) || send_line(c, "\n", 1) ||
-	    getline(&line, &cap, c->rx) < 0) {
-		fprintf(stderr, "bnnaccctl raw: no reply from bnnaccd\n");
-		free(line);
+	if (bnd_send_raw(c->bc, argv[0], strlen(argv[0]), -1) || bnd_recv(c->bc, &r)) {
+		fprintf(stderr, "bnnaccctl raw: no reply from bnnaccd: %s\n", bnd_errmsg(c->bc));
 		return 1;
 	}
-	fputs(line, stdout);
-	r = json_loads(line, 0, NULL);
-	free(line);
-	rc = r && json_is_true(json_object_get(r, "ok")) ? 0 : 1;
-	json_decref(r);
-	return rc;
+	printf("%s\n", r.line);
+	return r.ok ? 0 : 1;
 }
 
 /*
@@ -1158,6 +1099,8 @@ static const struct copt monitor_opts[] = {
 
 static const struct copt load_opts[] = {
 	{ "networks", 'm', "M", 1, 1024, "program M sampled networks (default: as many as fit)" },
+	{ "fd", 'f', NULL, 0, 0, "pass the open file to the daemon (SCM_RIGHTS) instead of its\n"
+	  "                           content or path: any size, no path the daemon must reach" },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -1175,7 +1118,8 @@ static const struct command commands[] = {
 	{ "load", "NAME MODEL-FILE", 2, 3,
 	  "calibrate the cards if needed and program the model; the serving model is\n"
 	  "replaced only if a card succeeds. A file too large for one request line\n"
-	  "(about 768 KiB) is sent by path: the daemon must be able to read it",
+	  "(about 768 KiB) is sent by path: the daemon must be able to read it;\n"
+	  "with --fd the open file itself is passed to the daemon",
 	  load_opts, run_load },
 	{ "unload", "NAME", 1, 1, "unload the model", NULL, run_unload },
 	{ "infer", "[CSV-FILE|-]", 0, 1,
@@ -1278,7 +1222,7 @@ static int run_help(struct ctl *c, const struct command *cmd, int argc, char **a
 
 int main(int argc, char **argv)
 {
-	struct ctl c = { .fd = -1 };
+	struct ctl c = { .bc = NULL };
 	const struct command *cmd;
 	struct option lo[16];
 	char so[64] = "+:s:jhV";

@@ -30,12 +30,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+
+#include "client.h"
 
 #define DEMO_MODEL_NAME "demo"
 #define INFER_CHUNK 4096	/* the protocol's limit of inputs per request */
@@ -49,168 +49,81 @@
 #define CAL_MAX_AGE_S (7 * 86400)	/* the library's default reuse age */
 
 
-/* ---- the socket ---------------------------------------------------------- */
+/* ---- the daemon (daemon/client.c, protocol version 2) --------------------- */
 
 struct conn {
-	FILE *f;
-	char *line;
-	size_t cap;
+	struct bnd *c;
 	double parse_s;		/* time spent decoding replies */
 };
 
-static double now_s(void)
+static int conn_open(struct conn *cn, const char *path, char *err, size_t errlen)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int conn_open(struct conn *c, const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa;
 	struct timespec ts = { 0, 100000000 };
 	unsigned i;
-	int fd = -1;
+	int ret;
 
-	memset(c, 0, sizeof(*c));
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return card_run_fail(err, errlen, -ENAMETOOLONG, "socket path %s too long", path);
-	strcpy(sa.sun_path, path);
+	memset(cn, 0, sizeof(*cn));
+	cn->c = bnd_new();
+	if (!cn->c)
+		return card_run_fail(err, errlen, -ENOMEM, "out of memory");
 	/* The daemon was started just before us: give it 30 s to listen. */
 	for (i = 0; i < 300; i++) {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return card_run_fail(err, errlen, -errno, "socket: %s", strerror(errno));
-		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		ret = bnd_connect(cn->c, path, 2, 0);
+		if (ret != -ENOENT && ret != -ECONNREFUSED)
 			break;
-		close(fd);
-		fd = -1;
 		nanosleep(&ts, NULL);
 	}
-	if (fd < 0)
-		return card_run_fail(err, errlen, -ECONNREFUSED, "bnnaccd does not answer on %s", path);
-	c->f = fdopen(fd, "r+");
-	if (!c->f) {
-		close(fd);
-		return card_run_fail(err, errlen, -errno, "fdopen: %s", strerror(errno));
-	}
+	return ret ? card_run_fail(err, errlen, ret, "%s", bnd_errmsg(cn->c)) : 0;
+}
+
+static void conn_close(struct conn *cn)
+{
+	bnd_free(cn->c);
+	memset(cn, 0, sizeof(*cn));
+}
+
+/* @method with @params (taken); an error reply is -EIO with the daemon's message. */
+static int conn_call(struct conn *cn, const char *method, json_t *params, json_t **out,
+		     char *err, size_t errlen)
+{
+	int ret = bnd_call(cn->c, method, params, -1, out);
+
+	json_decref(params);
+	if (ret)
+		return card_run_fail(err, errlen, ret == -EREMOTEIO ? -EIO : ret, "%s",
+				     bnd_errmsg(cn->c));
 	return 0;
-}
-
-static void conn_close(struct conn *c)
-{
-	if (c->f)
-		fclose(c->f);
-	free(c->line);
-	memset(c, 0, sizeof(*c));
-}
-
-static int conn_send(struct conn *c, json_t *req, char *err, size_t errlen)
-{
-	char *s = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(9));
-	int ret = 0;
-
-	if (!s)
-		return card_run_fail(err, errlen, -ENOMEM, "json_dumps failed");
-	if (fputs(s, c->f) == EOF || fputc('\n', c->f) == EOF || fflush(c->f))
-		ret = card_run_fail(err, errlen, -EPIPE, "bnnaccd: write: %s", strerror(errno));
-	free(s);
-	return ret;
-}
-
-/* Decode reply @txt; an "ok": false one becomes -EIO with the daemon's message. */
-static int reply_decode(struct conn *c, const char *txt, json_t **out, char *err,
-			size_t errlen)
-{
-	json_error_t je;
-	json_t *r, *e;
-	double t0 = now_s();
-
-	*out = NULL;
-	r = json_loads(txt, 0, &je);
-	c->parse_s += now_s() - t0;
-	if (!r || !json_is_object(r)) {
-		json_decref(r);
-		return card_run_fail(err, errlen, -EPROTO, "bnnaccd: unparsable reply: %s", je.text);
-	}
-	if (!json_is_true(json_object_get(r, "ok"))) {
-		e = json_object_get(r, "error");
-		card_run_fail(err, errlen, -EIO, "bnnaccd: %s: %s",
-		     json_string_value(json_object_get(e, "code")) ?: "?",
-		     json_string_value(json_object_get(e, "message")) ?: "?");
-		json_decref(r);
-		return -EIO;
-	}
-	*out = r;
-	return 0;
-}
-
-static int conn_line(struct conn *c, char *err, size_t errlen)
-{
-	if (getline(&c->line, &c->cap, c->f) < 0)
-		return card_run_fail(err, errlen, -EPIPE, "bnnaccd closed the connection");
-	return 0;
-}
-
-static int conn_recv(struct conn *c, json_t **out, char *err, size_t errlen)
-{
-	int ret = conn_line(c, err, errlen);
-
-	*out = NULL;
-	return ret ? ret : reply_decode(c, c->line, out, err, errlen);
 }
 
 /*
  * Replies to infer with per_sample: [n][m][c] numbers, ~7 MB a pass, which
  * a general JSON decoder takes seconds to turn into objects on the guest's
- * one emulated CPU. So the value of "per_sample" (nested arrays of numbers
- * only: brackets can be matched without a tokenizer) is cut out of the line
- * and read straight into doubles; the rest, "[]" in its place, goes through
- * jansson. *ps, *pe: the value's extent in c->line (NULL when absent).
+ * one emulated CPU. So the client leaves "per_sample" undecoded (its text
+ * *ps..*pe in the reply line, read straight into doubles by ps_read) and
+ * decodes the rest.
  */
-static int conn_recv_ps(struct conn *c, json_t **out, const char **ps,
+static int conn_recv_ps(struct conn *cn, int64_t *id, json_t **out, const char **ps,
 			const char **pe, char *err, size_t errlen)
 {
-	static const char key[] = "\"per_sample\":";
-	char *v, *q, *rest;
-	int depth = 0, ret;
-	size_t lv;
+	struct bnd_reply r;
+	size_t len;
+	double t0;
+	int ret;
 
 	*out = NULL;
 	*ps = *pe = NULL;
-	ret = conn_line(c, err, errlen);
+	ret = bnd_recv(cn->c, &r);
 	if (ret)
-		return ret;
-	v = strstr(c->line, key);
-	if (!v)
-		return reply_decode(c, c->line, out, err, errlen);
-	v += sizeof(key) - 1;
-	for (q = v; *q; q++) {
-		if (*q == '[')
-			depth++;
-		else if (*q == ']' && --depth == 0)
-			break;
-		else if (*q == '"' || *q == '{')
-			break;
-	}
-	if (*v != '[' || *q != ']')
-		return card_run_fail(err, errlen, -EPROTO, "bnnaccd: malformed per_sample");
-	q++;
-	lv = (size_t)(v - c->line);
-	rest = malloc(lv + 3 + strlen(q));
-	if (!rest)
-		return card_run_fail(err, errlen, -ENOMEM, "out of memory");
-	memcpy(rest, c->line, lv);
-	strcpy(rest + lv, "[]");
-	strcpy(rest + lv + 2, q);
-	ret = reply_decode(c, rest, out, err, errlen);
-	free(rest);
-	*ps = v;
-	*pe = q;
-	return ret;
+		return card_run_fail(err, errlen, ret, "%s", bnd_errmsg(cn->c));
+	t0 = bnd_now();
+	ret = bnd_result_cut(cn->c, &r, "per_sample", out, ps, &len);
+	cn->parse_s += bnd_now() - t0;
+	if (ret)
+		return card_run_fail(err, errlen, ret == -EREMOTEIO ? -EIO : ret, "%s",
+				     bnd_errmsg(cn->c));
+	*id = r.id;
+	*pe = *ps ? *ps + len : NULL;
+	return 0;
 }
 
 static const char *skip_ws(const char *p)
@@ -259,14 +172,6 @@ static int ps_read(const char *p, const char *pe, unsigned n, unsigned m,
 	if (!(p = expect(p, ']')))
 		return -EPROTO;
 	return p == pe ? 0 : -EPROTO;
-}
-
-static int conn_call(struct conn *c, json_t *req, json_t **out, char *err, size_t errlen)
-{
-	int ret = conn_send(c, req, err, errlen);
-
-	json_decref(req);
-	return ret ? ret : conn_recv(c, out, err, errlen);
 }
 
 /* ---- recomputing the transfer -------------------------------------------- */
@@ -371,10 +276,11 @@ static int layout_json(json_t *t, unsigned nl, struct card_run_layout *lay)
 
 /* Request @ch of a pass: inputs [@ch * @per, min(n, (@ch + 1) * @per)) */
 static int infer_send(struct conn *cn, const float *x, unsigned n, unsigned d,
-		      unsigned ch, unsigned per, char *err, size_t errlen)
+		      unsigned ch, unsigned per, int64_t *id, char *err, size_t errlen)
 {
 	unsigned lo = ch * per, hi = lo + per < n ? lo + per : n, i, j;
 	json_t *in = json_array(), *req;
+	char *s;
 	int ret;
 
 	for (i = lo; i < hi; i++) {
@@ -384,13 +290,15 @@ static int infer_send(struct conn *cn, const float *x, unsigned n, unsigned d,
 			json_array_append_new(v, json_real(x[(size_t)i * d + j]));
 		json_array_append_new(in, v);
 	}
-	req = json_pack("{s:s,s:i,s:s,s:o,s:[s],s:i}", "op", "infer", "id", (int)ch,
-			"name", DEMO_MODEL_NAME, "inputs", in, "outputs", "per_sample",
-			"deadline_ms", 3600000);
-	ret = req ? conn_send(cn, req, err, errlen) :
-		    card_run_fail(err, errlen, -ENOMEM, "json_pack failed");
+	req = json_pack("{s:s,s:o,s:[s],s:i}", "name", DEMO_MODEL_NAME, "inputs", in,
+			"outputs", "per_sample", "deadline_ms", 3600000);
+	s = req ? json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
 	json_decref(req);
-	return ret;
+	if (!s)
+		return card_run_fail(err, errlen, -ENOMEM, "out of memory for request %u", ch);
+	ret = bnd_send(cn->c, "infer", s, -1, id);
+	free(s);
+	return ret ? card_run_fail(err, errlen, ret, "%s", bnd_errmsg(cn->c)) : 0;
 }
 
 static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
@@ -404,6 +312,7 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 	unsigned char *got = calloc(nch, 1);
 	json_t *rep = NULL;
 	double t0, p0 = cn->parse_s;
+	int64_t id0 = 0, id;
 	int ret = 0;
 
 	memset(&r, 0, sizeof(r));
@@ -419,7 +328,7 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 	printf("p_demo: inference %s: %u points x %u networks, %u request%s to bnnaccd\n",
 	       name, n, mm, nch, nch > 1 ? "s" : "");
 	fflush(stdout);
-	t0 = now_s();
+	t0 = bnd_now();
 	/*
 	 * Pipelined, at most INFER_WINDOW requests in flight: the daemon works
 	 * on one while the next is on its way, and stops reading a client
@@ -427,18 +336,17 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 	 * would block both ends.
 	 */
 	for (sent = 0; sent < nch && sent < INFER_WINDOW && !ret; sent++)
-		ret = infer_send(cn, x, n, d, sent, per, err, errlen);
+		ret = infer_send(cn, x, n, d, sent, per, sent ? &id : &id0, err, errlen);
 	for (ch = 0; ch < nch && !ret; ch++) {
 		const char *ps, *pe;
 		unsigned lo, hi;
-		json_t *id;
 		double t1;
 
-		ret = conn_recv_ps(cn, &rep, &ps, &pe, err, errlen);
+		ret = conn_recv_ps(cn, &id, &rep, &ps, &pe, err, errlen);
 		if (ret)
 			break;
-		id = json_object_get(rep, "id");
-		lo = json_is_integer(id) ? (unsigned)json_integer_value(id) * per : UINT_MAX;
+		/* the requests' ids follow the chunks' order */
+		lo = id >= id0 && id - id0 < nch ? (unsigned)(id - id0) * per : UINT_MAX;
 		hi = lo + per < n ? lo + per : n;
 		if (lo >= n || got[lo / per] || !ps ||
 		    json_integer_value(json_object_get(rep, "n")) != (json_int_t)(hi - lo) ||
@@ -447,9 +355,9 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 			break;
 		}
 		got[lo / per] = 1;
-		t1 = now_s();
+		t1 = bnd_now();
 		ret = ps_read(ps, pe, hi - lo, mm, c, r.probs + (size_t)lo * mm * c);
-		cn->parse_s += now_s() - t1;
+		cn->parse_s += bnd_now() - t1;
 		if (ret) {
 			card_run_fail(err, errlen, ret, "bnnaccd: per_sample is not [%u][%u][%u] numbers",
 			     hi - lo, mm, c);
@@ -458,11 +366,11 @@ static int infer_pass(struct conn *cn, const float *x, unsigned n, unsigned d,
 		json_decref(rep);
 		rep = NULL;
 		if (sent < nch)
-			ret = infer_send(cn, x, n, d, sent++, per, err, errlen);
+			ret = infer_send(cn, x, n, d, sent++, per, &id, err, errlen);
 	}
 	if (!ret) {
 		printf("p_demo: inference %s: answered in %.2f s (%.2f s of it decoding JSON)\n",
-		       name, now_s() - t0, cn->parse_s - p0);
+		       name, bnd_now() - t0, cn->parse_s - p0);
 		ret = card_run_dump(dir, name, &r);
 		if (ret)
 			card_run_fail(err, errlen, ret, "write %s: %s", name, strerror(-ret));
@@ -503,8 +411,7 @@ static int daemon_check(void *ctx, struct bnnacc_drift *d, int *refreshed, char 
 	json_t *rep = NULL, *c0, *dj;
 	int ret;
 
-	ret = conn_call(p->cn, json_pack("{s:s,s:i,s:i}", "op", "check", "id", 9, "card", 0),
-			&rep, err, errlen);
+	ret = conn_call(p->cn, "check", json_pack("{s:i}", "card", 0), &rep, err, errlen);
 	if (ret)
 		return ret;
 	c0 = json_array_get(json_object_get(rep, "cards"), 0);
@@ -556,7 +463,7 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	struct bnnacc_region all;
 	struct card_run_layout lay = { 0 };
 	struct bnnacc_xfer_opts xo;
-	struct conn cn = { NULL, NULL, 0, 0 };
+	struct conn cn = { NULL, 0 };
 	char cache[4096], state[4096], mpath[PATH_MAX];
 	json_t *rep = NULL, *c0, *tj;
 	unsigned mm, reads = o->reads ? o->reads : 4;
@@ -588,12 +495,6 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	ret = conn_open(&cn, sock, err, errlen);
 	if (ret)
 		goto out;
-	ret = conn_call(&cn, json_pack("{s:s,s:i}", "op", "hello", "version", 1), &rep,
-			err, errlen);
-	if (ret)
-		goto out;
-	json_decref(rep);
-	rep = NULL;
 	printf("p_demo: connected to bnnaccd on %s\n", sock);
 
 	/*
@@ -618,12 +519,11 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	       reused ? "calibration from the cache" : "calibrating the card");
 	fflush(stdout);
 	{
-		json_t *req = json_pack("{s:s,s:i,s:s,s:s}", "op", "load", "id", 1,
-					"name", DEMO_MODEL_NAME, "path", mpath);
+		json_t *req = json_pack("{s:s,s:s}", "name", DEMO_MODEL_NAME, "path", mpath);
 
 		if (o->m)
 			json_object_set_new(req, "m", json_integer(o->m));
-		ret = conn_call(&cn, req, &rep, err, errlen);
+		ret = conn_call(&cn, "load", req, &rep, err, errlen);
 	}
 	if (ret)
 		goto out;
@@ -723,7 +623,7 @@ int daemon_run(struct bnnacc_dev *dev, const struct card_run_opts *o,
 	pass = (struct daemon_pass){ &cn, x, (unsigned)n, m->n_inputs, m->n_classes,
 				     mm, o->outdir, 0 };
 	ret = card_run_ages(o, t_prog, daemon_pass, daemon_check, &pass, err, errlen);
-	if (!ret && !conn_call(&cn, json_pack("{s:s}", "op", "stats"), &rep, NULL, 0)) {
+	if (!ret && !conn_call(&cn, "stats", NULL, &rep, NULL, 0)) {
 		printf("p_demo: bnnaccd stats: %lld infer requests, %lld inputs, %.2f s in inference, %lld retries\n",
 		       (long long)json_integer_value(json_object_get(json_object_get(rep, "requests"), "infer")),
 		       (long long)json_integer_value(json_object_get(rep, "infer_inputs")),

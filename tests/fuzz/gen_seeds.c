@@ -18,6 +18,8 @@
  */
 #include <bnnacc/bnnacc.h>
 
+#include "client.h"	/* bnd_b64_encode (daemon/client.c) */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,28 +173,6 @@ out:
 	return ret;
 }
 
-static char *b64(const unsigned char *p, size_t n)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *s = malloc((n + 2) / 3 * 4 + 1), *o = s;
-	size_t i;
-
-	if (!s)
-		return NULL;
-	for (i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-			     (i + 2 < n ? p[i + 2] : 0);
-
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		*o++ = i + 2 < n ? tab[v & 63] : '=';
-	}
-	*o = 0;
-	return s;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned char *first = NULL;
@@ -243,10 +223,11 @@ int main(int argc, char **argv)
 		}
 		bnnacc_model_free(m);
 	}
-	enc = b64(first, first_len);
-	line = enc ? malloc(strlen(enc) + 128) : NULL;
+	enc = malloc(BND_B64_LEN(first_len) + 1);
+	line = enc ? malloc(BND_B64_LEN(first_len) + 128) : NULL;
 	if (!line)
 		return 1;
+	bnd_b64_encode(first, first_len, enc);
 	sprintf(line, "{\"op\":\"load\",\"id\":\"l1\",\"name\":\"toy\",\"data\":\"%s\",\"m\":4}", enc);
 	if (write_file(argv[2], "gen-load-data", line, strlen(line)))
 		return 1;

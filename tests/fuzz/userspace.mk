@@ -60,9 +60,10 @@ $(FUZZ_B)/fuzz_proto: tests/fuzz/fuzz_proto.c daemon/proto.c $(D_HDR) $(FUZZ_LIB
 	$(FUZZ_CC) $(D_CPP) $(LIB_CORE_CPP) $(WARN) $(FUZZ_FLAGS) $< daemon/proto.c \
 		$(FUZZ_LIB_SRC) -o $@ -ljansson $(LIB_PCI) -lm
 
-$(FUZZ_B)/gen_seeds: tests/fuzz/gen_seeds.c $(LIB_A) $(LIB_HDR) $(LIB_UAPI)
+$(FUZZ_B)/gen_seeds: tests/fuzz/gen_seeds.c daemon/client.c daemon/client.h $(LIB_A) $(LIB_HDR) \
+		$(LIB_UAPI)
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CPP) $(WARN) $(CFLAGS) $< -o $@ $(LIB_A) -lm
+	$(CC) $(LIB_CPP) -Idaemon $(WARN) $(CFLAGS) $< daemon/client.c -o $@ $(LIB_A) -ljansson -lm
 
 # plus the demo's trained 2-32-2 network (what the trainer really writes)
 $(FUZZ_SEEDS): $(FUZZ_B)/gen_seeds $(DEMO_TOOL)

@@ -112,8 +112,8 @@ stop TERM
 start
 serving toy "after a clean restart"
 
-"$C" load toy2 "$W/toy2.bnnm" >/dev/null || fail "load toy2"
-serving toy2 "after a load that succeeded"
+"$C" load --fd toy2 "$W/toy2.bnnm" >/dev/null || fail "load --fd toy2"
+serving toy2 "after a load that succeeded (the file passed as a descriptor: load --fd)"
 
 "$C" metrics > "$W/metrics.txt"
 command -v promtool >/dev/null || fail "promtool missing (scripts/install-deps.sh installs prometheus)"

@@ -8,7 +8,8 @@
  * Checked: exit status and message of every kind of usage error (and that
  * nothing reached the daemon then), options after the command, the request
  * each command sends, cards by index, PCI address and serial, a big model
- * by path and a small one inline, CSV parse errors with their line.
+ * by path, a small one inline, one by descriptor (--fd), CSV parse errors
+ * with their line.
  */
 #include <check.h>
 #include <errno.h>
@@ -339,6 +340,13 @@ START_TEST(t_load_inline_and_by_path)
 	ck_assert_ptr_null(json_object_get(r, "data"));
 	ck_assert_str_eq(json_string_value(json_object_get(r, "path")), big);
 	EXPECT(2, NULL, "load", "toy", small, "0");
+	/* --fd: the open file goes with the request (SCM_RIGHTS), neither data nor path */
+	EXPECT(0, NULL, "load", "--fd", "toy", big);
+	r = last_request();
+	ck_assert(json_is_true(json_object_get(r, "fd")));
+	ck_assert_ptr_null(json_object_get(r, "data"));
+	ck_assert_ptr_null(json_object_get(r, "path"));
+	ck_assert_ptr_nonnull(strstr(out, "card 1: ok, M=8"));
 	unlink(small);
 	unlink(big);
 }

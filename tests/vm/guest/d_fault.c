@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * d_fault - clients of the bnnaccd fault-matrix VM cases (tests/vm/cases/8N).
- * Plain libc (the guest's generic static rule): the protocol is written and
- * the few reply fields needed are read by hand.
+ * They speak protocol version 1 through daemon/client.c (static, with
+ * jansson: daemon/build.mk), non-blocking where one process holds many
+ * connections.
  *
  *   d_fault model PATH gauss|samples IN HID OUT [NSAMPLES] [SEED]
  *        write a valid model file (docs/model-format.md): IN-HID-OUT,
@@ -37,7 +38,6 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -49,6 +49,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "client.h"
 #include "dclient.h"
 
 #define GRID 60
@@ -63,77 +66,53 @@ static void raise_nofile(void)
 	}
 }
 
-static int write_all(int fd, const char *s, size_t n)
+/* ---- replies ------------------------------------------------------------------ */
+
+/*
+ * The "mean" matrix of an infer result into @v (at most @max values, row
+ * after row); the number read, or -1. @cols gets the row length.
+ */
+static int res_mean(json_t *res, double *v, int max, int *cols)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* ---- reply fields ------------------------------------------------------- */
-
-static long j_id(const char *l)
-{
-	const char *p = strstr(l, "\"id\":");
-
-	return p ? strtol(p + 5, NULL, 10) : -1;
-}
-
-static int j_ok(const char *l)
-{
-	return strncmp(l, "{\"ok\":true", 10) == 0;
-}
-
-static void j_code(const char *l, char *code, size_t n)
-{
-	const char *p = strstr(l, "\"code\":\""), *e;
-
-	code[0] = 0;
-	if (!p)
-		return;
-	p += 8;
-	e = strchr(p, '"');
-	if (e && (size_t)(e - p) < n) {
-		memcpy(code, p, (size_t)(e - p));
-		code[e - p] = 0;
-	}
-}
-
-/* The "mean" matrix of an infer reply into @v (at most @max values, row
- * after row); the number read, or -1. @cols gets the row length. */
-static int j_mean(const char *l, double *v, int max, int *cols)
-{
-	const char *p = strstr(l, "\"mean\":[");
-	int n = 0, depth = 1, row = 0;
-	char *end;
+	json_t *row, *x;
+	size_t i, j;
+	int n = 0;
 
 	*cols = 0;
-	if (!p)
+	if (!json_is_array(json_object_get(res, "mean")))
 		return -1;
-	for (p += 8; *p && depth > 0; p++) {
-		if (*p == '[') {
-			depth++;
-			row = 0;
-		} else if (*p == ']') {
-			if (--depth == 1 && !*cols)
-				*cols = row;
-		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-			if (n >= max)
+	json_array_foreach(json_object_get(res, "mean"), i, row) {
+		if (!i)
+			*cols = (int)json_array_size(row);
+		json_array_foreach(row, j, x) {
+			if (n >= max || !json_is_number(x))
 				return -1;
-			v[n++] = strtod(p, &end);
-			row++;
-			p = end - 1;
+			v[n++] = json_number_value(x);
 		}
 	}
-	return depth == 0 ? n : -1;
+	return n;
+}
+
+/* The error code name of the error reply @r ("" when it is not one). */
+static const char *err_name(struct bnd *c, const struct bnd_reply *r)
+{
+	json_t *res = NULL;
+
+	if (bnd_result(c, r, &res) == -EREMOTEIO)
+		return bnd_last_error(c)->name;
+	json_decref(res);
+	return "";
+}
+
+/* Connect @c without waiting (the hello's reply comes first), -EAGAIN
+ * retried for up to 10 s while the daemon's backlog is full. */
+static int dial(struct bnd *c, const char *path)
+{
+	int ret, i;
+
+	for (i = 0; (ret = bnd_connect(c, path, 1, BND_NONBLOCK)) == -EAGAIN && i < 1000; i++)
+		usleep(10000);
+	return ret;
 }
 
 /* A probability vector of @c classes? */
@@ -389,10 +368,10 @@ static int cmd_agree(int argc, char **argv)
 	unsigned nreq, r, i, k, S, agree = 0, total = 0, answered = 0, errors = 0;
 	double tv = 0, x[2];
 	struct mfile m;
-	char *line = NULL;
-	size_t cap = 0;
-	int fd, cols;
-	FILE *f;
+	struct bnd *c;
+	struct bnd_reply rep;
+	char params[GRID * 32 + 32], *o;
+	int cols;
 
 	if (argc != 5)
 		return 2;
@@ -406,39 +385,41 @@ static int cmd_agree(int argc, char **argv)
 	for (i = 0; i < GRID; i++) {
 		grid_input(i, x);
 		for (k = 0; k < S; k++) {
-			unsigned c;
+			unsigned cl;
 
 			forward(&m, x, k, p);
-			for (c = 0; c < m.ncls; c++)
-				ref[i * m.ncls + c] += p[c] / S;
+			for (cl = 0; cl < m.ncls; cl++)
+				ref[i * m.ncls + cl] += p[cl] / S;
 		}
 	}
-	fd = dc_dial(argv[2], 0);
-	if (fd < 0 || !(f = fdopen(fd, "r+"))) {
-		fprintf(stderr, "d_fault agree: connect: %s\n", strerror(-fd));
+	c = bnd_new();
+	if (!c || bnd_connect(c, argv[2], 1, 0)) {
+		fprintf(stderr, "d_fault agree: %s\n", c ? bnd_errmsg(c) : "out of memory");
 		return 1;
 	}
-	fprintf(f, "{\"op\":\"hello\",\"version\":1}\n");
-	fflush(f);
-	if (getline(&line, &cap, f) < 0 || !j_ok(line))
-		return 1;
+	o = params + sprintf(params, "{\"inputs\":[");
+	for (i = 0; i < GRID; i++) {
+		grid_input(i, x);
+		o += sprintf(o, "%s[%.6f,%.6f]", i ? "," : "", x[0], x[1]);
+	}
+	strcpy(o, "]}");
 	for (r = 0; r < nreq; r++) {
-		fprintf(f, "{\"op\":\"infer\",\"id\":%u,\"inputs\":[", r);
-		for (i = 0; i < GRID; i++) {
-			grid_input(i, x);
-			fprintf(f, "%s[%.6f,%.6f]", i ? "," : "", x[0], x[1]);
-		}
-		fprintf(f, "]}\n");
-		fflush(f);
-		if (getline(&line, &cap, f) < 0)
+		json_t *res = NULL;
+		int64_t id;
+
+		if (bnd_send(c, "infer", params, -1, &id) || bnd_recv(c, &rep)) {
+			fprintf(stderr, "d_fault agree: %s\n", bnd_errmsg(c));
 			break;
-		if (!j_ok(line) || j_id(line) != (long)r ||
-		    j_mean(line, got, GRID * 16, &cols) != (int)(GRID * m.ncls) ||
+		}
+		if (!rep.ok || rep.id != id || bnd_result(c, &rep, &res) ||
+		    res_mean(res, got, GRID * 16, &cols) != (int)(GRID * m.ncls) ||
 		    cols != (int)m.ncls) {
-			fprintf(stderr, "d_fault agree: bad reply: %.200s\n", line);
+			fprintf(stderr, "d_fault agree: bad reply: %.200s\n", rep.line);
+			json_decref(res);
 			errors++;
 			continue;
 		}
+		json_decref(res);
 		answered++;
 		for (i = 0; i < GRID; i++) {
 			double d = 0;
@@ -450,8 +431,7 @@ static int cmd_agree(int argc, char **argv)
 			total++;
 		}
 	}
-	fclose(f);
-	free(line);
+	bnd_free(c);
 	printf("d_fault agree: requests=%u answered=%u errors=%u agree=%.4f tv=%.4f\n",
 	       nreq, answered, errors, total ? (double)agree / total : 0.0,
 	       total ? tv / total : 1.0);
@@ -461,11 +441,14 @@ static int cmd_agree(int argc, char **argv)
 /* ---- kill: SIGKILL the daemon with requests in flight ------------------- */
 
 struct kcl {
-	int fd, up, dead;
-	char buf[65536];
-	size_t len;
-	unsigned next;		/* requests of this client sent in this connection */
-	unsigned *inflight, nin;
+	struct bnd *c;
+	int up;
+	struct {
+		int64_t id;	/* of this connection */
+		unsigned rid;	/* the request's index */
+	} inflight[4];
+	unsigned nin;
+	int64_t last_id;	/* the newest sent on this connection */
 	double t_eof, t_retry;
 };
 
@@ -487,89 +470,91 @@ static void k_count_err(const char *code)
 
 static int k_send(struct kcl *c, unsigned ci)
 {
-	char req[160];
+	char params[96];
 	unsigned i, rid;
+	int64_t id;
 
 	for (i = 0; i < kK && c->nin < KWIN; i++) {
 		rid = ci * kK + i;
 		if (kstate[rid] != 0)
 			continue;
-		kstate[rid] = 1;
-		c->inflight[c->nin++] = rid;
-		snprintf(req, sizeof(req), "{\"op\":\"infer\",\"id\":%u,\"inputs\":[[%.3f,%.3f]]}\n",
-			 rid, -2.0 + 4.0 * (rid % 10) / 9.0, -1.0 + 2.0 * ((rid / 10) % 6) / 5.0);
-		if (write_all(c->fd, req, strlen(req)))
+		snprintf(params, sizeof(params), "{\"inputs\":[[%.3f,%.3f]]}",
+			 -2.0 + 4.0 * (rid % 10) / 9.0, -1.0 + 2.0 * ((rid / 10) % 6) / 5.0);
+		if (bnd_send(c->c, "infer", params, -1, &id))
 			return -1;
+		kstate[rid] = 1;
+		c->inflight[c->nin].id = id;
+		c->inflight[c->nin++].rid = rid;
+		c->last_id = id;
 	}
 	return 0;
 }
 
-/* Handle one reply line of client @c: count it, free or retry its id. */
-static void k_line(struct kcl *c, const char *l)
+/* Handle one reply of client @c: count it, free or retry its request. */
+static void k_line(struct kcl *c, const struct bnd_reply *r)
 {
 	double mean[16];
-	long id = j_id(l);
-	unsigned i;
+	json_t *res = NULL;
+	unsigned i, rid;
 	int cols;
-	char code[32];
 
-	if (id < 0) {	/* hello reply */
-		if (!j_ok(l))
+	if (r->id == 0) {	/* the hello's reply */
+		if (!r->ok)
 			k_bad++;
 		return;
 	}
-	for (i = 0; i < c->nin && c->inflight[i] != (unsigned)id; i++)
+	for (i = 0; i < c->nin && c->inflight[i].id != r->id; i++)
 		;
 	if (i == c->nin) {
-		if (id < (long)(kK * 100000) && kstate[id] == 2)
-			k_dup++;
+		if (r->id > 0 && r->id <= c->last_id)
+			k_dup++;	/* answered already */
 		else
 			k_bad++;
-		fprintf(stderr, "d_fault kill: unexpected reply %.200s\n", l);
+		fprintf(stderr, "d_fault kill: unexpected reply %.200s\n", r->line);
 		return;
 	}
+	rid = c->inflight[i].rid;
 	c->inflight[i] = c->inflight[--c->nin];
-	if (j_ok(l)) {
-		if (j_mean(l, mean, 16, &cols) != 3 || cols != 3 || !prob_ok(mean, 3) ||
-		    !strstr(l, "\"n\":1")) {
+	if (r->ok) {
+		if (bnd_result(c->c, r, &res) || res_mean(res, mean, 16, &cols) != 3 ||
+		    cols != 3 || !prob_ok(mean, 3) ||
+		    json_integer_value(json_object_get(res, "n")) != 1) {
 			k_bad++;
-			fprintf(stderr, "d_fault kill: wrong answer %.200s\n", l);
-			kstate[id] = 2;
-			return;
+			fprintf(stderr, "d_fault kill: wrong answer %.200s\n", r->line);
+		} else {
+			k_answered++;
 		}
-		kstate[id] = 2;
-		k_answered++;
+		json_decref(res);
+		kstate[rid] = 2;
 		return;
 	}
-	j_code(l, code, sizeof(code));
-	k_count_err(code);
-	kstate[id] = 0;		/* retried */
+	k_count_err(err_name(c->c, r));
+	kstate[rid] = 0;	/* retried */
 	k_retried++;
-	c->t_retry = dc_now() + 0.1;
+	c->t_retry = bnd_now() + 0.1;
 }
 
-static void k_lost_conn(struct kcl *c)
+/* The connection of @c ended (@partial: in the middle of a reply). */
+static void k_lost_conn(struct kcl *c, int partial)
 {
 	unsigned i;
 
-	if (c->len)
+	if (partial)
 		k_partial++;	/* a reply cut by the kill: not an answer */
-	c->len = 0;
 	for (i = 0; i < c->nin; i++)
-		kstate[c->inflight[i]] = 0;
+		kstate[c->inflight[i].rid] = 0;
 	k_retried += c->nin;
 	c->nin = 0;
-	close(c->fd);
-	c->fd = -1;
+	bnd_close(c->c);
 	c->up = 0;
 	if (!c->t_eof)
-		c->t_eof = dc_now();
+		c->t_eof = bnd_now();
 }
 
 static int cmd_kill(int argc, char **argv)
 {
 	unsigned C, i, total, inflight_kill = 0, reconnects = 0, hung = 0;
-	double t_kill = 0, t_end, eof_max = 0, t_first_after = 0, t0 = dc_now();
+	double t_kill = 0, t_end, eof_max = 0, t_first_after = 0, t0 = bnd_now();
 	pid_t pid;
 	struct kcl *cl;
 	struct pollfd *pf;
@@ -587,24 +572,22 @@ static int cmd_kill(int argc, char **argv)
 	cl = calloc(C, sizeof(*cl));
 	pf = calloc(C, sizeof(*pf));
 	for (i = 0; i < C; i++) {
-		cl[i].inflight = calloc(KWIN, sizeof(unsigned));
-		cl[i].fd = dc_dial(argv[2], 0);
-		if (cl[i].fd < 0) {
-			fprintf(stderr, "d_fault kill: connect: %s\n", strerror(-cl[i].fd));
+		cl[i].c = bnd_new();
+		if (!cl[i].c || dial(cl[i].c, argv[2])) {
+			fprintf(stderr, "d_fault kill: %s\n", cl[i].c ? bnd_errmsg(cl[i].c) : "out of memory");
 			return 1;
 		}
 		cl[i].up = 1;
-		write_all(cl[i].fd, "{\"op\":\"hello\",\"version\":1}\n", 27);
 		k_send(&cl[i], i);
 	}
-	t_end = dc_now() + 600;
-	while (k_answered + k_bad < total && dc_now() < t_end) {
-		double t = dc_now();
+	t_end = bnd_now() + 600;
+	while (k_answered + k_bad < total && bnd_now() < t_end) {
+		double t = bnd_now();
 
 		if (!t_kill && k_answered >= total / 4) {
 			for (i = 0; i < C; i++)
 				inflight_kill += cl[i].nin;
-			t_kill = dc_now();
+			t_kill = bnd_now();
 			kill(pid, SIGKILL);
 			printf("d_fault kill: SIGKILL %d at %.2f s, %u answered, %u in flight\n",
 			       (int)pid, t_kill - t0, k_answered, inflight_kill);
@@ -615,50 +598,43 @@ static int cmd_kill(int argc, char **argv)
 
 			if (!c->up && t_kill && t >= c->t_retry) {	/* reconnect */
 				c->t_retry = t + 0.05;
-				c->fd = dc_dial(argv[2], 0);
-				if (c->fd < 0)
+				if (bnd_connect(c->c, argv[2], 1, BND_NONBLOCK))
 					continue;
 				reconnects++;
 				c->up = 1;
-				if (write_all(c->fd, "{\"op\":\"hello\",\"version\":1}\n", 27))
-					k_lost_conn(c);
+				c->last_id = 0;
 			}
 			if (c->up && t >= c->t_retry && k_send(c, i))
-				k_lost_conn(c);
-			pf[i].fd = c->up ? c->fd : -1;
-			pf[i].events = POLLIN;
+				k_lost_conn(c, 0);
+			pf[i].fd = c->up ? bnd_fd(c->c) : -1;
+			pf[i].events = POLLIN | (c->up && bnd_flush(c->c) == -EAGAIN ? POLLOUT : 0);
 		}
 		if (poll(pf, C, 20) < 0 && errno != EINTR)
 			return 1;
-		t = dc_now();
+		t = bnd_now();
 		for (i = 0; i < C; i++) {
 			struct kcl *c = &cl[i];
-			ssize_t n;
-			char *nl;
+			struct bnd_reply r;
+			int n;
 
 			if (!c->up || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
-			n = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
-			if (n <= 0) {
-				if (n < 0 && (errno == EAGAIN || errno == EINTR))
-					continue;
+			n = bnd_read(c->c, 0);
+			if (n == -EAGAIN)
+				continue;
+			if (n < 0) {
 				if (!t_kill) {
-					fprintf(stderr, "d_fault kill: connection lost before the kill\n");
+					fprintf(stderr, "d_fault kill: connection lost before the kill: %s\n",
+						bnd_errmsg(c->c));
 					k_bad++;
 				}
-				k_lost_conn(c);
+				k_lost_conn(c, n == -EPROTO);
 				continue;
 			}
-			c->len += (size_t)n;
-			c->buf[c->len] = 0;
-			while ((nl = strchr(c->buf, '\n')) != NULL) {
-				*nl = 0;
-				if (t_kill && t_first_after == 0 && c->t_eof && j_ok(c->buf) &&
-				    j_id(c->buf) >= 0)
+			while (!bnd_recv(c->c, &r)) {
+				if (t_kill && t_first_after == 0 && c->t_eof && r.ok && r.id > 0)
 					t_first_after = t;
-				k_line(c, c->buf);
-				c->len -= (size_t)(nl + 1 - c->buf);
-				memmove(c->buf, nl + 1, c->len + 1);
+				k_line(c, &r);
 			}
 		}
 	}
@@ -668,6 +644,7 @@ static int cmd_kill(int argc, char **argv)
 		if (e < 0 || e > 5)
 			hung++;
 		eof_max = fmax(eof_max, e);
+		bnd_free(cl[i].c);
 	}
 	printf("d_fault kill: clients=%u requests=%u answered=%u dup=%u bad=%u partial=%u "
 	       "lost=%u inflight_at_kill=%u eof_max_ms=%.1f hung=%u reconnects=%u retried=%u "
@@ -685,8 +662,9 @@ static int cmd_kill(int argc, char **argv)
 static int cmd_idle(int argc, char **argv)
 {
 	unsigned N, i, connected = 0, hello = 0, eof = 0;
-	double hold, t0 = dc_now(), wait_max = 0, *t_conn;
-	int *fd, *got;
+	double hold, t0 = bnd_now(), wait_max = 0, *t_conn;
+	struct bnd **c;
+	int *got, ret;
 	struct pollfd *pf;
 
 	if (argc != 5)
@@ -694,63 +672,65 @@ static int cmd_idle(int argc, char **argv)
 	N = (unsigned)atoi(argv[3]);
 	hold = atof(argv[4]);
 	raise_nofile();
-	fd = calloc(N, sizeof(int));
+	c = calloc(N, sizeof(*c));
 	got = calloc(N, sizeof(int));
 	t_conn = calloc(N, sizeof(double));
 	pf = calloc(N, sizeof(*pf));
 	for (i = 0; i < N; i++)
-		fd[i] = -1;
-	while (dc_now() - t0 < hold) {
+		if (!(c[i] = bnd_new()))
+			return 1;
+	while (bnd_now() - t0 < hold) {
 		for (i = 0; i < N; i++) {
-			if (fd[i] >= 0 || got[i])
+			if (bnd_fd(c[i]) >= 0 || got[i])
 				continue;
-			fd[i] = dc_dial(argv[2], 1);
-			if (fd[i] == -EAGAIN || fd[i] == -EMFILE) {
-				fd[i] = -1;
+			ret = bnd_connect(c[i], argv[2], 1, BND_NONBLOCK);
+			if (ret == -EAGAIN || ret == -EMFILE)
 				break;	/* the backlog is full: later */
-			}
-			if (fd[i] < 0) {
-				fprintf(stderr, "d_fault idle: connect: %s\n", strerror(-fd[i]));
-				fd[i] = -1;
+			if (ret) {
+				fprintf(stderr, "d_fault idle: %s\n", bnd_errmsg(c[i]));
 				break;
 			}
 			connected++;
-			t_conn[i] = dc_now();
-			write_all(fd[i], "{\"op\":\"hello\",\"version\":1}\n", 27);
+			t_conn[i] = bnd_now();
 		}
 		for (i = 0; i < N; i++) {
-			pf[i].fd = fd[i];
+			pf[i].fd = bnd_fd(c[i]);
 			pf[i].events = POLLIN;
 		}
 		if (poll(pf, N, 50) < 0 && errno != EINTR)
 			return 1;
 		for (i = 0; i < N; i++) {
-			char buf[512];
-			ssize_t n;
+			struct bnd_reply r;
+			json_t *res = NULL;
+			int n;
 
-			if (fd[i] < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
-			n = read(fd[i], buf, sizeof(buf) - 1);
-			if (n <= 0) {
-				if (n < 0 && errno == EAGAIN)
-					continue;
+			n = bnd_read(c[i], 0);
+			if (n == -EAGAIN)
+				continue;
+			if (n < 0) {
 				eof++;
-				close(fd[i]);
-				fd[i] = -1;
+				bnd_close(c[i]);
 				got[i] = -1;
 				continue;
 			}
-			buf[n] = 0;
-			if (!got[i] && strstr(buf, "\"server\":\"bnnaccd\"")) {
-				got[i] = 1;
-				hello++;
-				wait_max = fmax(wait_max, dc_now() - t_conn[i]);
+			while (!bnd_recv(c[i], &r)) {
+				if (got[i] || r.id != 0 || bnd_result(c[i], &r, &res))
+					continue;
+				if (!strcmp(json_string_value(json_object_get(res, "server")) ?: "",
+					    "bnnaccd")) {
+					got[i] = 1;
+					hello++;
+					wait_max = fmax(wait_max, bnd_now() - t_conn[i]);
+				}
+				json_decref(res);
+				res = NULL;
 			}
 		}
 	}
 	for (i = 0; i < N; i++)
-		if (fd[i] >= 0)
-			close(fd[i]);
+		bnd_free(c[i]);
 	printf("d_fault idle: n=%u connected=%u hello_ok=%u eof=%u wait_max_s=%.2f\n",
 	       N, connected, hello, eof, wait_max);
 	return hello == N ? 0 : 1;
@@ -759,40 +739,10 @@ static int cmd_idle(int argc, char **argv)
 /* ---- slow: pipeline and read slowly or not at all ----------------------- */
 
 struct scl {
-	int fd;
+	struct bnd *c;
 	unsigned sent, replies, ok, busy, deadline, other;
-	size_t woff;
-	char *req;		/* the current request line */
-	size_t rlen, hl;
-	char head[64];		/* the start of the reply line being read */
 	double t_read;
 };
-
-/* Count the reply lines in @n bytes read by @c; classify each by its start
- * (the hello reply is counted too: the caller subtracts it). */
-static void s_bytes(struct scl *c, const char *b, size_t n)
-{
-	size_t k;
-
-	for (k = 0; k < n; k++) {
-		if (b[k] != '\n') {
-			if (c->hl < sizeof(c->head) - 1)
-				c->head[c->hl++] = b[k];
-			continue;
-		}
-		c->head[c->hl] = 0;
-		c->replies++;
-		if (j_ok(c->head))
-			c->ok++;
-		else if (strstr(c->head, "\"code\":\"busy\""))
-			c->busy++;
-		else if (strstr(c->head, "\"code\":\"deadline\""))
-			c->deadline++;
-		else
-			c->other++;
-		c->hl = 0;
-	}
-}
 
 static int cmd_slow(int argc, char **argv)
 {
@@ -800,7 +750,8 @@ static int cmd_slow(int argc, char **argv)
 	unsigned late = 0;
 	int close_after;
 	int metrics;
-	double hold, t0 = dc_now(), t_drain = 0, t_end;
+	double hold, t0 = bnd_now(), t_drain = 0, t_end;
+	const char *params;
 	struct scl *cl;
 	struct pollfd *pf;
 
@@ -809,6 +760,7 @@ static int cmd_slow(int argc, char **argv)
 	C = (unsigned)atoi(argv[3]);
 	K = (unsigned)atoi(argv[4]);
 	metrics = !strcmp(argv[5], "metrics");
+	params = metrics ? NULL : "{\"inputs\":[[0.5,-0.5]]}";
 	close_after = atoi(argv[6]) < 0;
 	delay = close_after ? 0 : (unsigned)atoi(argv[6]);
 	hold = atof(argv[7]);
@@ -816,24 +768,20 @@ static int cmd_slow(int argc, char **argv)
 	cl = calloc(C, sizeof(*cl));
 	pf = calloc(C, sizeof(*pf));
 	for (i = 0; i < C; i++) {
-		cl[i].fd = dc_dial(argv[2], 0);
-		if (cl[i].fd < 0) {
-			fprintf(stderr, "d_fault slow: connect: %s\n", strerror(-cl[i].fd));
+		cl[i].c = bnd_new();
+		if (!cl[i].c || dial(cl[i].c, argv[2])) {
+			fprintf(stderr, "d_fault slow: %s\n", cl[i].c ? bnd_errmsg(cl[i].c) : "out of memory");
 			return 1;
 		}
-		write_all(cl[i].fd, "{\"op\":\"hello\",\"version\":1}\n", 27);
-		fcntl(cl[i].fd, F_SETFL, O_NONBLOCK);
-		cl[i].req = malloc(128);
-		cl[i].replies = 0;
 	}
 	t_end = t0 + hold + 300;
-	while (done < C && dc_now() < t_end) {
-		double t = dc_now();
+	while (done < C && bnd_now() < t_end) {
+		double t = bnd_now();
 		int draining = t - t0 >= hold;
 
 		if (draining && close_after) {	/* leave without reading */
 			for (i = 0; i < C; i++)
-				close(cl[i].fd);
+				bnd_free(cl[i].c);
 			printf("d_fault slow: clients=%u op=%s sent=%u closed after %.0f s unread\n",
 			       C, metrics ? "metrics" : "infer", sent, hold);
 			return 0;
@@ -843,71 +791,78 @@ static int cmd_slow(int argc, char **argv)
 		for (i = 0; i < C; i++) {
 			struct scl *c = &cl[i];
 
-			pf[i].fd = c->fd;
+			pf[i].fd = bnd_fd(c->c);
 			pf[i].events = 0;
-			if (c->fd < 0)
+			if (pf[i].fd < 0)
 				continue;
-			if (c->sent < K)
+			if (c->sent < K || bnd_flush(c->c) == -EAGAIN)
 				pf[i].events |= POLLOUT;
 			if (draining || (delay && t >= c->t_read))
 				pf[i].events |= POLLIN;
 		}
 		if (poll(pf, C, 10) < 0 && errno != EINTR)
 			return 1;
-		t = dc_now();
+		t = bnd_now();
 		for (i = 0; i < C; i++) {
 			struct scl *c = &cl[i];
-			char buf[65536];
-			ssize_t n;
+			struct bnd_reply r;
+			int n;
 
-			if (c->fd < 0)
+			if (pf[i].fd < 0)
 				continue;
-			while ((pf[i].revents & POLLOUT) && c->sent < K) {
-				if (c->woff == 0)
-					c->rlen = metrics ?
-						(size_t)snprintf(c->req, 128, "{\"op\":\"metrics\",\"id\":%u}\n", c->sent) :
-						(size_t)snprintf(c->req, 128, "{\"op\":\"infer\",\"id\":%u,\"inputs\":[[0.5,-0.5]]}\n", c->sent);
-				n = write(c->fd, c->req + c->woff, c->rlen - c->woff);
-				if (n <= 0)
-					break;
-				c->woff += (size_t)n;
-				if (c->woff == c->rlen) {
-					c->woff = 0;
-					c->sent++;
-					sent++;
-				}
+			/* as fast as the socket takes them: the next when the last is out */
+			while ((pf[i].revents & POLLOUT) && c->sent < K && !bnd_flush(c->c) &&
+			       !bnd_send(c->c, metrics ? "metrics" : "infer", params, -1, NULL)) {
+				c->sent++;
+				sent++;
 			}
 			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			c->t_read = t + delay / 1000.0;
-			n = read(c->fd, buf, draining ? sizeof(buf) : 256);
-			if (n <= 0) {
-				if (n < 0 && errno == EAGAIN)
-					continue;
-				close(c->fd);
-				c->fd = -1;
+			n = bnd_read(c->c, draining ? 0 : 256);
+			if (n == -EAGAIN)
+				continue;
+			if (n < 0) {
+				bnd_close(c->c);
 				done++;
 				continue;
 			}
-			s_bytes(c, buf, (size_t)n);
-			if (c->replies >= K + 1) {	/* the hello too */
-				close(c->fd);
-				c->fd = -1;
+			while (!bnd_recv(c->c, &r)) {
+				const char *code;
+
+				if (r.id == 0)	/* the hello's */
+					continue;
+				c->replies++;
+				if (r.ok) {
+					c->ok++;
+					continue;
+				}
+				code = err_name(c->c, &r);
+				if (!strcmp(code, "busy"))
+					c->busy++;
+				else if (!strcmp(code, "deadline"))
+					c->deadline++;
+				else
+					c->other++;
+			}
+			if (c->replies >= K) {
+				bnd_close(c->c);
 				done++;
 			}
 		}
 	}
 	for (i = 0; i < C; i++) {
-		got += cl[i].replies ? cl[i].replies - 1 : 0;
-		ok += cl[i].ok ? cl[i].ok - 1 : 0;
+		got += cl[i].replies;
+		ok += cl[i].ok;
 		busy += cl[i].busy;
 		late += cl[i].deadline;
 		other += cl[i].other;
+		bnd_free(cl[i].c);
 	}
 	printf("d_fault slow: clients=%u op=%s sent=%u replies=%u ok=%u busy=%u deadline=%u "
 	       "other=%u lost=%u hold_s=%.0f drain_s=%.2f\n", C, metrics ? "metrics" : "infer",
 	       sent, got, ok, busy, late, other, C * K - got, hold,
-	       t_drain ? dc_now() - t_drain : 0.0);
+	       t_drain ? bnd_now() - t_drain : 0.0);
 	return got == C * K && other == 0 && ok + busy + late == got ? 0 : 1;
 }
 
@@ -916,51 +871,44 @@ static int cmd_slow(int argc, char **argv)
 static int cmd_probe(int argc, char **argv)
 {
 	static double lat[100000];
-	unsigned n = 0, ok = 0, busy = 0, other = 0, id = 0;
+	unsigned n = 0, ok = 0, busy = 0, other = 0;
 	double secs, max_ms, t_end, lmax = 0, sum = 0;
-	char *line = NULL, code[32];
-	size_t cap = 0;
-	int fd;
-	FILE *f;
+	struct bnd *c = bnd_new();
+	struct bnd_reply r;
 
 	if (argc != 5)
 		return 2;
 	secs = atof(argv[3]);
 	max_ms = atof(argv[4]);
-	fd = dc_dial(argv[2], 0);
-	if (fd < 0 || !(f = fdopen(fd, "r+")))
+	if (!c || bnd_connect(c, argv[2], 1, 0)) {
+		fprintf(stderr, "d_fault probe: %s\n", c ? bnd_errmsg(c) : "out of memory");
 		return 1;
-	fprintf(f, "{\"op\":\"hello\",\"version\":1}\n");
-	fflush(f);
-	if (getline(&line, &cap, f) < 0 || !j_ok(line))
-		return 1;
-	t_end = dc_now() + secs;
-	while (dc_now() < t_end && n < 100000) {
-		double t0 = dc_now(), l;
+	}
+	t_end = bnd_now() + secs;
+	while (bnd_now() < t_end && n < 100000) {
+		double t0 = bnd_now(), l;
+		int64_t id;
 
-		fprintf(f, "{\"op\":\"infer\",\"id\":%u,\"inputs\":[[0.25,0.5]]}\n", id);
-		fflush(f);
-		if (getline(&line, &cap, f) < 0)
+		if (bnd_send(c, "infer", "{\"inputs\":[[0.25,0.5]]}", -1, &id) || bnd_recv(c, &r)) {
+			fprintf(stderr, "d_fault probe: %s\n", bnd_errmsg(c));
 			break;
-		l = (dc_now() - t0) * 1e3;
+		}
+		l = (bnd_now() - t0) * 1e3;
 		lat[n++] = l;
 		sum += l;
 		lmax = fmax(lmax, l);
-		if (j_ok(line) && j_id(line) == (long)id) {
+		if (r.ok && r.id == id) {
 			ok++;
 		} else {
-			j_code(line, code, sizeof(code));
-			if (!strcmp(code, "busy"))
+			if (!strcmp(err_name(c, &r), "busy"))
 				busy++;
 			else
 				other++;
 			if (busy + other <= 5)
-				fprintf(stderr, "d_fault probe: %.200s", line);
+				fprintf(stderr, "d_fault probe: %.200s\n", r.line);
 		}
-		id++;
 	}
-	fclose(f);
-	free(line);
+	bnd_free(c);
 	qsort(lat, n, sizeof(lat[0]), dc_cmp_double);
 	printf("d_fault probe: requests=%u ok=%u busy=%u other=%u mean_ms=%.1f p50_ms=%.1f "
 	       "p99_ms=%.1f max_ms=%.1f\n", n, ok, busy, other, n ? sum / n : 0.0,

@@ -5,30 +5,46 @@
  *   d_tool model PATH            write the 2-8-3 tanh/softmax GAUSS test model
  *   d_tool csv N                 N test inputs as CSV on stdout
  *   d_tool reset INDEX           reset /dev/bnnaccINDEX (BNNACC_IOC_RESET)
- *   d_tool clients SOCK C[,C...] SECS N [check]
- *                                C concurrent socket clients, each sending
- *                                infer requests of N inputs for SECS seconds
- *                                (SECS 0: one request each); prints rps and
- *                                latency; "check" compares every answer with
- *                                the software reference of the model
+ *   d_tool clients SOCK C[,C...] SECS N [check] [v2]
+ *                                C concurrent socket clients (protocol
+ *                                version 1, or 2), each sending infer
+ *                                requests of N inputs back to back for SECS
+ *                                seconds (SECS 0: one request each); prints
+ *                                rps, inputs/s and latency, and what the
+ *                                daemon did meanwhile: its batches' mean
+ *                                inputs, the card's busy share, the CPU
+ *                                share of its event loop and of its card
+ *                                workers, and the clients'; "check" compares
+ *                                every answer with the software reference
  *   d_tool flood SOCK K N [close] pipeline K requests on one connection:
  *                                count ok/busy replies, or disconnect at once
- *   d_tool direct C[,C...] SECS N  the same work through libbnnacc directly
- *                                (calibrate, transfer, C threads sharing the
- *                                network under a lock) on /dev/bnnacc0
+ *   d_tool direct SECS N [B,B...] the daemon's work without it, as fast as
+ *                                libbnnacc goes: one process calibrates and
+ *                                transfers to /dev/bnnacc0, measures the
+ *                                inputs/s of bnnacc_infer calls of B inputs
+ *                                (the N inputs repeated; default B = N, 2N,
+ *                                ... 512N), then runs SECS seconds at the
+ *                                best B; rps and latency per request of N
+ *                                inputs (a request waits for its call)
+ *
+ * The socket clients speak through daemon/client.c.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bnnacc/bnnacc.h>
 #include <jansson.h>
 
+#include "client.h"
 #include "dclient.h"
 
 #define MAXC 256
@@ -39,7 +55,7 @@ static struct bnnacc_result ref;
 static const char *sock_path;
 static unsigned nper;
 static double t_end;
-static int do_check;
+static int do_check, version = 1;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static double lat[MAXLAT];
 static unsigned nlat, nreq, nbad, nmismatch;
@@ -80,121 +96,179 @@ static void record(double l)
 	pthread_mutex_unlock(&mu);
 }
 
-/* One socket client: returns 0 if every reply was ok. */
-static void *client(void *arg)
+static void bad(void)
 {
-	char *line = NULL, *s;
-	size_t cap = 0;
-	json_t *req, *in;
-	FILE *rx;
-	unsigned i, id = 0;
-	int fd;
+	pthread_mutex_lock(&mu);
+	nbad++;
+	pthread_mutex_unlock(&mu);
+}
 
-	(void)arg;
-	fd = dc_dial(sock_path, 0);
-	if (fd < 0) {
-		errno = -fd;
-		perror("connect");
-		pthread_mutex_lock(&mu);
-		nbad++;
-		pthread_mutex_unlock(&mu);
-		return NULL;
-	}
-	rx = fdopen(fd, "r+");
-	fprintf(rx, "{\"op\":\"hello\",\"version\":1}\n");
-	fflush(rx);
-	if (getline(&line, &cap, rx) < 0 || !strstr(line, "\"ok\":true")) {
-		nbad++;
-		return NULL;
-	}
-	in = json_array();
+/* The infer request's params: the first nper inputs, mean and uncertainty. */
+static char *infer_params(void)
+{
+	json_t *in = json_array(), *p;
+	unsigned i;
+	char *s;
+
 	for (i = 0; i < nper; i++) {
 		float x[2];
 
 		input(i, x);
 		json_array_append_new(in, json_pack("[f,f]", (double)x[0], (double)x[1]));
 	}
-	req = json_pack("{s:s,s:O,s:[s,s]}", "op", "infer", "inputs", in, "outputs",
-			"mean", "uncertainty");
-	do {
-		double t0 = dc_now();
-		json_t *r, *mean;
-		int ok;
+	p = json_pack("{s:o,s:[s,s]}", "inputs", in, "outputs", "mean", "uncertainty");
+	s = json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(9));
+	json_decref(p);
+	return s;
+}
 
-		json_object_set_new(req, "id", json_integer(id++));
-		s = json_dumps(req, JSON_COMPACT);
-		fprintf(rx, "%s\n", s);
-		fflush(rx);
-		free(s);
-		if (getline(&line, &cap, rx) < 0) {
-			pthread_mutex_lock(&mu);
-			nbad++;
-			pthread_mutex_unlock(&mu);
+/* Classes that differ from the software reference's in an infer result. */
+static unsigned mismatches(json_t *res)
+{
+	json_t *mean = json_object_get(res, "mean");
+	unsigned i, k, miss = 0;
+
+	for (i = 0; i < nper; i++) {
+		double p[3];
+
+		for (k = 0; k < 3; k++)
+			p[k] = json_number_value(json_array_get(json_array_get(mean, i), k));
+		miss += dc_argmax(p, 3) != dc_argmax(ref.mean + i * 3, 3);
+	}
+	return miss;
+}
+
+/* One socket client: infer requests back to back until t_end. */
+static void *client(void *arg)
+{
+	struct bnd *c = bnd_new();
+	char *params = infer_params();
+	struct bnd_reply r;
+	int64_t id;
+
+	(void)arg;
+	if (!c || !params || bnd_connect(c, sock_path, version, 0)) {
+		fprintf(stderr, "d_tool: %s\n", c ? bnd_errmsg(c) : "out of memory");
+		bad();
+		goto out;
+	}
+	do {
+		double t0 = bnd_now();
+		unsigned miss;
+		json_t *res;
+
+		if (bnd_send(c, "infer", params, -1, &id) || bnd_recv(c, &r)) {
+			fprintf(stderr, "d_tool: %s\n", bnd_errmsg(c));
+			bad();
 			break;
 		}
-		r = json_loads(line, 0, NULL);
-		ok = r && json_is_true(json_object_get(r, "ok")) &&
-		     json_integer_value(json_object_get(r, "id")) == id - 1;
-		if (!ok) {
-			fprintf(stderr, "d_tool: bad reply: %.300s", line);
-			pthread_mutex_lock(&mu);
-			nbad++;
-			pthread_mutex_unlock(&mu);
-		} else if (do_check) {
-			unsigned miss = 0;
-
-			mean = json_object_get(r, "mean");
-			for (i = 0; i < nper; i++) {
-				double p[3];
-				unsigned k;
-
-				for (k = 0; k < 3; k++)
-					p[k] = json_real_value(json_array_get(json_array_get(mean, i), k));
-				miss += dc_argmax(p, 3) != dc_argmax(ref.mean + i * 3, 3);
+		if (!r.ok || r.id != id) {
+			fprintf(stderr, "d_tool: bad reply: %.300s\n", r.line);
+			bad();
+			continue;
+		}
+		if (do_check) {
+			if (bnd_result(c, &r, &res)) {
+				fprintf(stderr, "d_tool: %s\n", bnd_errmsg(c));
+				bad();
+				continue;
 			}
+			miss = mismatches(res);
+			json_decref(res);
 			pthread_mutex_lock(&mu);
 			nmismatch += miss;
 			pthread_mutex_unlock(&mu);
 		}
-		json_decref(r);
-		if (ok)
-			record(dc_now() - t0);
-	} while (dc_now() < t_end);
-	json_decref(req);
-	json_decref(in);
-	free(line);
-	fclose(rx);
+		record(bnd_now() - t0);
+	} while (bnd_now() < t_end);
+out:
+	free(params);
+	bnd_free(c);
 	return NULL;
 }
 
-static void *direct(void *arg)
+/* ---- what the daemon did meanwhile ------------------------------------------ */
+
+struct dstat {
+	double batches, inputs, busy_s;	/* summed over its cards */
+	double loop_s, workers_s;	/* CPU: its main thread, the others */
+	double self_s;			/* CPU of this process */
+	int ok;
+};
+
+static double cpu_self(void)
 {
-	float *x = malloc(nper * 2 * sizeof(float));
-	unsigned i;
+	struct rusage ru;
 
-	(void)arg;
-	for (i = 0; i < nper; i++)
-		input(i, x + 2 * i);
-	do {
-		struct bnnacc_result r;
-		double t0 = dc_now();
-		int ret;
-
-		pthread_mutex_lock(&mu);
-		ret = bnnacc_infer(net, x, nper, &r, NULL, 0);
-		pthread_mutex_unlock(&mu);
-		if (ret) {
-			nbad++;
-			break;
-		}
-		bnnacc_result_free(&r);
-		record(dc_now() - t0);
-	} while (dc_now() < t_end);
-	free(x);
-	return NULL;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-static void report(const char *what, unsigned c, double secs)
+/* CPU seconds of thread @tid of @pid (utime + stime), -1 if unknown. */
+static double cpu_task(int pid, const char *tid)
+{
+	char path[96], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", pid, tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = (int)fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n > 0 ? n : 0] = 0;
+	p = strrchr(buf, ')');	/* after the command name: fields 3.. */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			 &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The daemon's cards (over @c) and its threads' CPU (its pid from the socket). */
+static void dstat_take(struct bnd *c, struct dstat *d)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	json_t *res = NULL, *e;
+	struct dirent *de;
+	char dir[64];
+	size_t i;
+	DIR *td;
+
+	memset(d, 0, sizeof(*d));
+	d->self_s = cpu_self();
+	if (bnd_call(c, "cards", NULL, -1, &res) ||
+	    getsockopt(bnd_fd(c), SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		goto out;
+	json_array_foreach(json_object_get(res, "cards"), i, e) {
+		d->batches += json_number_value(json_object_get(e, "batches"));
+		d->inputs += json_number_value(json_object_get(e, "inputs"));
+		d->busy_s += json_number_value(json_object_get(e, "busy_s"));
+	}
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)cr.pid);
+	td = opendir(dir);
+	while (td && (de = readdir(td)) != NULL) {
+		double t;
+
+		if (de->d_name[0] == '.' || (t = cpu_task((int)cr.pid, de->d_name)) < 0)
+			continue;
+		if (atoi(de->d_name) == (int)cr.pid)
+			d->loop_s += t;
+		else
+			d->workers_s += t;
+	}
+	if (td)
+		closedir(td);
+	d->ok = 1;
+out:
+	json_decref(res);
+}
+
+/* "rps=.. inputs_per_s=.. p50_ms=.. p99_ms=.." of the requests recorded */
+static void report(double secs)
 {
 	double p50 = 0, p99 = 0;
 
@@ -203,30 +277,47 @@ static void report(const char *what, unsigned c, double secs)
 		p50 = lat[nlat / 2];
 		p99 = lat[(size_t)(nlat * 0.99)];
 	}
-	printf("d_tool %s: clients=%u requests=%u bad=%u mismatch=%u rps=%.1f "
-	       "p50_ms=%.2f p99_ms=%.2f\n", what, c, nreq, nbad, nmismatch,
-	       nreq / secs, p50 * 1e3, p99 * 1e3);
+	printf("requests=%u bad=%u mismatch=%u rps=%.1f inputs_per_s=%.1f p50_ms=%.2f "
+	       "p99_ms=%.2f", nreq, nbad, nmismatch, nreq / secs, (double)nreq * nper / secs,
+	       p50 * 1e3, p99 * 1e3);
 }
 
-static int run(const char *what, void *(*fn)(void *), unsigned c, double secs)
+static int run(unsigned c, double secs)
 {
 	pthread_t th[MAXC];
-	double t0 = dc_now();
+	struct bnd *ctl = bnd_new();
+	struct dstat a = { 0 }, b = { 0 };
+	double t0, wall;
 	unsigned i;
 
+	if (ctl && !bnd_connect(ctl, sock_path, 2, 0))
+		dstat_take(ctl, &a);
 	nlat = nreq = nbad = nmismatch = 0;
+	t0 = bnd_now();
 	t_end = t0 + secs;
 	for (i = 0; i < c; i++)
-		pthread_create(&th[i], NULL, fn, NULL);
+		pthread_create(&th[i], NULL, client, NULL);
 	for (i = 0; i < c; i++)
 		pthread_join(th[i], NULL);
-	report(what, c, dc_now() - t0);
+	wall = bnd_now() - t0;
+	if (a.ok)
+		dstat_take(ctl, &b);
+	bnd_free(ctl);
+	printf("d_tool clients: clients=%u version=%d ", c, version);
+	report(wall);
+	if (a.ok && b.ok)
+		printf(" batches=%.0f batch_inputs=%.1f card_busy=%.3f daemon_loop_cpu=%.3f "
+		       "daemon_workers_cpu=%.3f clients_cpu=%.3f", b.batches - a.batches,
+		       b.batches > a.batches ? (b.inputs - a.inputs) / (b.batches - a.batches) : 0,
+		       (b.busy_s - a.busy_s) / wall, (b.loop_s - a.loop_s) / wall,
+		       (b.workers_s - a.workers_s) / wall, (b.self_s - a.self_s) / wall);
+	printf("\n");
+	fflush(stdout);
 	return nbad || nmismatch > nreq * nper / 10 ? 1 : 0;
 }
 
-/* Run @fn for each client count of the comma-separated @list. */
-static int run_list(const char *what, void *(*fn)(void *), const char *list,
-		    double secs)
+/* Run the clients for each client count of the comma-separated @list. */
+static int run_list(const char *list, double secs)
 {
 	const char *p = list;
 	int rc = 0;
@@ -237,7 +328,7 @@ static int run_list(const char *what, void *(*fn)(void *), const char *list,
 
 		if (end == p || c == 0 || c > MAXC)
 			return 2;
-		rc |= run(what, fn, (unsigned)c, secs);
+		rc |= run((unsigned)c, secs);
 		p = *end == ',' ? end + 1 : end;
 	}
 	return rc;
@@ -250,46 +341,54 @@ static int run_list(const char *what, void *(*fn)(void *), const char *list,
  */
 static int flood(const char *path, unsigned k, unsigned n, int close_early)
 {
-	char *line = NULL;
-	size_t cap = 0;
+	struct bnd *c = bnd_new();
 	unsigned i, ok = 0, busy = 0, other = 0;
-	FILE *f;
-	int fd;
+	struct bnd_reply r;
+	size_t len = 32 + 12 * (size_t)n;
+	char *params = malloc(len), *p;
+	int rc = 1;
 
-	fd = dc_dial(path, 0);
-	if (fd < 0)
-		return 1;
-	f = fdopen(fd, "r+");
-	fprintf(f, "{\"op\":\"hello\",\"version\":1}\n");
-	for (i = 0; i < k; i++) {
-		unsigned j;
-
-		fprintf(f, "{\"op\":\"infer\",\"id\":%u,\"inputs\":[", i);
-		for (j = 0; j < n; j++)
-			fprintf(f, "%s[0.5,-0.5]", j ? "," : "");
-		fprintf(f, "]}\n");
+	if (!c || !params || bnd_connect(c, path, 1, 0)) {
+		fprintf(stderr, "d_tool flood: %s\n", c ? bnd_errmsg(c) : "out of memory");
+		goto out;
 	}
-	fflush(f);
+	p = params + sprintf(params, "{\"inputs\":[");
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s[0.5,-0.5]", i ? "," : "");
+	strcpy(p, "]}");
+	for (i = 0; i < k; i++)
+		if (bnd_send(c, "infer", params, -1, NULL)) {
+			fprintf(stderr, "d_tool flood: %s\n", bnd_errmsg(c));
+			goto out;
+		}
 	if (close_early) {
-		fclose(f);
+		if (bnd_flush(c)) {
+			fprintf(stderr, "d_tool flood: %s\n", bnd_errmsg(c));
+			goto out;
+		}
 		printf("d_tool flood: sent=%u closed\n", k);
-		return 0;
+		rc = 0;
+		goto out;
 	}
-	if (getline(&line, &cap, f) < 0)
-		return 1;
-	for (i = 0; i < k && getline(&line, &cap, f) >= 0; i++) {
-		if (strstr(line, "\"ok\":true"))
+	for (i = 0; i < k && !bnd_recv(c, &r); i++) {
+		json_t *res = NULL;
+
+		if (r.ok)
 			ok++;
-		else if (strstr(line, "\"busy\""))
+		else if (bnd_result(c, &r, &res) == -EREMOTEIO &&
+			 !strcmp(bnd_last_error(c)->name, "busy"))
 			busy++;
 		else
 			other++;
+		json_decref(res);
 	}
 	printf("d_tool flood: sent=%u ok=%u busy=%u other=%u lost=%u\n", k, ok, busy,
 	       other, k - ok - busy - other);
-	free(line);
-	fclose(f);
-	return ok + busy == k ? 0 : 1;
+	rc = ok + busy == k ? 0 : 1;
+out:
+	free(params);
+	bnd_free(c);
+	return rc;
 }
 
 static int setup_direct(void)
@@ -314,6 +413,91 @@ static int setup_direct(void)
 	}
 	printf("d_tool direct: M=%u\n", bnnacc_net_m(net));
 	return 0;
+}
+
+/*
+ * bnnacc_infer calls of @b inputs of @x for at least @secs and @min_calls
+ * calls; the inputs/s (-1 on an error), *@cpu this process's CPU share.
+ * With @rec, every request of nper inputs gets its call's time as latency.
+ */
+static double direct_run(const float *x, unsigned b, double secs, unsigned min_calls,
+			 int rec, double *cpu)
+{
+	double t0 = bnd_now(), c0 = cpu_self(), t;
+	unsigned calls = 0, k;
+
+	do {
+		struct bnnacc_result r;
+		char err[256] = "";
+		double t1 = bnd_now();
+
+		if (bnnacc_infer(net, x, b, &r, err, sizeof(err))) {
+			fprintf(stderr, "d_tool direct: %u inputs: %s\n", b, err);
+			nbad++;
+			return -1;
+		}
+		bnnacc_result_free(&r);
+		t = bnd_now();
+		calls++;
+		for (k = 0; rec && k < b / nper; k++)
+			record(t - t1);
+	} while ((t = bnd_now()) - t0 < secs || calls < min_calls);
+	*cpu = (cpu_self() - c0) / (t - t0);
+	return (double)calls * b / (t - t0);
+}
+
+/*
+ * direct: the inputs/s of each batch size of @list (or N, 2N, .. 512N),
+ * then SECS at the best one, reported as the clients' runs are.
+ */
+static int direct(double secs, const char *list)
+{
+	unsigned bs[32], nb = 0, i, best = 0;
+	double rate[32], cpu, t0;
+	float *x;
+	char *end;
+
+	if (list) {
+		for (const char *p = list; *p && nb < 32; p = *end == ',' ? end + 1 : end) {
+			unsigned long b = strtoul(p, &end, 10);
+
+			if (end == p || b < nper || b % nper || b > BNNACC_INFER_MAX_INPUTS)
+				return 2;
+			bs[nb++] = (unsigned)b;
+		}
+	} else {
+		for (nb = 0; nb < 10; nb++)
+			bs[nb] = nper << nb;
+	}
+	for (i = 0, x = NULL; i < nb; i++)
+		if (bs[i] > bs[best])
+			best = i;
+	x = malloc((size_t)bs[best] * 2 * sizeof(float));
+	if (!x)
+		return 1;
+	for (i = 0; i < bs[best]; i++)
+		input(i % nper, x + 2 * i);
+	best = 0;
+	for (i = 0; i < nb; i++) {
+		rate[i] = direct_run(x, bs[i], 1.5, 2, 0, &cpu);
+		if (rate[i] < 0)
+			return 1;
+		printf("d_tool direct: batch=%u inputs_per_s=%.1f call_ms=%.1f cpu=%.3f\n", bs[i],
+		       rate[i], bs[i] / rate[i] * 1e3, cpu);
+		fflush(stdout);
+		if (rate[i] > rate[best])
+			best = i;
+	}
+	printf("d_tool direct: best batch=%u (%.1f inputs/s)\n", bs[best], rate[best]);
+	nlat = nreq = nbad = nmismatch = 0;
+	t0 = bnd_now();
+	if (direct_run(x, bs[best], secs, 3, 1, &cpu) < 0)
+		return 1;
+	printf("d_tool direct: batch=%u clients=1 ", bs[best]);
+	report(bnd_now() - t0);
+	printf(" cpu=%.3f\n", cpu);
+	free(x);
+	return nbad ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -353,7 +537,14 @@ int main(int argc, char **argv)
 		sock_path = argv[2];
 		secs = atof(argv[4]);
 		nper = (unsigned)atoi(argv[5]);
-		do_check = argc > 6 && !strcmp(argv[6], "check");
+		for (int i = 6; i < argc; i++) {
+			if (!strcmp(argv[i], "check"))
+				do_check = 1;
+			else if (!strcmp(argv[i], "v2"))
+				version = 2;
+			else
+				return 2;
+		}
 		if (nper == 0 || nper > 60)
 			return 2;
 		if (do_check) {
@@ -365,15 +556,17 @@ int main(int argc, char **argv)
 			if (bnnacc_infer_soft(model, 256, 7, x, nper, &ref))
 				return 1;
 		}
-		return run_list("clients", client, argv[3], secs);
+		return run_list(argv[3], secs);
 	}
-	if (argc == 5 && !strcmp(argv[1], "direct")) {
-		secs = atof(argv[3]);
-		nper = (unsigned)atoi(argv[4]);
-		if (nper == 0 || setup_direct())
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "direct")) {
+		secs = atof(argv[2]);
+		nper = (unsigned)atoi(argv[3]);
+		if (nper == 0 || nper > 60 || setup_direct())
 			return 1;
-		return run_list("direct", direct, argv[2], secs);
+		return direct(secs, argc == 5 ? argv[4] : NULL);
 	}
-	fprintf(stderr, "usage: d_tool model PATH | csv N | clients SOCK C SECS N [check] | direct C SECS N\n");
+	fprintf(stderr, "usage: d_tool model PATH | csv N | reset INDEX | "
+		"clients SOCK C[,C..] SECS N [check] [v2] | flood SOCK K N [close] | "
+		"direct SECS N [B,B..]\n");
 	return 2;
 }

@@ -1,52 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dclient.h - helpers shared by the bnnaccd clients of the VM bench (d_tool,
- * d_fault): the clock, connecting to the daemon's socket, sorting
- * latencies, the class an answer picks.
+ * dclient.h - what the bnnaccd clients of the VM bench (d_tool, d_fault)
+ * share besides the protocol (that is daemon/client.h): sorting latencies,
+ * the class an answer picks.
  *
- * Plain libc, everything static inline (see gjob.h). d_tool is built by
- * daemon/build.mk without -Itests/vm/guest: it finds this header next to
- * its source (#include "dclient.h").
+ * Plain libc, everything static inline (see gjob.h). d_tool and d_fault
+ * find it next to their sources (#include "dclient.h").
  */
 #ifndef BNNACC_DCLIENT_H
 #define BNNACC_DCLIENT_H
-
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
-
-/* CLOCK_MONOTONIC in seconds. */
-static inline double dc_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* A socket connected to @path (blocking unless @nb), or -errno. */
-static inline int dc_dial(const char *path, int nb)
-{
-	struct sockaddr_un sa;
-	int fd, e;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0), 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		e = -errno;
-		close(fd);
-		return e;
-	}
-	return fd;
-}
 
 /* qsort() comparison of doubles, ascending. */
 static inline int dc_cmp_double(const void *a, const void *b)
