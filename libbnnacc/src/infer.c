@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libbnnacc - sampled inference: on the card (one MVM job per sampled
- * network and layer, activations on the host between layers) and in
- * software from the posterior; the uncertainty split U_p = U_a + U_e.
+ * network and layer, activations on the host between layers; all the
+ * networks or a range of them) and in software from the posterior; the
+ * uncertainty split U_p = U_a + U_e.
  */
 #include "internal.h"
 #include "net.h"
@@ -269,6 +270,7 @@ struct lpass {
 
 /* One layer's MVM buffers */
 struct layer_run {
+	unsigned k0;		/* first network run: network k is row k - k0 of act, pre */
 	unsigned v;		/* vectors */
 	unsigned slices;	/* DAC passes of each */
 	unsigned npass;
@@ -297,11 +299,13 @@ static unsigned *pass_shift(struct bnnacc_net *net, const struct lpass *ps)
 }
 
 /*
- * Run layer @l of every network on @lr->v vectors: the inputs @act
- * ([m][v][maxd]) of each network into every part's tile and each part's
- * bias once, each card's jobs in one call, jobs that saturated again on a
- * wider ADC range; the dequantised column currents summed over the parts
- * (and the bias added to every vector) into @pre ([m][v][n_out]).
+ * Run layer @l of the networks of @lr's passes on @lr->v vectors: the
+ * inputs @act ([m][v][maxd], network k at row k - lr->k0) of each network
+ * into every part's tile and each part's bias once, each card's jobs in
+ * one call (none to a card holding none of them), jobs that saturated
+ * again on a wider ADC range; the dequantised column currents summed over
+ * the parts (and the bias added to every vector) into @pre
+ * ([m][v][n_out]).
  */
 static int run_layer(struct bnnacc_net *net, unsigned l, const double *act,
 		     unsigned maxd, double *pre, struct layer_run *lr)
@@ -323,7 +327,7 @@ static int run_layer(struct bnnacc_net *net, unsigned l, const double *act,
 		}
 		for (v = 0; v < lr->v; v++)
 			lr->fs[(size_t)a * lr->v + v] =
-				encode(act + ((size_t)ps->k * lr->v + v) * maxd, ly->n_in, p,
+				encode(act + ((size_t)(ps->k - lr->k0) * lr->v + v) * maxd, ly->n_in, p,
 				       cells, dmax, ns, lr->in + ps->in_off + (size_t)v * ns * p->rows,
 				       p->rows);
 	}
@@ -373,7 +377,8 @@ static int run_layer(struct bnnacc_net *net, unsigned l, const double *act,
 			lsb = ldexp(xc->card.info.adc_fs_ua, -(int)*sh) / amax / rep /
 			      (xc->card.info.read_v * net->plan.gamma[l] * xc->gain);
 			for (v = 0; v < lr->v; v++) {
-				double *y = pre + ((size_t)ps->k * lr->v + v) * ly->n_out + p->out0;
+				double *y = pre + ((size_t)(ps->k - lr->k0) * lr->v + v) * ly->n_out +
+					    p->out0;
 
 				if (ps->bias) {	/* its row read as the value bscale */
 					for (j = 0; j < p->cols; j++)
@@ -404,17 +409,18 @@ static void layer_run_free(struct layer_run *lr)
 
 /*
  * The passes of layer @l for @v vectors of @slices DAC passes: for each
- * network and part an input pass (unless the part holds the bias alone)
- * and a bias pass (when it holds the bias)
+ * network @k0 .. @k0 + @m - 1 and part an input pass (unless the part
+ * holds the bias alone) and a bias pass (when it holds the bias)
  */
-static int layer_run_alloc(const struct bnnacc_net *net, unsigned l, unsigned v,
-			   unsigned slices, struct layer_run *lr)
+static int layer_run_alloc(const struct bnnacc_net *net, unsigned l, unsigned k0,
+			   unsigned m, unsigned v, unsigned slices, struct layer_run *lr)
 {
 	unsigned q0 = net->part0[l], np = net->part0[l + 1] - q0, k, q, b;
 	unsigned nin = net->model->layer[l].n_in;
-	size_t in = 0, out = 0, max = (size_t)net->m * np * 2;
+	size_t in = 0, out = 0, max = (size_t)m * np * 2;
 
 	memset(lr, 0, sizeof(*lr));
+	lr->k0 = k0;
 	lr->v = v;
 	lr->slices = slices;
 	lr->pass = calloc(max, sizeof(*lr->pass));
@@ -422,7 +428,7 @@ static int layer_run_alloc(const struct bnnacc_net *net, unsigned l, unsigned v,
 	lr->fs = malloc(max * v * sizeof(double));
 	if (!lr->pass || !lr->jobs || !lr->fs)
 		return -ENOMEM;
-	for (k = 0; k < net->m; k++)
+	for (k = k0; k < k0 + m; k++)
 		for (q = q0; q < q0 + np; q++) {
 			const struct xpart *p = &net->parts[q];
 
@@ -447,9 +453,9 @@ static int layer_run_alloc(const struct bnnacc_net *net, unsigned l, unsigned v,
 	return lr->in && lr->out ? 0 : -ENOMEM;
 }
 
-/* DAC passes layer @l needs for the @v vectors of every network in @act */
+/* DAC passes layer @l needs for the @v vectors of the @m networks in @act */
 static unsigned layer_slices(const struct bnnacc_net *net, const double *act,
-			     unsigned v, unsigned maxd, unsigned l)
+			     unsigned m, unsigned v, unsigned maxd, unsigned l)
 {
 	const struct bnnacc_layer *ly = &net->model->layer[l];
 	unsigned k, i, j, dmax, bits = 24, s = 1, q;
@@ -458,7 +464,7 @@ static unsigned layer_slices(const struct bnnacc_net *net, const double *act,
 	for (i = 0; i < net->ncards; i++)
 		bits = net->card[i].card.info.dac_bits < bits ? net->card[i].card.info.dac_bits : bits;
 	dmax = (1u << (bits - 1)) - 1;
-	for (k = 0; k < net->m; k++)
+	for (k = 0; k < m; k++)
 		for (j = 0; j < v; j++) {
 			const double *a = act + ((size_t)k * v + j) * maxd;
 
@@ -475,8 +481,9 @@ static unsigned layer_slices(const struct bnnacc_net *net, const double *act,
 	return s;
 }
 
-int bnnacc_infer(struct bnnacc_net *net, const float *x, unsigned n,
-		 struct bnnacc_result *res, char *err, size_t el)
+int bnnacc_infer_nets(struct bnnacc_net *net, unsigned k0, unsigned m,
+		      const float *x, unsigned n, struct bnnacc_result *res, char *err,
+		      size_t el)
 {
 	const struct bnnacc_model *md = net->model;
 	unsigned maxd = md->n_inputs, l, k, v, i, v0, nv;
@@ -484,6 +491,14 @@ int bnnacc_infer(struct bnnacc_net *net, const float *x, unsigned n,
 	struct layer_run lr;
 	int ret;
 
+	if (!m)
+		return bnl_err(err, el, -EINVAL,
+			       "no networks to run (m 0): ask 1 .. %u of networks 0 .. %u",
+			       net->m, net->m - 1);
+	if (k0 >= net->m || m > net->m - k0)
+		return bnl_err(err, el, -EINVAL,
+			       "networks %u .. %llu asked: this transfer holds %u, networks 0 .. %u",
+			       k0, (unsigned long long)k0 + m - 1, net->m, net->m - 1);
 	if (!n)
 		return bnl_err(err, el, -EINVAL, "no inputs");
 	if (n > BNNACC_INFER_MAX_INPUTS)
@@ -491,12 +506,12 @@ int bnnacc_infer(struct bnnacc_net *net, const float *x, unsigned n,
 			       n, BNNACC_INFER_MAX_INPUTS);
 	for (l = 0; l < md->n_layers; l++)
 		maxd = md->layer[l].n_out > maxd ? md->layer[l].n_out : maxd;
-	ret = result_alloc(res, net->m, n, md->n_classes);
+	ret = result_alloc(res, m, n, md->n_classes);
 	if (ret)
 		return bnl_err(err, el, ret, "out of memory");
 	nv = n < CHUNK ? n : CHUNK;
-	act = malloc((size_t)net->m * nv * maxd * sizeof(double));
-	pre = malloc((size_t)net->m * nv * maxd * sizeof(double));
+	act = malloc((size_t)m * nv * maxd * sizeof(double));
+	pre = malloc((size_t)m * nv * maxd * sizeof(double));
 	ret = -ENOMEM;
 	if (!act || !pre)
 		goto out;
@@ -504,23 +519,24 @@ int bnnacc_infer(struct bnnacc_net *net, const float *x, unsigned n,
 	for (v0 = 0; v0 < n && !ret; v0 += nv) {
 		unsigned cv = n - v0 < nv ? n - v0 : nv;
 
-		for (k = 0; k < net->m; k++)
+		for (k = 0; k < m; k++)
 			for (v = 0; v < cv; v++)
 				normalise(md, x + (size_t)(v0 + v) * md->n_inputs,
 					  act + ((size_t)k * cv + v) * maxd);
 		for (l = 0; l < md->n_layers && !ret; l++) {
 			const struct bnnacc_layer *ly = &md->layer[l];
 
-			ret = layer_run_alloc(net, l, cv, layer_slices(net, act, cv, maxd, l), &lr);
+			ret = layer_run_alloc(net, l, k0, m, cv,
+					      layer_slices(net, act, m, cv, maxd, l), &lr);
 			if (!ret) {
-				memset(pre, 0, (size_t)net->m * cv * ly->n_out * sizeof(double));
+				memset(pre, 0, (size_t)m * cv * ly->n_out * sizeof(double));
 				ret = run_layer(net, l, act, maxd, pre, &lr);
 				if (ret)
 					bnl_err(err, el, ret, "MVM of layer %u failed: %s", l,
 						bnnacc_strerror(ret));
 			}
 			layer_run_free(&lr);
-			for (k = 0; !ret && k < net->m; k++)
+			for (k = 0; !ret && k < m; k++)
 				for (v = 0; v < cv; v++) {
 					double *a = act + ((size_t)k * cv + v) * maxd;
 					const double *y = pre + ((size_t)k * cv + v) * ly->n_out;
@@ -529,9 +545,9 @@ int bnnacc_infer(struct bnnacc_net *net, const float *x, unsigned n,
 						a[i] = bnl_act(ly->act, y[i]);
 				}
 		}
-		for (k = 0; !ret && k < net->m; k++)
+		for (k = 0; !ret && k < m; k++)
 			for (v = 0; v < cv; v++) {
-				double *p = res->probs + ((size_t)(v0 + v) * net->m + k) * res->c;
+				double *p = res->probs + ((size_t)(v0 + v) * m + k) * res->c;
 
 				memcpy(p, act + ((size_t)k * cv + v) * maxd, res->c * sizeof(double));
 				bnl_softmax(p, res->c);
@@ -548,4 +564,10 @@ out:
 			bnl_err(err, el, ret, "out of memory");
 	}
 	return ret;
+}
+
+int bnnacc_infer(struct bnnacc_net *net, const float *x, unsigned n,
+		 struct bnnacc_result *res, char *err, size_t el)
+{
+	return bnnacc_infer_nets(net, 0, net->m, x, n, res, err, el);
 }

@@ -30,7 +30,8 @@ struct xcard {
 	struct bnnacc_calib cal;
 	unsigned k0, m;		/* its networks: k0 .. k0 + m - 1 */
 	uint8_t *blocked;	/* [rows][cols]: stuck cells and the reference column */
-	uint32_t *words;	/* [rows][cols]: what the transfer programs */
+	uint8_t *occ;		/* during a transfer keeping networks: blocked + their tiles */
+	uint32_t *words;	/* [rows][cols]: its own image (only its tiles' cells are used) */
 	double *ref_base;	/* [rows]: reference cells right after programming, < 0: unused */
 	double gain;		/* drift gain the inference divides by */
 	float *ach_mean[BNNACC_MODEL_MAX_LAYERS];
@@ -64,6 +65,12 @@ struct bnnacc_net {
 	struct bnnacc_layer_report rep[BNNACC_MODEL_MAX_LAYERS];
 	struct bnnacc_xfer_report xrep;
 	struct bnnacc_drift drift;
+	/*
+	 * Co-resident networks (on the same cards, each on its own tiles): a
+	 * ring, this network alone when it points to itself. Programming any
+	 * of them programs the union of their tiles' words.
+	 */
+	struct bnnacc_net *co_next, *co_prev;
 };
 
 /* Card of network @k */

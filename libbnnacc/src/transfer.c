@@ -584,8 +584,8 @@ static int place_all(struct bnnacc_net *net, unsigned want)
 			ret = -ENOMEM;
 			goto out;
 		}
-		got = bnnacc_alloc_tiles(xc->blocked, in->rows, in->cols, net->nparts, h,
-					 w, 0, t);
+		got = bnnacc_alloc_tiles(xc->occ ? xc->occ : xc->blocked, in->rows, in->cols,
+					 net->nparts, h, w, 0, t);
 		if (got < 0) {
 			ret = got;
 			goto out;
@@ -745,15 +745,219 @@ static int card_words(const struct bnnacc_net *net, struct xcard *xc)
 	return bnl_ref_words(xc, xc->words);
 }
 
-/* Program card @xc with its words and take the reference baseline */
-static int program_card(struct xcard *xc)
-{
-	struct bnnacc_region all = { 0, 0, (uint16_t)xc->card.info.rows,
-				     (uint16_t)xc->card.info.cols };
-	int ret = xc->card.ops->program(xc->card.ctx, &all, xc->words);
+/* ---------------------------------------------------------------------- */
+/* Co-resident networks: one image per card, the union of their tiles      */
+/* ---------------------------------------------------------------------- */
 
+/* Copy @net's words of the cells of its tiles on card @i into @img */
+static void tile_words(const struct bnnacc_net *net, unsigned i, uint32_t *img)
+{
+	const struct xcard *xc = &net->card[i];
+	unsigned cols = xc->card.info.cols, k, q, r;
+
+	for (k = xc->k0; k < xc->k0 + xc->m; k++)
+		for (q = 0; q < net->nparts; q++) {
+			const struct bnnacc_region *t = &net->tiles[(size_t)k * net->nparts + q];
+
+			for (r = t->row; r < t->row + t->rows; r++)
+				memcpy(img + (size_t)r * cols + t->col,
+				       xc->words + (size_t)r * cols + t->col,
+				       t->cols * sizeof(*img));
+		}
+}
+
+/* Do @net or a network co-resident with it hold networks on card @i? */
+static int group_on(const struct bnnacc_net *net, unsigned i)
+{
+	const struct bnnacc_net *g = net;
+
+	do {
+		if (g->card[i].m)
+			return 1;
+		g = g->co_next;
+	} while (g != net);
+	return 0;
+}
+
+/*
+ * Program card @i of @net and of the networks co-resident with it in one
+ * PROGRAM of the whole array: each one's tiles, the reference column (at
+ * the levels of @net's calibration), RESET elsewhere; then read the
+ * reference cells' baseline, which each of them takes (the column is
+ * shared), the card's gain back to 1.
+ */
+static int program_card(struct bnnacc_net *net, unsigned i)
+{
+	struct xcard *xc = &net->card[i];
+	const struct bnnacc_card_info *in = &xc->card.info;
+	struct bnnacc_region all = { 0, 0, (uint16_t)in->rows, (uint16_t)in->cols };
+	size_t n = (size_t)in->rows * in->cols, j;
+	uint32_t *img = malloc(n * sizeof(*img));
+	struct bnnacc_net *g;
+	int ret;
+
+	if (!img)
+		return -ENOMEM;
+	for (j = 0; j < n; j++)
+		img[j] = BNNACC_PROG_WORD(BNNACC_PROG_RESET, 0);
+	bnl_ref_words(xc, img);
+	g = net;
+	do {
+		tile_words(g, i, img);
+		g = g->co_next;
+	} while (g != net);
+	ret = xc->card.ops->program(xc->card.ctx, &all, img);
+	free(img);
 	xc->gain = 1.0;
-	return ret ? ret : bnl_ref_baseline(xc);
+	if (!ret)
+		ret = bnl_ref_baseline(xc);
+	if (ret)
+		return ret;
+	for (g = net->co_next; g != net; g = g->co_next) {
+		memcpy(g->card[i].ref_base, xc->ref_base, in->rows * sizeof(*xc->ref_base));
+		g->card[i].gain = 1.0;
+	}
+	return 0;
+}
+
+/* @net's cells were programmed again: its drift state starts over */
+static void drift_restart(struct bnnacc_net *net)
+{
+	net->drift.refreshes++;
+	net->drift.gain = 1.0;
+	net->drift.spread = net->drift.excess = 0.0;
+	net->drift.refresh = 0;
+}
+
+/* The networks kept by a transfer, every co-resident one of them included */
+struct group {
+	struct bnnacc_net **net;
+	unsigned n;
+};
+
+static int group_add(struct group *grp, struct bnnacc_net *g)
+{
+	struct bnnacc_net **t;
+	unsigned j;
+
+	for (j = 0; j < grp->n; j++)
+		if (grp->net[j] == g)
+			return 0;
+	t = realloc(grp->net, (grp->n + 1) * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t[grp->n++] = g;
+	grp->net = t;
+	return 0;
+}
+
+/*
+ * The cells of @net's tiles on card @i: marked in @map (@mark 1), or
+ * (@mark 0) 1 returned when one of them is set in it already
+ */
+static int tiles_map(const struct bnnacc_net *net, unsigned i, uint8_t *map, int mark)
+{
+	const struct xcard *xc = &net->card[i];
+	unsigned cols = xc->card.info.cols, k, q, r, c;
+
+	for (k = xc->k0; k < xc->k0 + xc->m; k++)
+		for (q = 0; q < net->nparts; q++) {
+			const struct bnnacc_region *t = &net->tiles[(size_t)k * net->nparts + q];
+
+			for (r = t->row; r < t->row + t->rows; r++) {
+				uint8_t *m = map + (size_t)r * cols + t->col;
+
+				if (mark) {
+					memset(m, 1, t->cols);
+					continue;
+				}
+				for (c = 0; c < t->cols; c++)
+					if (m[c])
+						return 1;
+			}
+		}
+	return 0;
+}
+
+/*
+ * The networks @o keeps (and those co-resident with them) into @grp,
+ * checked to be on the cards of @net; @net's blocked cells become the
+ * union of theirs (stuck cells, the reference column) and its placement
+ * map (occ) those plus every cell of their tiles
+ */
+static int keep_setup(struct bnnacc_net *net, const struct bnnacc_xfer_opts *o,
+		      struct group *grp, char *err, size_t el)
+{
+	unsigned i, j;
+
+	for (j = 0; j < o->nkeep; j++) {
+		struct bnnacc_net *g = o->keep[j];
+
+		if (!g)
+			return bnl_err(err, el, -EINVAL, "network %u of the %u to keep is NULL", j,
+				       o->nkeep);
+		do {
+			if (group_add(grp, g))
+				return bnl_err(err, el, -ENOMEM, "out of memory");
+			g = g->co_next;
+		} while (g != o->keep[j]);
+	}
+	for (j = 0; j < grp->n; j++) {
+		const struct bnnacc_net *g = grp->net[j];
+
+		if (g->ncards != net->ncards)
+			return bnl_err(err, el, -EINVAL,
+				       "a network to keep is on %u card%s, this transfer on %u: "
+				       "co-resident networks must be on the same cards, in the same order",
+				       g->ncards, g->ncards > 1 ? "s" : "", net->ncards);
+		for (i = 0; i < net->ncards; i++) {
+			const struct bnnacc_card *a = &g->card[i].card, *b = &net->card[i].card;
+
+			if (a->ctx != b->ctx || a->ops != b->ops || a->info.rows != b->info.rows ||
+			    a->info.cols != b->info.cols)
+				return bnl_err(err, el, -EINVAL,
+					       "card %u of this transfer is not card %u of a network to keep: "
+					       "co-resident networks must be on the same cards, in the same order",
+					       i, i);
+		}
+	}
+	for (i = 0; i < net->ncards; i++) {
+		struct xcard *xc = &net->card[i];
+		size_t n = (size_t)xc->card.info.rows * xc->card.info.cols, c;
+
+		xc->occ = calloc(n, 1);
+		if (!xc->occ)
+			return bnl_err(err, el, -ENOMEM, "out of memory");
+		for (j = 0; j < grp->n; j++) {
+			const struct bnnacc_net *g = grp->net[j];
+
+			if (tiles_map(g, i, xc->occ, 0))
+				return bnl_err(err, el, -EINVAL,
+					       "networks to keep overlap on card %u: they are not resident "
+					       "together (a transfer without keep replaced one; free it)", i);
+			tiles_map(g, i, xc->occ, 1);
+			for (c = 0; c < n; c++)
+				xc->blocked[c] |= g->card[i].blocked[c];
+		}
+		for (c = 0; c < n; c++)
+			xc->occ[c] |= xc->blocked[c];
+	}
+	return 0;
+}
+
+/* Link @net and the networks of @grp (whole rings) into one ring */
+static void group_link(struct bnnacc_net *net, const struct group *grp)
+{
+	struct bnnacc_net *prev = net;
+	unsigned j;
+
+	for (j = 0; j < grp->n; j++) {
+		prev->co_next = grp->net[j];
+		grp->net[j]->co_prev = prev;
+		prev = grp->net[j];
+	}
+	prev->co_next = net;
+	net->co_prev = prev;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1062,9 +1266,11 @@ static void card_release(struct xcard *xc)
 		xc->pw[l] = NULL;
 	}
 	free(xc->blocked);
+	free(xc->occ);
 	free(xc->words);
 	free(xc->ref_base);
 	xc->blocked = NULL;
+	xc->occ = NULL;
 	xc->words = NULL;
 	xc->ref_base = NULL;
 }
@@ -1075,6 +1281,9 @@ void bnnacc_net_free(struct bnnacc_net *net)
 
 	if (!net)
 		return;
+	/* unlinked from its co-resident networks; its cells stay as they are */
+	net->co_prev->co_next = net->co_next;
+	net->co_next->co_prev = net->co_prev;
 	for (i = 0; i < net->ncards; i++)
 		card_release(&net->card[i]);
 	free(net->parts);
@@ -1238,8 +1447,9 @@ static unsigned pick_shift(const struct bnnacc_net *net, unsigned k, unsigned q,
 	return sh;
 }
 
-/* The message of a model that fits nowhere: what would */
-static int no_fit(struct bnnacc_net *net, unsigned want, char *err, size_t el)
+/* The message of a model that fits nowhere (beside @kept networks kept): what would */
+static int no_fit(struct bnnacc_net *net, unsigned want, unsigned kept, char *err,
+		  size_t el)
 {
 	unsigned i, cells = 0, l, big = 0, rows = min_rows(net), cols = min_cols(net);
 	int got;
@@ -1247,6 +1457,12 @@ static int no_fit(struct bnnacc_net *net, unsigned want, char *err, size_t el)
 	for (l = 0; l < net->nl; l++)
 		cells += 2 * (net->model->layer[l].n_in + 1) * net->model->layer[l].n_out;
 	if (make_parts(net, 1, rows, cols, 0) == 0 && (got = place_all(net, 0)) >= 0) {
+		if (got > 0 && kept)
+			return bnl_err(err, el, -ENOSPC,
+				       "only %d sampled networks fit on %u card%s clear of stuck cells "
+				       "beside the %u network%s kept resident (asked %u; ask fewer, or "
+				       "free a kept one)", got, net->ncards, net->ncards > 1 ? "s" : "",
+				       kept, kept > 1 ? "s" : "", want);
 		if (got > 0)
 			return bnl_err(err, el, -ENOSPC,
 				       "only %d sampled networks fit on %u card%s clear of stuck cells (asked %u)",
@@ -1255,6 +1471,12 @@ static int no_fit(struct bnnacc_net *net, unsigned want, char *err, size_t el)
 	for (i = 0; i < net->nparts; i++)
 		big = net->parts[i].rows * net->parts[i].cols > big ?
 		      net->parts[i].rows * net->parts[i].cols : big;
+	if (kept)
+		return bnl_err(err, el, -ENOSPC,
+			       "one network needs %u cells (2 per weight) in %u tiles of up to %u x %u; "
+			       "none fits in the cells the %u network%s kept resident leave free "
+			       "(free one of them, or transfer without keep)",
+			       cells, net->nparts, rows, cols, kept, kept > 1 ? "s" : "");
 	return bnl_err(err, el, -ENOSPC,
 		       "one network needs %u cells (2 per weight) in %u tiles of up to %u x %u; "
 		       "an array has %u x %u with one column for reference cells: no network fits "
@@ -1269,6 +1491,7 @@ int bnnacc_transfer(struct bnnacc_net **out, struct bnnacc_card *const *cards,
 {
 	struct bnnacc_xfer_opts o;
 	struct targets t = { 0 };
+	struct group grp = { NULL, 0 };
 	struct bnnacc_net *net;
 	unsigned i, k, q;
 	int ret;
@@ -1288,9 +1511,13 @@ int bnnacc_transfer(struct bnnacc_net **out, struct bnnacc_card *const *cards,
 			       "transfer options: mode %u, cells %u (1..%d), repeat %u (1..%d)",
 			       o.mode, o.cells, BNNACC_XFER_MAX_CELLS, o.repeat,
 			       BNNACC_XFER_MAX_REPEAT);
+	if (o.nkeep && !o.keep)
+		return bnl_err(err, el, -EINVAL, "%u networks to keep, but no list of them",
+			       o.nkeep);
 	net = calloc(1, sizeof(*net));
 	if (!net)
 		return bnl_err(err, el, -ENOMEM, "out of memory");
+	net->co_next = net->co_prev = net;
 	net->ncards = ncards;
 	for (i = 0; i < ncards; i++) {
 		struct xcard *xc = &net->card[i];
@@ -1312,6 +1539,11 @@ int bnnacc_transfer(struct bnnacc_net **out, struct bnnacc_card *const *cards,
 			goto fail;
 		}
 	}
+	if (o.nkeep) {
+		ret = keep_setup(net, &o, &grp, err, el);
+		if (ret)
+			goto fail;
+	}
 	ret = copy_model(model, &net->model);
 	if (ret) {
 		bnl_err(err, el, ret, "invalid model: %s", bnnacc_strerror(ret));
@@ -1324,7 +1556,8 @@ int bnnacc_transfer(struct bnnacc_net **out, struct bnnacc_card *const *cards,
 		struct xcard *xc = &net->card[i];
 		unsigned r;
 
-		if (!o.skip_stuck_test) {
+		/* not with networks kept: it would erase them (their map is taken) */
+		if (!o.skip_stuck_test && !grp.n) {
 			ret = stuck_test(xc);
 			if (ret) {
 				bnl_err(err, el, ret, "card %u: stuck-cell test failed: %s", i,
@@ -1342,7 +1575,7 @@ int bnnacc_transfer(struct bnnacc_net **out, struct bnnacc_card *const *cards,
 	}
 	ret = plan(net, &o, &t, err, el);
 	if (ret == -ENOSPC && !(err && *err))
-		ret = no_fit(net, o.m ? o.m : 1, err, el);
+		ret = no_fit(net, o.m ? o.m : 1, grp.n, err, el);
 	if (ret)
 		goto fail;
 	net->shift = malloc((size_t)net->m * net->nparts * sizeof(*net->shift));
@@ -1368,18 +1601,29 @@ int bnnacc_transfer(struct bnnacc_net **out, struct bnnacc_card *const *cards,
 			net->bshift[(size_t)k * net->nparts + q] = pick_shift(net, k, q, 1);
 		}
 	fill_reports(net, &t);
+	/* co-resident from now on: each card's image is the union of their tiles */
+	group_link(net, &grp);
 	for (i = 0; i < ncards; i++) {
-		ret = program_card(&net->card[i]);
+		ret = program_card(net, i);
 		if (ret) {
-			bnl_err(err, el, ret, "programming card %u failed: %s", i,
-				bnnacc_strerror(ret));
+			bnl_err(err, el, ret, "programming card %u failed: %s%s", i,
+				bnnacc_strerror(ret), grp.n ?
+				" (the networks kept on it need bnnacc_net_refresh())" : "");
 			goto fail;
 		}
 	}
+	for (i = 0; i < grp.n; i++)
+		drift_restart(grp.net[i]);
+	for (i = 0; i < ncards; i++) {
+		free(net->card[i].occ);
+		net->card[i].occ = NULL;
+	}
+	free(grp.net);
 	targets_free(&t);
 	*out = net;
 	return 0;
 fail:
+	free(grp.net);
 	targets_free(&t);
 	bnnacc_net_free(net);
 	return ret;
@@ -1387,21 +1631,24 @@ fail:
 
 int bnnacc_net_refresh(struct bnnacc_net *net, char *err, size_t el)
 {
+	struct bnnacc_net *g;
 	unsigned i;
 	int ret;
 
 	for (i = 0; i < net->ncards; i++) {
-		if (!net->card[i].m)
+		if (!group_on(net, i))
 			continue;
-		ret = program_card(&net->card[i]);
+		ret = program_card(net, i);
 		if (ret)
 			return bnl_err(err, el, ret, "reprogramming card %u failed: %s", i,
 				       bnnacc_strerror(ret));
 	}
-	net->drift.refreshes++;
-	net->drift.gain = 1.0;
-	net->drift.spread = net->drift.excess = 0.0;
-	net->drift.refresh = 0;
+	/* the co-resident networks' cells were programmed again too */
+	g = net;
+	do {
+		drift_restart(g);
+		g = g->co_next;
+	} while (g != net);
 	return 0;
 }
 

@@ -490,6 +490,17 @@ struct bnnacc_xfer_report {
  * @cells: cells per sign, 1..BNNACC_XFER_MAX_CELLS (0: chosen)
  * @repeat: MVM reads averaged, 1..BNNACC_XFER_MAX_REPEAT (0: chosen)
  * @seed: draws of the SAMPLES mode (0: a fixed default)
+ * @keep: networks already on these same cards to keep resident ("co-resident
+ *	networks"), or NULL; each must be on exactly the cards of this
+ *	transfer, in the same order (the same card ctx and ops), else
+ *	-EINVAL. A kept network keeps the networks it is co-resident with
+ *	(they share the cards' image). With networks kept, the stuck-cell
+ *	test is not run (it would erase them): the new network's blocked
+ *	cells are the kept networks' (stuck cells, the reference column) and
+ *	every cell of their tiles, its networks go on the cells left free
+ *	(@m 0: as many as fit there), and -ENOSPC when none (or fewer than
+ *	@m) fit leaves the cards untouched.
+ * @nkeep: networks in @keep (0: none)
  */
 struct bnnacc_xfer_opts {
 	unsigned m;
@@ -499,6 +510,8 @@ struct bnnacc_xfer_opts {
 	unsigned cells;
 	unsigned repeat;
 	uint64_t seed;
+	struct bnnacc_net *const *keep;
+	unsigned nkeep;
 };
 
 #define BNNACC_XFER_MAX_CELLS 4
@@ -521,12 +534,27 @@ struct bnnacc_net;
  * saying what would fit) when not even one network (or the asked @m)
  * fits, or -errno. The network borrows the cards (which must outlive it)
  * and copies what it needs of @model and the calibrations.
+ *
+ * Co-resident networks (@opts->keep): the new network is placed on the
+ * cells the kept ones leave free, and the one PROGRAM of each card holds
+ * the union: every resident network's own tiles, the reference column,
+ * RESET elsewhere. Every kept network is reprogrammed by it: its drift
+ * state restarts (gain 1, the shared reference cells' baseline read
+ * again). A transfer without @keep erases whatever the cards held (free
+ * those networks first: refreshing one would erase the new network).
  */
 int bnnacc_transfer(struct bnnacc_net **out, struct bnnacc_card *const *cards,
 		    const struct bnnacc_calib *const *cals, unsigned ncards,
 		    const struct bnnacc_model *model,
 		    const struct bnnacc_xfer_opts *opts, char *err,
 		    size_t errlen);
+/*
+ * Free @net (NULL: nothing). A co-resident network is unlinked from the
+ * others, in any order: its cells are left as they are and are free for
+ * the next transfer (the next programming of the cards RESETs them).
+ * Co-resident networks share their cards: use them (transfer with keep,
+ * infer, check, refresh, free) from one thread at a time.
+ */
 void bnnacc_net_free(struct bnnacc_net *net);
 /*
  * Networks programmed, layer @l's gain (0 if out of range), and layer @l's
@@ -579,7 +607,9 @@ int bnnacc_net_achieved(const struct bnnacc_net *net,
  *	fraction of their target variance (mean over weights)
  * @refresh: 1 when @excess passes the limit that keeps the fidelity
  *	goals (BNNACC_DRIFT_EXCESS_MAX): reprogram (bnnacc_net_refresh())
- * @checks, @refreshes: so far, on this network
+ * @checks, @refreshes: so far, on this network (@refreshes: times its
+ *	cells were reprogrammed after its transfer, by a refresh of it or
+ *	of a co-resident network or by a transfer that kept it)
  */
 struct bnnacc_drift {
 	double gain, spread, excess;
@@ -592,13 +622,18 @@ struct bnnacc_drift {
 /*
  * Read the reference cells of every card, re-estimate each card's gain (the
  * inference uses it from now on) and the spread relaxation has added, and
- * say whether to reprogram. Returns 0 with @d filled, or -errno.
+ * say whether to reprogram. Returns 0 with @d filled, or -errno. Per
+ * network: co-resident networks share the reference column, each checks
+ * for itself.
  */
 int bnnacc_net_check(struct bnnacc_net *net, struct bnnacc_drift *d,
 		     char *err, size_t errlen);
 /*
- * Program every card again with the same networks (and reference cells),
- * as at transfer: the relaxation starts over. Returns 0 or -errno.
+ * Program every card holding networks again with the same networks (and
+ * reference cells), as at transfer: the relaxation starts over. The image
+ * is the union of the co-resident networks' (refreshing one never erases
+ * another), so every co-resident network's drift state restarts too (gain
+ * 1, baseline read again). Returns 0 or -errno.
  */
 int bnnacc_net_refresh(struct bnnacc_net *net, char *err, size_t errlen);
 
@@ -671,6 +706,17 @@ struct bnnacc_result {
  */
 int bnnacc_infer(struct bnnacc_net *net, const float *x, unsigned n,
 		 struct bnnacc_result *res, char *err, size_t errlen);
+/*
+ * bnnacc_infer() over networks @k0 .. @k0 + @m - 1 alone (adaptive
+ * sampling: the card time scales with @m, only their MVM jobs are issued,
+ * and only to the cards they are on): @res->m is @m, @res->probs
+ * [n][m][c] in network order. bnnacc_infer() is bnnacc_infer_nets(net, 0,
+ * bnnacc_net_m(net), ...). Returns as bnnacc_infer(), and -EINVAL with a
+ * message when the range is empty or goes past bnnacc_net_m().
+ */
+int bnnacc_infer_nets(struct bnnacc_net *net, unsigned k0, unsigned m,
+		      const float *x, unsigned n, struct bnnacc_result *res,
+		      char *err, size_t errlen);
 /*
  * Software reference: @m networks sampled from @model's posterior
  * (GAUSS: normal draws from @seed; SAMPLES: sample k mod n_samples).

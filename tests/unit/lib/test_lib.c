@@ -8,8 +8,9 @@
  * pair mapping with cells and repeated reads, gamma fitting, tile
  * allocation, the SAMPLES transfer read back from the array, layers split
  * into tiles with partial sums, several cards, drift checks and refresh,
- * and an end-to-end transfer + inference compared with the software
- * reference.
+ * co-resident networks of two models on one card, inference over a range
+ * of the networks, and an end-to-end transfer + inference compared with
+ * the software reference.
  *
  * Every physical comparison states its tolerance next to the assertion;
  * the numbers are printed so that a run shows how much room there is.
@@ -2574,6 +2575,752 @@ START_TEST(sim_advance_alert)
 END_TEST
 
 /* ---------------------------------------------------------------------- */
+/* co-resident networks                                                    */
+/* ---------------------------------------------------------------------- */
+
+/* A card that counts what goes through it to the card it wraps */
+struct ccard {
+	struct bnnacc_card in;
+	unsigned programs, reads, mvms, jobs;
+};
+
+static int cc_program(void *ctx, const struct bnnacc_region *r, const uint32_t *words)
+{
+	struct ccard *c = ctx;
+
+	c->programs++;
+	return c->in.ops->program(c->in.ctx, r, words);
+}
+
+static int cc_read(void *ctx, const struct bnnacc_region *r, uint32_t *ns, unsigned reads)
+{
+	struct ccard *c = ctx;
+
+	c->reads++;
+	return c->in.ops->read(c->in.ctx, r, ns, reads);
+}
+
+static int cc_mvm(void *ctx, const struct bnnacc_mvm *jobs, unsigned n)
+{
+	struct ccard *c = ctx;
+
+	c->mvms++;
+	c->jobs += n;
+	return c->in.ops->mvm(c->in.ctx, jobs, n);
+}
+
+static const struct bnnacc_card_ops cc_ops = {
+	.program = cc_program,
+	.read = cc_read,
+	.mvm = cc_mvm,
+};
+
+/* A simulated card behind a counting one (@card) */
+static struct bnnacc_sim *mk_counted(const char *preset, uint64_t seed, struct ccard *cc,
+				     struct bnnacc_card *card)
+{
+	struct bnnacc_sim *s = mk_sim(preset, seed, &cc->in);
+
+	cc->programs = cc->reads = cc->mvms = cc->jobs = 0;
+	*card = cc->in;
+	card->ops = &cc_ops;
+	card->ctx = cc;
+	return s;
+}
+
+/* Class of the predictive mean of input @v */
+static unsigned top_class(const struct bnnacc_result *r, unsigned v)
+{
+	unsigned j, t = 0;
+
+	for (j = 1; j < r->c; j++)
+		t = r->mean[v * r->c + j] > r->mean[v * r->c + t] ? j : t;
+	return t;
+}
+
+/* Inputs whose predictive mean gives its class over 0.9: marked in @mask, counted */
+static unsigned confident(const struct bnnacc_result *r, uint8_t *mask)
+{
+	unsigned v, n = 0;
+
+	for (v = 0; v < r->n; v++) {
+		mask[v] = r->mean[v * r->c + top_class(r, v)] > 0.9;
+		n += mask[v];
+	}
+	return n;
+}
+
+/* Inputs of @mask where @a and @b predict the same class */
+static unsigned same_class(const struct bnnacc_result *a, const struct bnnacc_result *b,
+			   const uint8_t *mask)
+{
+	unsigned v, n = 0;
+
+	for (v = 0; v < a->n; v++)
+		n += mask[v] && top_class(a, v) == top_class(b, v);
+	return n;
+}
+
+/* @net's predictions on the confident inputs of @ref are @ref's (all of them) */
+static void same_predictions(struct bnnacc_net *net, const float *x,
+			     const struct bnnacc_result *ref, const char *what)
+{
+	struct bnnacc_result r;
+	uint8_t mask[256];
+	char err[256] = "";
+	unsigned nc, same;
+
+	ck_assert_uint_le(ref->n, sizeof(mask));
+	ck_assert_msg(bnnacc_infer(net, x, ref->n, &r, err, sizeof(err)) == 0, "%s: %s", what,
+		      err);
+	nc = confident(ref, mask);
+	same = same_class(&r, ref, mask);
+	printf("co-resident: %s: %u of %u confident inputs predicted as before\n", what, same, nc);
+	ck_assert_msg(nc >= 10, "%s: a test of little use: %u confident inputs", what, nc);
+	ck_assert_msg(same == nc, "%s: %u of %u confident inputs changed class", what, nc - same,
+		      nc);
+	bnnacc_result_free(&r);
+}
+
+/* @net read back from @card matches its prediction (z-scores ~ N(0, 1)) */
+static void reads_back(struct bnnacc_card *card, const struct bnnacc_net *net, const char *what)
+{
+	static double g[BNC_CELLS];
+	double *gp[1] = { g }, zm, zs, zlim;
+
+	read_array(card, 8, g);
+	zlim = readback_z(net, gp, &zm, &zs);
+	printf("co-resident: %s read back: z mean %.3f sd %.3f\n", what, zm, zs);
+	ck_assert_msg(fabs(zm) < zlim && fabs(zs - 1.0) < 0.08, "%s: z mean %.3f sd %.3f", what,
+		      zm, zs);
+}
+
+/* Every tile of @a clear of every tile of @b and of the reference column */
+static void disjoint_nets(const struct bnnacc_net *a, const struct bnnacc_net *b)
+{
+	const struct bnnacc_region *ta, *tb;
+	unsigned k, l, p, k2, l2, p2, na = 0;
+
+	for (k = 0; k < bnnacc_net_m(a); k++)
+		for (l = 0; l < a->nl; l++)
+			for (p = 0; (ta = bnnacc_net_tile(a, k, l, p, NULL)); p++) {
+				ck_assert_uint_le(ta->col + ta->cols, BNC_COLS - 1);
+				na++;
+				for (k2 = 0; k2 < bnnacc_net_m(b); k2++)
+					for (l2 = 0; l2 < b->nl; l2++)
+						for (p2 = 0; (tb = bnnacc_net_tile(b, k2, l2, p2, NULL));
+						     p2++) {
+							ck_assert_uint_le(tb->col + tb->cols, BNC_COLS - 1);
+							ck_assert_msg(!overlap(ta, tb),
+								      "network %u layer %u of one over "
+								      "network %u layer %u of the other",
+								      k, l, k2, l2);
+						}
+			}
+	ck_assert_uint_gt(na, 0);
+}
+
+/* Mean exact conductance now (uS) of the cells of @n tiles @t */
+static double tiles_g(struct bnnacc_sim *s, const struct bnnacc_region *t, unsigned n)
+{
+	uint64_t now;
+	struct bnc_array *a = bnl_sim_array(s, &now);
+	double sum = 0, cnt = 0;
+	unsigned i, r, c;
+
+	for (i = 0; i < n; i++)
+		for (r = t[i].row; r < t[i].row + t[i].rows; r++)
+			for (c = t[i].col; c < t[i].col + t[i].cols; c++) {
+				sum += bnc_cell_g_us(a, r, c, now);
+				cnt++;
+			}
+	return sum / cnt;
+}
+
+/* Copy of every tile of @net (free with free()), *n of them */
+static struct bnnacc_region *tiles_of(const struct bnnacc_net *net, unsigned *n)
+{
+	struct bnnacc_region *t = malloc((size_t)bnnacc_net_m(net) * net->nparts * sizeof(*t));
+	const struct bnnacc_region *r;
+	unsigned k, l, p;
+
+	ck_assert_ptr_nonnull(t);
+	*n = 0;
+	for (k = 0; k < bnnacc_net_m(net); k++)
+		for (l = 0; l < net->nl; l++)
+			for (p = 0; (r = bnnacc_net_tile(net, k, l, p, NULL)); p++)
+				t[(*n)++] = *r;
+	return t;
+}
+
+#define CO_N 120
+#define CO_MA 40
+
+/* Model A of the co-resident tests: 2-8-3, decided enough for confident inputs */
+static struct bnnacc_model *mk_co_a(uint64_t seed)
+{
+	static const uint32_t dims[] = { 2, 8, 3 };
+	static const uint32_t acts[] = { BNNACC_ACT_TANH, BNNACC_ACT_SOFTMAX };
+	static const double scale[] = { 1.5, 3.0 };
+
+	return mk_gauss(2, dims, acts, scale, 0.1, seed);
+}
+
+/*
+ * Model A (2-8-3, 40 networks), then model B (3-10-2) beside it, as many
+ * as fit: disjoint tiles, one PROGRAM (no stuck-cell test), both read back
+ * from the one array as predicted, A predicting as before, B as its
+ * posterior; a refresh of either keeps the other; freeing one (_i: which
+ * first) frees its cells for the next transfer.
+ */
+START_TEST(coresident_two_models)
+{
+	static const uint32_t dims_b[] = { 3, 10, 2 };
+	static const uint32_t acts[] = { BNNACC_ACT_TANH, BNNACC_ACT_SOFTMAX };
+	static const double scale_b[] = { 1.5, 2.0 };
+	struct ccard cc;
+	struct bnnacc_card card;
+	struct bnnacc_sim *s = mk_counted("hfox", 91, &cc, &card);
+	struct bnnacc_model *ma = mk_co_a(96);
+	struct bnnacc_model *mb = mk_gauss(2, dims_b, acts, scale_b, 0.1, 93);
+	struct bnnacc_net *a, *b, *gone, *left, *back;
+	struct bnnacc_result ra, rb, sb;
+	struct bnnacc_region *gt;
+	struct bnnacc_xfer_opts o;
+	struct bnnacc_calib cal;
+	struct bnnacc_drift d;
+	float xa[CO_N * 2], xb[CO_N * 3];
+	uint8_t mask[CO_N];
+	unsigned i, ma_alone, mb_alone, mb_co, nc, ngt, m_gone;
+	uint64_t sd = 94;
+	double g_before, g_after;
+	char err[512] = "";
+
+	for (i = 0; i < CO_N; i++) {
+		xa[2 * i] = (float)(-2.0 + 4.0 * (i % 12) / 11.0);
+		xa[2 * i + 1] = (float)(-1.0 + 2.0 * (i / 12) / 9.0);
+	}
+	for (i = 0; i < CO_N * 3; i++)
+		xb[i] = (float)(3.0 * urand(&sd) - 1.5);
+	calibrate(&card, &cal);
+	memset(&o, 0, sizeof(o));
+	o.cells = 1;
+	o.repeat = 8;
+	/* each alone: as many as fit */
+	a = transfer1(&card, &cal, ma, &o);
+	ma_alone = bnnacc_net_m(a);
+	bnnacc_net_free(a);
+	b = transfer1(&card, &cal, mb, &o);
+	mb_alone = bnnacc_net_m(b);
+	bnnacc_net_free(b);
+
+	o.m = CO_MA;
+	cc.programs = 0;
+	a = transfer1(&card, &cal, ma, &o);
+	ck_assert_uint_eq(cc.programs, 3);	/* the stuck-cell test's RESET and SET, the transfer */
+	ck_assert_msg(bnnacc_infer(a, xa, CO_N, &ra, err, sizeof(err)) == 0, "%s", err);
+	/* a day on: A's cells have relaxed */
+	bnnacc_sim_advance(s, DAY);
+	ck_assert_msg(bnnacc_net_check(a, &d, err, sizeof(err)) == 0, "%s", err);
+	printf("co-resident: A a day on: gain %.5f\n", d.gain);
+	ck_assert_msg(d.gain < 0.995, "gain %.4f a day on", d.gain);
+
+	/* B beside A: as many as fit in what A leaves free, one PROGRAM */
+	o.m = 0;
+	o.keep = &a;
+	o.nkeep = 1;
+	cc.programs = 0;
+	b = transfer1(&card, &cal, mb, &o);
+	ck_assert_uint_eq(cc.programs, 1);
+	mb_co = bnnacc_net_m(b);
+	printf("co-resident: M of A %u alone, %u asked; M of B %u alone, %u beside A\n",
+	       ma_alone, CO_MA, mb_alone, mb_co);
+	ck_assert_uint_eq(bnnacc_net_m(a), CO_MA);
+	ck_assert_uint_gt(mb_co, 0);
+	ck_assert_uint_lt(mb_co, mb_alone);
+	ck_assert_uint_eq(bnnacc_net_xfer_report(b)->m, mb_co);
+	disjoint_nets(a, b);
+	/* A was programmed again: its drift starts over (the reference column retaken) */
+	ck_assert_msg(bnnacc_net_check(a, &d, err, sizeof(err)) == 0, "%s", err);
+	printf("co-resident: A after B's transfer: gain %.5f, refreshes %u\n", d.gain, d.refreshes);
+	ck_assert_double_eq_tol(d.gain, 1.0, 0.003);
+	ck_assert_uint_eq(d.refreshes, 1);
+	ck_assert_msg(bnnacc_net_check(b, &d, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_double_eq_tol(d.gain, 1.0, 0.003);
+	/* both on the array as predicted; A predicts as before, B as its posterior */
+	reads_back(&card, a, "A beside B");
+	reads_back(&card, b, "B beside A");
+	same_predictions(a, xa, &ra, "A after B's transfer");
+	ck_assert_msg(bnnacc_infer(b, xb, CO_N, &rb, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(rb.m, mb_co);
+	ck_assert_int_eq(bnnacc_infer_soft(mb, 64, 5, xb, CO_N, &sb), 0);
+	nc = confident(&sb, mask);
+	printf("co-resident: B vs its posterior: %u of %u confident inputs agree\n",
+	       same_class(&rb, &sb, mask), nc);
+	ck_assert_uint_ge(nc, 20);
+	ck_assert_uint_ge(same_class(&rb, &sb, mask), nc * 95 / 100);
+	bnnacc_result_free(&sb);
+
+	/* refreshing either programs the union: the other stays */
+	cc.programs = 0;
+	ck_assert_msg(bnnacc_net_refresh(a, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(cc.programs, 1);
+	reads_back(&card, b, "B after A's refresh");
+	same_predictions(b, xb, &rb, "B after A's refresh");
+	ck_assert_uint_eq(b->drift.refreshes, 1);
+	ck_assert_msg(bnnacc_net_refresh(b, err, sizeof(err)) == 0, "%s", err);
+	reads_back(&card, a, "A after B's refresh");
+	same_predictions(a, xa, &ra, "A after B's refresh");
+	ck_assert_uint_eq(a->drift.refreshes, 3);
+
+	/* free one: its cells are left, then RESET by the other's refresh */
+	gone = _i ? b : a;
+	left = _i ? a : b;
+	gt = tiles_of(gone, &ngt);
+	m_gone = bnnacc_net_m(gone);
+	g_before = tiles_g(s, gt, ngt);
+	bnnacc_net_free(gone);
+	ck_assert_ptr_eq(left->co_next, left);
+	ck_assert_ptr_eq(left->co_prev, left);
+	ck_assert_double_eq_tol(tiles_g(s, gt, ngt), g_before, 1e-9 + 0.05 * g_before);
+	ck_assert_msg(bnnacc_net_refresh(left, err, sizeof(err)) == 0, "%s", err);
+	g_after = tiles_g(s, gt, ngt);
+	printf("co-resident: the freed net's cells: %.2f uS before, %.2f after the other's "
+	       "refresh (RESET median %.2f)\n", g_before, g_after, cal.reset_med);
+	ck_assert_msg(g_after < 2.0 * cal.reset_med && g_after < 0.5 * g_before,
+		      "freed cells at %.2f uS (before %.2f)", g_after, g_before);
+	reads_back(&card, left, "the one left after a refresh");
+	same_predictions(left, _i ? xa : xb, _i ? &ra : &rb, "the one left");
+	/* its cells take the freed model again */
+	o.keep = &left;
+	o.m = m_gone;
+	cc.programs = 0;
+	back = transfer1(&card, &cal, _i ? mb : ma, &o);
+	ck_assert_uint_eq(cc.programs, 1);
+	ck_assert_uint_eq(bnnacc_net_m(back), m_gone);
+	disjoint_nets(back, left);
+	reads_back(&card, left, "the one left beside the new one");
+	reads_back(&card, back, "the new one");
+	/* freed in the other order this time */
+	bnnacc_net_free(left);
+	ck_assert_ptr_eq(back->co_next, back);
+	ck_assert_msg(bnnacc_net_refresh(back, err, sizeof(err)) == 0, "%s", err);
+	same_predictions(back, _i ? xb : xa, _i ? &rb : &ra, "the new one alone");
+	bnnacc_net_free(back);
+	free(gt);
+	bnnacc_result_free(&ra);
+	bnnacc_result_free(&rb);
+	bnnacc_model_free(ma);
+	bnnacc_model_free(mb);
+	bnnacc_sim_free(s);
+}
+END_TEST
+
+/*
+ * B does not fit beside A: -ENOSPC saying why, nothing programmed, A
+ * untouched (its cells, its drift state, its predictions)
+ */
+START_TEST(coresident_no_space)
+{
+	static const uint32_t dims_b[] = { 3, 10, 2 };
+	static const uint32_t acts[] = { BNNACC_ACT_TANH, BNNACC_ACT_SOFTMAX };
+	static const double scale_b[] = { 1.5, 2.0 };
+	struct ccard cc;
+	struct bnnacc_card card;
+	struct bnnacc_sim *s = mk_counted("hfox", 95, &cc, &card);
+	struct bnnacc_model *ma = mk_co_a(96);
+	struct bnnacc_model *mb = mk_gauss(2, dims_b, acts, scale_b, 0.1, 97);
+	struct bnnacc_net *a, *b;
+	struct bnnacc_result ra;
+	struct bnnacc_xfer_opts o;
+	struct bnnacc_calib cal;
+	float xa[CO_N * 2];
+	unsigned i, round;
+	char err[512];
+
+	for (i = 0; i < CO_N; i++) {
+		xa[2 * i] = (float)(-2.0 + 4.0 * (i % 12) / 11.0);
+		xa[2 * i + 1] = (float)(-1.0 + 2.0 * (i / 12) / 9.0);
+	}
+	calibrate(&card, &cal);
+	for (round = 0; round < 2; round++) {
+		/* round 0: A fills the card, no B fits; 1: A 40, B asks 5000 */
+		memset(&o, 0, sizeof(o));
+		o.cells = 1;
+		o.repeat = 8;
+		o.m = round ? CO_MA : 0;
+		a = transfer1(&card, &cal, ma, &o);
+		ck_assert_msg(bnnacc_infer(a, xa, CO_N, &ra, err, sizeof(err)) == 0, "%s", err);
+		o.keep = &a;
+		o.nkeep = 1;
+		o.m = round ? 5000 : 0;
+		memset(err, 'x', sizeof(err) - 1);	/* whatever the buffer held */
+		err[sizeof(err) - 1] = 0;
+		cc.programs = 0;
+		b = (void *)1;
+		ck_assert_int_eq(transfer_n(&b, (struct bnnacc_card *[]){ &card }, &cal, 1, mb, &o,
+					    err, sizeof(err)), -ENOSPC);
+		printf("co-resident, no space (A %u networks): \"%s\"\n", bnnacc_net_m(a), err);
+		ck_assert_ptr_null(b);
+		ck_assert_uint_eq(cc.programs, 0);
+		ck_assert_msg(strstr(err, "kept resident") && strncmp(err, "xxxx", 4), "%s", err);
+		if (round)
+			ck_assert_msg(strstr(err, "asked 5000") && strstr(err, "only "), "%s", err);
+		else
+			ck_assert_msg(strstr(err, "none fits"), "%s", err);
+		ck_assert_ptr_eq(a->co_next, a);
+		ck_assert_uint_eq(a->drift.refreshes, 0);
+		reads_back(&card, a, "A after B did not fit");
+		same_predictions(a, xa, &ra, "A after B did not fit");
+		bnnacc_result_free(&ra);
+		bnnacc_net_free(a);
+	}
+	bnnacc_model_free(ma);
+	bnnacc_model_free(mb);
+	bnnacc_sim_free(s);
+}
+END_TEST
+
+/* Keeping networks of other cards, or in another order, or not together: -EINVAL */
+START_TEST(coresident_other_cards)
+{
+	struct ccard cc[2];
+	struct bnnacc_card card[2];
+	struct bnnacc_card *both[2] = { &card[0], &card[1] }, *swapped[2] = { &card[1], &card[0] };
+	struct bnnacc_sim *s[2];
+	struct bnnacc_calib cal[2];
+	struct bnnacc_model *m = mk_model(BNNACC_MODEL_GAUSS, 0, 98);
+	struct bnnacc_net *a, *a2, *c, *b, *keep2[2];
+	struct bnnacc_xfer_opts o;
+	char err[512];
+	unsigned i;
+
+	for (i = 0; i < 2; i++) {
+		s[i] = mk_counted("hfox", 99 + i, &cc[i], &card[i]);
+		calibrate(&card[i], &cal[i]);
+	}
+	memset(&o, 0, sizeof(o));
+	o.cells = 1;
+	o.repeat = 1;
+	o.m = 10;
+	o.skip_stuck_test = 1;
+	a = transfer1(&card[0], &cal[0], m, &o);
+	ck_assert_int_eq(transfer_n(&a2, both, cal, 2, m, &o, err, sizeof(err)), 0);
+	o.keep = &a;
+	o.nkeep = 1;
+	cc[0].programs = cc[1].programs = 0;
+	/* A on card 0, the new one on card 1 */
+	err[0] = 0;
+	b = (void *)1;
+	ck_assert_int_eq(transfer_n(&b, (struct bnnacc_card *[]){ &card[1] }, &cal[1], 1, m, &o,
+				    err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_null(b);
+	printf("co-resident, other card: \"%s\"\n", err);
+	ck_assert_msg(strstr(err, "same cards"), "%s", err);
+	/* A on one card, the new one on two */
+	err[0] = 0;
+	ck_assert_int_eq(transfer_n(&b, both, cal, 2, m, &o, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "same cards"), "%s", err);
+	/* on the same two cards, in the other order */
+	o.keep = &a2;
+	err[0] = 0;
+	ck_assert_int_eq(transfer_n(&b, swapped, (struct bnnacc_calib[]){ cal[1], cal[0] }, 2, m,
+				    &o, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "card 0") && strstr(err, "same cards"), "%s", err);
+	/* a list of none, and a NULL in the list */
+	o.keep = NULL;
+	ck_assert_int_eq(transfer_n(&b, both, cal, 2, m, &o, err, sizeof(err)), -EINVAL);
+	keep2[0] = a2;
+	keep2[1] = NULL;
+	o.keep = keep2;
+	o.nkeep = 2;
+	ck_assert_int_eq(transfer_n(&b, both, cal, 2, m, &o, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "NULL"), "%s", err);
+	ck_assert_uint_eq(cc[0].programs + cc[1].programs, 0);
+	/* keep {} (nkeep 0) is a plain transfer; then C replaces A on card 0 */
+	o.nkeep = 0;
+	o.keep = NULL;
+	c = transfer1(&card[0], &cal[0], m, &o);
+	/* A and C were never resident together: their tiles overlap */
+	keep2[0] = a;
+	keep2[1] = c;
+	o.keep = keep2;
+	o.nkeep = 2;
+	cc[0].programs = 0;
+	ck_assert_int_eq(transfer_n(&b, (struct bnnacc_card *[]){ &card[0] }, &cal[0], 1, m, &o,
+				    err, sizeof(err)), -EINVAL);
+	printf("co-resident, not together: \"%s\"\n", err);
+	ck_assert_msg(strstr(err, "overlap"), "%s", err);
+	ck_assert_uint_eq(cc[0].programs, 0);
+	ck_assert_ptr_eq(a->co_next, a);
+	ck_assert_ptr_eq(c->co_next, c);
+	bnnacc_net_free(a);
+	bnnacc_net_free(a2);
+	bnnacc_net_free(c);
+	bnnacc_model_free(m);
+	for (i = 0; i < 2; i++)
+		bnnacc_sim_free(s[i]);
+}
+END_TEST
+
+/* Ring of @net: its size, every link both ways */
+static unsigned ring_size(const struct bnnacc_net *net)
+{
+	const struct bnnacc_net *g = net;
+	unsigned n = 0;
+
+	do {
+		ck_assert_ptr_eq(g->co_next->co_prev, g);
+		g = g->co_next;
+		n++;
+		ck_assert_uint_le(n, 16);
+	} while (g != net);
+	return n;
+}
+
+/*
+ * Three co-resident networks (each kept by the next, keeping one keeps
+ * those resident with it) freed in every order (_i): the ring stays
+ * whole, what is left refreshes and infers, each refresh programs once
+ * and restarts every member's drift state
+ */
+START_TEST(coresident_free_orders)
+{
+	static const unsigned order[6][3] = {
+		{ 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 }, { 1, 2, 0 }, { 2, 0, 1 }, { 2, 1, 0 },
+	};
+	struct ccard cc;
+	struct bnnacc_card card;
+	struct bnnacc_sim *s = mk_counted("hfox", 101, &cc, &card);
+	struct bnnacc_model *m = mk_model(BNNACC_MODEL_GAUSS, 0, 102);
+	struct bnnacc_net *net[3];
+	struct bnnacc_result r;
+	struct bnnacc_xfer_opts o;
+	struct bnnacc_calib cal;
+	float x[8 * 2];
+	unsigned i, j, left;
+	char err[512] = "";
+
+	for (i = 0; i < 16; i++)
+		x[i] = (float)(i % 5) / 2.0f - 1.0f;
+	calibrate(&card, &cal);
+	memset(&o, 0, sizeof(o));
+	o.cells = 1;
+	o.repeat = 1;
+	o.m = 6;
+	o.skip_stuck_test = 1;
+	net[0] = transfer1(&card, &cal, m, &o);
+	o.nkeep = 1;
+	for (i = 1; i < 3; i++) {
+		o.keep = &net[i - 1];	/* net 0 comes along with net 1 */
+		net[i] = transfer1(&card, &cal, m, &o);
+		ck_assert_uint_eq(ring_size(net[i]), i + 1);
+		for (j = 0; j < i; j++)
+			disjoint_nets(net[i], net[j]);
+	}
+	for (left = 3, i = 0; i < 3; i++) {
+		bnnacc_net_free(net[order[_i][i]]);
+		net[order[_i][i]] = NULL;
+		left--;
+		for (j = 0; j < 3; j++) {
+			unsigned before;
+
+			if (!net[j])
+				continue;
+			ck_assert_uint_eq(ring_size(net[j]), left);
+			before = net[j]->drift.refreshes;
+			cc.programs = 0;
+			ck_assert_msg(bnnacc_net_refresh(net[j], err, sizeof(err)) == 0, "%s", err);
+			ck_assert_uint_eq(cc.programs, 1);
+			ck_assert_uint_eq(net[j]->drift.refreshes, before + 1);
+			ck_assert_msg(bnnacc_infer(net[j], x, 8, &r, err, sizeof(err)) == 0, "%s",
+				      err);
+			ck_assert_uint_eq(r.m, 6);
+			bnnacc_result_free(&r);
+			break;
+		}
+	}
+	bnnacc_model_free(m);
+	bnnacc_sim_free(s);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
+/* a range of the networks                                                 */
+/* ---------------------------------------------------------------------- */
+
+#define RN_M 64
+#define RN_K0 20
+#define RN_N 120
+
+/*
+ * bnnacc_infer_nets(): only the range's MVM jobs (m/M of a full run's),
+ * its networks' own predictions, ranges past the networks refused
+ */
+START_TEST(infer_nets_range)
+{
+	struct ccard cc;
+	struct bnnacc_card card;
+	struct bnnacc_sim *s = mk_counted("hfox", 103, &cc, &card);
+	struct bnnacc_model *m = mk_co_a(104);
+	struct bnnacc_result full, part, r;
+	struct bnnacc_xfer_opts o;
+	struct bnnacc_calib cal;
+	struct bnnacc_net *net;
+	float x[RN_N * 2];
+	unsigned i, j, v, k, jobs_full, jobs_part, n = 0, agree = 0, jobs_one;
+	double dm = 0, dx = 0;
+	char err[512] = "";
+	static const unsigned bad[][2] = {
+		{ 0, 0 }, { RN_M, 1 }, { RN_M - 4, 5 }, { 1, RN_M }, { ~0u, 2 }, { 2, ~0u },
+	};
+
+	for (i = 0; i < RN_N; i++) {
+		x[2 * i] = (float)(-2.0 + 4.0 * (i % 12) / 11.0);
+		x[2 * i + 1] = (float)(-1.0 + 2.0 * (i / 12) / 9.0);
+	}
+	calibrate(&card, &cal);
+	memset(&o, 0, sizeof(o));
+	o.m = RN_M;
+	o.repeat = 4;
+	net = transfer1(&card, &cal, m, &o);
+	/* a first run learns the ADC ranges; the counted ones need no retries */
+	ck_assert_msg(bnnacc_infer(net, x, RN_N, &full, err, sizeof(err)) == 0, "%s", err);
+	bnnacc_result_free(&full);
+	cc.jobs = cc.mvms = 0;
+	ck_assert_msg(bnnacc_infer(net, x, RN_N, &full, err, sizeof(err)) == 0, "%s", err);
+	jobs_full = cc.jobs;
+	cc.jobs = cc.mvms = 0;
+	ck_assert_msg(bnnacc_infer_nets(net, RN_K0, 8, x, RN_N, &part, err, sizeof(err)) == 0, "%s",
+		      err);
+	jobs_part = cc.jobs;
+	cc.jobs = 0;
+	ck_assert_msg(bnnacc_infer_nets(net, RN_M - 1, 1, x, RN_N, &r, err, sizeof(err)) == 0, "%s",
+		      err);
+	jobs_one = cc.jobs;
+	ck_assert_uint_eq(r.m, 1);
+	bnnacc_result_free(&r);
+	printf("infer_nets: MVM jobs %u for 8 networks, %u for all %u (x %.4f, 8/M %.4f), %u for one\n",
+	       jobs_part, jobs_full, RN_M, (double)jobs_part / jobs_full, 8.0 / RN_M, jobs_one);
+	ck_assert_uint_eq(part.m, 8);
+	ck_assert_uint_eq(part.n, RN_N);
+	ck_assert_uint_eq(part.c, 3);
+	ck_assert_uint_eq(full.m, RN_M);
+	/* jobs per network: one per part and layer, one more per bias pass */
+	ck_assert_uint_eq(jobs_full, RN_M * jobs_one);
+	ck_assert_uint_eq(jobs_part, 8 * jobs_one);
+	/*
+	 * the range's networks are networks 20..27 of the full run: their own
+	 * predictions (read noise apart), not those of networks 0..7
+	 */
+	for (v = 0; v < RN_N; v++)
+		for (j = 0; j < 8; j++) {
+			const double *p = part.probs + ((size_t)v * 8 + j) * 3;
+			const double *f = full.probs + ((size_t)v * RN_M + RN_K0 + j) * 3;
+			const double *g = full.probs + ((size_t)v * RN_M + j) * 3;
+			unsigned tp = 0, tf = 0;
+
+			for (k = 0; k < 3; k++) {
+				dm += fabs(p[k] - f[k]) / (RN_N * 8 * 3);
+				dx += fabs(p[k] - g[k]) / (RN_N * 8 * 3);
+				tp = p[k] > p[tp] ? k : tp;
+				tf = f[k] > f[tf] ? k : tf;
+			}
+			if (f[tf] > 0.9) {
+				n++;
+				agree += tp == tf;
+			}
+		}
+	printf("infer_nets: |p - p of the same network in a full run| %.4f, of another %.4f; "
+	       "class agreement %u of %u confident\n", dm, dx, agree, n);
+	ck_assert_uint_ge(n, RN_N * 8 / 8);
+	ck_assert_uint_ge(agree, n * 98 / 100);
+	ck_assert_msg(dm < 0.3 * dx && dm < 0.02, "same %.4f, other %.4f", dm, dx);
+	bnnacc_result_free(&part);
+	/* the whole range is bnnacc_infer() */
+	ck_assert_msg(bnnacc_infer_nets(net, 0, RN_M, x, RN_N, &part, err, sizeof(err)) == 0, "%s",
+		      err);
+	ck_assert_uint_eq(part.m, RN_M);
+	bnnacc_result_free(&part);
+	/* invalid ranges: a message, nothing run */
+	cc.jobs = 0;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		err[0] = 0;
+		ck_assert_int_eq(bnnacc_infer_nets(net, bad[i][0], bad[i][1], x, RN_N, &r, err,
+						   sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, "networks"), "[%u, +%u): \"%s\"", bad[i][0], bad[i][1],
+			      err);
+		ck_assert_ptr_null(r.probs);
+	}
+	printf("infer_nets: \"%s\"\n", err);
+	ck_assert_uint_eq(cc.jobs, 0);
+	bnnacc_result_free(&full);
+	bnnacc_net_free(net);
+	bnnacc_model_free(m);
+	bnnacc_sim_free(s);
+}
+END_TEST
+
+/* On two cards: a range on one card issues no job to the other */
+START_TEST(infer_nets_cards)
+{
+	struct ccard cc[2];
+	struct bnnacc_card card[2];
+	struct bnnacc_card *cards[2] = { &card[0], &card[1] };
+	struct bnnacc_sim *s[2];
+	struct bnnacc_calib cal[2];
+	struct bnnacc_model *m = mk_model(BNNACC_MODEL_GAUSS, 0, 105);
+	struct bnnacc_result r;
+	struct bnnacc_xfer_opts o;
+	struct bnnacc_net *net;
+	float x[10 * 2];
+	unsigned i, k, c, first1 = 0, on0 = 0;
+	char err[512] = "";
+
+	for (i = 0; i < 20; i++)
+		x[i] = (float)(i % 7) / 3.0f - 1.0f;
+	for (i = 0; i < 2; i++) {
+		s[i] = mk_counted("hfox", 106 + i, &cc[i], &card[i]);
+		calibrate(&card[i], &cal[i]);
+	}
+	memset(&o, 0, sizeof(o));
+	o.cells = 1;
+	o.repeat = 1;
+	o.skip_stuck_test = 1;
+	ck_assert_int_eq(transfer_n(&net, cards, cal, 2, m, &o, err, sizeof(err)), 0);
+	for (k = 0; k < bnnacc_net_m(net); k++) {
+		ck_assert_ptr_nonnull(bnnacc_net_tile(net, k, 0, 0, &c));
+		if (c == 0)
+			on0++;
+	}
+	first1 = on0;
+	ck_assert_uint_gt(on0, 8);
+	ck_assert_uint_gt(bnnacc_net_m(net), on0 + 8);
+	for (i = 0; i < 3; i++) {
+		/* on card 1 alone, on card 0 alone, across both */
+		unsigned k0 = i == 0 ? first1 + 3 : i == 1 ? 2 : first1 - 4;
+
+		cc[0].mvms = cc[1].mvms = cc[0].jobs = cc[1].jobs = 0;
+		ck_assert_msg(bnnacc_infer_nets(net, k0, 8, x, 10, &r, err, sizeof(err)) == 0, "%s",
+			      err);
+		ck_assert_uint_eq(r.m, 8);
+		printf("infer_nets on 2 cards, networks %u..%u: jobs %u on card 0, %u on card 1\n",
+		       k0, k0 + 7, cc[0].jobs, cc[1].jobs);
+		ck_assert_uint_eq(cc[0].mvms == 0, i == 0);
+		ck_assert_uint_eq(cc[1].mvms == 0, i == 1);
+		if (i == 2)
+			ck_assert_uint_eq(cc[0].jobs, cc[1].jobs);
+		bnnacc_result_free(&r);
+	}
+	bnnacc_net_free(net);
+	bnnacc_model_free(m);
+	for (i = 0; i < 2; i++)
+		bnnacc_sim_free(s[i]);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------- */
 /* end to end                                                              */
 /* ---------------------------------------------------------------------- */
 
@@ -2799,6 +3546,20 @@ static Suite *lib_suite(void)
 	tcase_set_timeout(t, 30);
 	tcase_add_test(t, drift_check_and_refresh);
 	tcase_add_test(t, sim_advance_alert);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("co-resident");
+	tcase_set_timeout(t, 60);
+	tcase_add_loop_test(t, coresident_two_models, 0, 2);
+	tcase_add_test(t, coresident_no_space);
+	tcase_add_test(t, coresident_other_cards);
+	tcase_add_loop_test(t, coresident_free_orders, 0, 6);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("infer-nets");
+	tcase_set_timeout(t, 30);
+	tcase_add_test(t, infer_nets_range);
+	tcase_add_test(t, infer_nets_cards);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("end-to-end");
