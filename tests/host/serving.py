@@ -88,7 +88,8 @@ class Daemon:
     def start(self) -> None:
         log = open(os.path.join(self.state, "d.log"), "ab")
         self.p = subprocess.Popen([self.exe, "-f", "--sim=11", "-s", self.sock, "-d",
-                                   os.path.join(self.state, "state")], stderr=log)
+                                   os.path.join(self.state, "state")],
+                                  stdout=subprocess.DEVNULL, stderr=log)
         for _ in range(200):
             try:
                 Rpc(self.sock).close()
@@ -157,6 +158,69 @@ def compare(a: List[List[float]], b: List[List[float]]) -> Tuple[float, float, f
                 for x, y in zip(a, b)) / len(a)
     d = [abs(p - q) for x, y in zip(a, b) for p, q in zip(x, y)]
     return agree, sum(d) / len(d), max(d)
+
+
+def code_of(r: Dict[str, Any]) -> Tuple[int, str]:
+    assert "error" in r, r
+    return r["error"]["code"], r["error"]["data"]["code"]
+
+
+def error_codes(c: Rpc, d: Daemon, xs: List[List[float]], moons: str) -> None:
+    """The server error codes the other checks do not reach, each provoked."""
+    # busy: a ninth resident model
+    c.call("load", {"name": "moons", "path": os.path.abspath(moons), "m": 8})
+    for i in range(7):
+        c.call("load", {"name": f"m{i}", "path": os.path.abspath(moons), "m": 1, "add": True})
+    assert len(models(c)) == 8, models(c)
+    r = c.request("load", {"name": "ninth", "path": os.path.abspath(moons), "m": 1, "add": True})
+    assert code_of(r) == (-32005, "busy") and "unload one first" in r["error"]["message"], r
+    ok("a ninth model: -32005 busy, " + r["error"]["message"][:50])
+    # deadline: a request queued behind a long batch of another client
+    c2 = Rpc(d.sock)
+    c2.s.sendall((json.dumps({"jsonrpc": "2.0", "method": "infer", "id": "big", "params": {
+        "name": "moons", "inputs": xs[:4000]}}) + "\n").encode())
+    time.sleep(0.02)
+    r = c.request("infer", {"name": "moons", "inputs": xs[:1], "deadline_ms": 1})
+    assert code_of(r) == (-32006, "deadline") or "result" in r, r
+    got = "result" not in r
+    assert c2._line()["id"] == "big"
+    c2.close()
+    ok("deadline_ms 1 behind a 4000-input batch: " + ("-32006 deadline" if got else
+                                                    "answered in time (not provoked)"))
+    # too_large: a line over 1 MiB, then the connection still serves
+    c.s.sendall(b'{"jsonrpc":"2.0","method":"status","id":"x","params":{"pad":"' +
+                b"a" * (1 << 20) + b'"}}\n')
+    r = c._line()
+    assert r["error"]["data"]["code"] == "too_large", r
+    assert "result" in c.request("status", {})
+    ok(f"a line over 1 MiB: {r['error']['code']} too_large, then the connection serves")
+    # perm: a client of another uid, not in the admin group
+    os.chmod(d.sock, 0o666)
+    pid = os.fork()
+    if pid == 0:
+        os.setgid(65534)
+        os.setuid(65534)
+        u = Rpc(d.sock)
+        r = u.request("unload", {"name": "m0"})
+        os._exit(0 if code_of(r) == (-32004, "permission") else 1)
+    assert os.waitpid(pid, 0)[1] == 0, "an unprivileged unload was not refused"
+    ok("unload from uid 65534: -32004 permission")
+    # shutdown: requests on a connection still open while the daemon drains
+    c2 = Rpc(d.sock)
+    c2.s.sendall((json.dumps({"jsonrpc": "2.0", "method": "infer", "id": "long", "params": {
+        "name": "moons", "inputs": xs[:4000]}}) + "\n").encode())
+    time.sleep(0.05)
+    assert d.p
+    d.p.send_signal(signal.SIGTERM)
+    time.sleep(0.05)
+    r = c.request("infer", {"name": "moons", "inputs": xs[:1]})
+    assert code_of(r) == (-32011, "shutdown"), r
+    assert "result" in c2._line(), "the request in flight at SIGTERM was not answered"
+    ok(f"infer during the drain: {r['error']['code']} shutdown; the one in flight answered")
+    c.close()
+    c2.close()
+    d.p.wait(timeout=60)
+    d.p = None
 
 
 def main() -> int:
@@ -284,11 +348,13 @@ def main() -> int:
     ok(f"precision {eps}: {m_mean:.1f} networks of {M} on average, card time "
        f"{t_ad / t_full:.2f} of full M; decisions agree with full M on {got[0]:.4f} "
        f"(full M twice: {floor[0]:.4f})")
-    c.close()
-    d.stop()
+    error_codes(c, d, xs, moons)
     print("serving: PASS")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        subprocess.run(["pkill", "-9", "-f", "bnnaccd -f --sim=11 -s " + sys.argv[2]], check=False)
