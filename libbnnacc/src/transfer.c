@@ -1471,11 +1471,11 @@ static int no_fit(struct bnnacc_net *net, unsigned want, unsigned kept, char *er
 	for (i = 0; i < net->nparts; i++)
 		big = net->parts[i].rows * net->parts[i].cols > big ?
 		      net->parts[i].rows * net->parts[i].cols : big;
-	if (kept)
+	if (kept && cells <= rows * cols)	/* it would fit an empty array */
 		return bnl_err(err, el, -ENOSPC,
 			       "one network needs %u cells (2 per weight) in %u tiles of up to %u x %u; "
 			       "none fits in the cells the %u network%s kept resident leave free "
-			       "(free one of them, or transfer without keep)",
+			       "(free one of them, or give them fewer sampled networks)",
 			       cells, net->nparts, rows, cols, kept, kept > 1 ? "s" : "");
 	return bnl_err(err, el, -ENOSPC,
 		       "one network needs %u cells (2 per weight) in %u tiles of up to %u x %u; "
