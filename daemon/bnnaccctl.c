@@ -42,13 +42,17 @@ struct ctl {
 	int json;
 	struct bnd *bc;		/* the connection, once a session started */
 	const char *cmd;
+	const char *sopt[8];	/* the command's text options (min == max == 0) */
 };
 
 struct command;
 typedef int (*run_fn)(struct ctl *, const struct command *, int, char **,
 		      const long *);
 
-/* per-command options: long name, short letter, argument name, range */
+/*
+ * per-command options: long name, short letter, argument name, range; an
+ * option with an argument and the range 0..0 is text (ctl.sopt[i])
+ */
 struct copt {
 	const char *name;
 	int letter;
@@ -93,6 +97,20 @@ static long parse_num(const struct ctl *c, const char *what, const char *s,
 	v = strtol(s, &end, 10);
 	if (!*s || *end || errno || v < min || v > max)
 		die_usage(c, "%s '%s': not a whole number in %ld..%ld", what, s, min, max);
+	return v;
+}
+
+/* A number in [min, max], or a usage error naming @what. */
+static double parse_real(const struct ctl *c, const char *what, const char *s,
+			 double min, double max)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!*s || *end || errno || !(v >= min) || !(v <= max))
+		die_usage(c, "%s '%s': not a number in %g..%g", what, s, min, max);
 	return v;
 }
 
@@ -365,12 +383,13 @@ static void human_models(json_t *r)
 	json_t *e;
 	size_t i;
 
-	printf("%-24s %-7s %6s %7s %6s %9s %5s %s\n", "NAME", "KIND", "INPUTS", "CLASSES",
-	       "LAYERS", "BYTES", "CARDS", "STATE");
+	printf("%-24s %-7s %6s %7s %6s %9s %5s %5s %s\n", "NAME", "KIND", "INPUTS", "CLASSES",
+	       "LAYERS", "BYTES", "CARDS", "M", "STATE");
 	json_array_foreach(json_object_get(r, "models"), i, e)
-		printf("%-24s %-7s %6lld %7lld %6lld %9lld %5lld %s%s%s\n", sget(e, "name"),
+		printf("%-24s %-7s %6lld %7lld %6lld %9lld %5lld %5lld %s%s%s%s\n", sget(e, "name"),
 		       sget(e, "kind"), iget(e, "inputs"), iget(e, "classes"),
-		       iget(e, "layers"), iget(e, "bytes"), iget(e, "cards"),
+		       iget(e, "layers"), iget(e, "bytes"), iget(e, "cards"), iget(e, "m"),
+		       json_is_true(json_object_get(e, "default")) ? "default, " : "",
 		       json_is_string(json_object_get(e, "state")) ? sget(e, "state") : "serving",
 		       json_is_string(json_object_get(e, "replaces")) ? ", replaces " : "",
 		       json_is_string(json_object_get(e, "replaces")) ? sget(e, "replaces") : "");
@@ -537,6 +556,8 @@ static int run_load(struct ctl *c, const struct command *cmd, int argc, char **a
 		return 1;
 	if (m > 0)
 		json_object_set_new(req, "m", json_integer(m));
+	if (opt[2])
+		json_object_set_new(req, "add", json_true());
 	rc = session(c);
 	if (rc)
 		json_decref(req);
@@ -634,8 +655,11 @@ static void human_infer(json_t *r)
 	json_t *mean = json_object_get(r, "mean"), *p, *v;
 	size_t i, j, n = (size_t)iget(r, "n");
 
-	printf("# input class p_max U_p U_a U_e (model %s, card %lld, M %lld)\n",
-	       sget(r, "model"), iget(r, "card"), iget(r, "m"));
+	json_t *mu = json_object_get(r, "m_used"), *ab = json_object_get(r, "abstain");
+
+	printf("# input class p_max U_p U_a U_e%s%s (model %s, card %lld, M %lld)\n",
+	       mu ? " m" : "", ab ? " abstain" : "", sget(r, "model"), iget(r, "card"),
+	       iget(r, "m"));
 	for (i = 0; i < n; i++) {
 		size_t best = 0;
 
@@ -643,11 +667,16 @@ static void human_infer(json_t *r)
 		json_array_foreach(p, j, v)
 			if (json_number_value(v) > json_number_value(json_array_get(p, best)))
 				best = j;
-		printf("%zu %zu %.4f %.4f %.4f %.4f\n", i, best,
+		printf("%zu %zu %.4f %.4f %.4f %.4f", i, best,
 		       json_number_value(json_array_get(p, best)),
 		       json_number_value(json_array_get(json_object_get(r, "u_p"), i)),
 		       json_number_value(json_array_get(json_object_get(r, "u_a"), i)),
 		       json_number_value(json_array_get(json_object_get(r, "u_e"), i)));
+		if (mu)
+			printf(" %lld", (long long)json_integer_value(json_array_get(mu, i)));
+		if (ab)
+			printf(" %s", json_is_true(json_array_get(ab, i)) ? "yes" : "no");
+		putchar('\n');
 	}
 }
 
@@ -655,6 +684,8 @@ static int run_infer(struct ctl *c, const struct command *cmd, int argc, char **
 		     const long *opt)
 {
 	const char *name = argc && strcmp(argv[0], "-") ? argv[0] : "stdin";
+	double eps = c->sopt[4] ? parse_real(c, "--precision", c->sopt[4], 1e-4, 0.5) : 0;
+	double tau = c->sopt[5] ? parse_real(c, "--abstain", c->sopt[5], 1e-6, 1000) : -1;
 	FILE *f = stdin;
 	json_t *in, *req;
 
@@ -673,6 +704,12 @@ static int run_infer(struct ctl *c, const struct command *cmd, int argc, char **
 		json_object_set_new(req, "samples", json_integer(opt[0]));
 	if (opt[2])
 		json_object_set_new(req, "deadline_ms", json_integer(opt[2]));
+	if (c->sopt[3])
+		json_object_set_new(req, "name", json_string(c->sopt[3]));
+	if (eps > 0)
+		json_object_set_new(req, "precision", json_real(eps));
+	if (tau >= 0)
+		json_object_set_new(req, "abstain", json_real(tau));
 	json_object_set_new(req, "outputs", opt[1] ?
 		json_pack("[s,s,s]", "mean", "uncertainty", "per_sample") :
 		json_pack("[s,s]", "mean", "uncertainty"));
@@ -1080,6 +1117,10 @@ static const struct copt infer_opts[] = {
 	{ "samples", 'm', "S", 1, 1024, "use the first S of the card's M sampled networks" },
 	{ "per-sample", 'p', NULL, 0, 0, "also print each network's prediction (with --json)" },
 	{ "deadline-ms", 'd', "MS", 1, 3600000, "give up when not started within MS" },
+	{ "model", 'M', "NAME", 0, 0, "the resident model to use (default: the one loaded last)" },
+	{ "precision", 'e', "EPS", 0, 0, "adaptive sampling: stop each input's networks once its\n"
+	  "                           mean and entropy are within EPS (1e-4..0.5)" },
+	{ "abstain", 'a', "NATS", 0, 0, "mark inputs whose epistemic uncertainty is above NATS" },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -1101,6 +1142,8 @@ static const struct copt load_opts[] = {
 	{ "networks", 'm', "M", 1, 1024, "program M sampled networks (default: as many as fit)" },
 	{ "fd", 'f', NULL, 0, 0, "pass the open file to the daemon (SCM_RIGHTS) instead of its\n"
 	  "                           content or path: any size, no path the daemon must reach" },
+	{ "add", 'a', NULL, 0, 0, "keep the resident models: program this one beside them\n"
+	  "                           (default: it replaces them)" },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -1112,16 +1155,17 @@ static const struct copt inspect_opts[] = {
 static const struct command commands[] = {
 	{ "status", "", 0, 0, "the daemon: protocol version, uptime, cards, model, queue", NULL, run_info },
 	{ "cards", "", 0, 0, "the cards: index, PCI address, serial, state, networks, work done", NULL, run_info },
-	{ "models", "", 0, 0, "the loaded model (and a load in progress)", NULL, run_info },
+	{ "models", "", 0, 0, "the resident models (and a load in progress)", NULL, run_info },
 	{ "stats", "", 0, 0, "request and error counters, latency", NULL, run_info },
 	{ "metrics", "", 0, 0, "the Prometheus text exposition", NULL, run_info },
 	{ "load", "NAME MODEL-FILE", 2, 3,
-	  "calibrate the cards if needed and program the model; the serving model is\n"
-	  "replaced only if a card succeeds. A file too large for one request line\n"
+	  "calibrate the cards if needed and program the model; it replaces the\n"
+	  "resident models (with --add: joins them; up to 8, each with its own\n"
+	  "networks) only if a card succeeds. A file too large for one request line\n"
 	  "(about 768 KiB) is sent by path: the daemon must be able to read it;\n"
 	  "with --fd the open file itself is passed to the daemon",
 	  load_opts, run_load },
-	{ "unload", "NAME", 1, 1, "unload the model", NULL, run_unload },
+	{ "unload", "NAME", 1, 1, "unload a model (the others keep serving)", NULL, run_unload },
 	{ "infer", "[CSV-FILE|-]", 0, 1,
 	  "infer one vector per CSV line (numbers separated by ',' or blanks; '#'\n"
 	  "comments) from the file or stdin; prints class, p_max and the uncertainties",
@@ -1194,7 +1238,7 @@ static void command_help(FILE *f, const struct command *cmd)
 		snprintf(head, sizeof(head), "-%c, --%s%s%s", o->letter, o->name, o->arg ? " " : "",
 			 o->arg ? o->arg : "");
 		fprintf(f, "  %-24s %s", head, o->help);
-		if (o->arg)
+		if (o->arg && (o->min || o->max))
 			fprintf(f, " (%ld..%ld)", o->min, o->max);
 		fprintf(f, "\n");
 	}
@@ -1291,7 +1335,10 @@ int main(int argc, char **argv)
 
 			if (q->letter != o)
 				continue;
-			if (q->arg) {
+			if (q->arg && !q->min && !q->max) {
+				c.sopt[i] = optarg;
+				opt[i] = 1;
+			} else if (q->arg) {
 				char what[64];
 
 				snprintf(what, sizeof(what), "--%s", q->name);

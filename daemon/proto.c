@@ -251,7 +251,7 @@ static enum proto_err parse_infer(json_t *o, struct proto_req *r, char *msg,
 		return e;
 	r->deadline_ms = v;
 	if ((e = get_real(o, "precision", 1e-4, 0.5, &r->precision, msg, msglen)) ||
-	    (e = get_real(o, "abstain", 0.0, 1e3, &r->abstain, msg, msglen)))
+	    (e = get_real(o, "abstain", 1e-6, 1e3, &r->abstain, msg, msglen)))
 		return e;
 	return E_OK;
 }

@@ -224,6 +224,10 @@ START_TEST(t_usage_errors)
 	ck_assert_ptr_nonnull(strstr(err, "--samples 'abc': not a whole number in 1..1024"));
 	EXPECT(2, NULL, "infer", "--samples", "0");
 	EXPECT(2, NULL, "infer", "-d", "12x");
+	EXPECT(2, "1 2\n", "infer", "--precision", "0.9");
+	ck_assert_ptr_nonnull(strstr(err, "--precision '0.9': not a number in 0.0001..0.5"));
+	EXPECT(2, "1 2\n", "infer", "--abstain", "x");
+	ck_assert_ptr_nonnull(strstr(err, "--abstain 'x': not a number"));
 	EXPECT(2, "0.1,abc\n", "infer");
 	ck_assert_ptr_nonnull(strstr(err, "line 1, field 2: 'abc' is not a number"));
 	EXPECT(2, "0.1 0.2\n# c\n\n0.3\n", "infer");
@@ -284,6 +288,13 @@ START_TEST(t_requests)
 	ck_assert_ptr_nonnull(strstr(out, "0 1 0.7500 0.5600 0.5000 0.0600"));
 	r = last_request();
 	ck_assert_ptr_null(json_object_get(r, "samples"));
+	ck_assert_ptr_null(json_object_get(r, "precision"));
+	ck_assert_ptr_null(json_object_get(r, "name"));
+	EXPECT(0, "1 2\n", "infer", "--model", "moons", "--precision", "0.02", "-a", "0.1");
+	r = last_request();
+	ck_assert_str_eq(json_string_value(json_object_get(r, "name")), "moons");
+	ck_assert_double_eq_tol(json_number_value(json_object_get(r, "precision")), 0.02, 1e-12);
+	ck_assert_double_eq_tol(json_number_value(json_object_get(r, "abstain")), 0.1, 1e-12);
 	unlink(csv);
 }
 END_TEST
@@ -331,6 +342,10 @@ START_TEST(t_load_inline_and_by_path)
 	r = last_request();
 	ck_assert_str_eq(json_string_value(json_object_get(r, "data")), "YWJjZA==");
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "m")), 7);
+	ck_assert_ptr_null(json_object_get(r, "add"));
+	EXPECT(0, NULL, "load", "--add", "toy", small);
+	r = last_request();
+	ck_assert(json_is_true(json_object_get(r, "add")));
 	ck_assert_ptr_nonnull(strstr(out, "card 1: ok, M=8"));
 	/* the progress notifications, as a bar on stderr */
 	ck_assert_msg(strstr(err, "[--------------------] 0/1 cards: card 1 calibrating"), "%s", err);

@@ -197,8 +197,38 @@ START_TEST(t_load)
 	ck_assert_ptr_null(r.data);
 	ck_assert_int_eq(parse("{\"op\":\"load\",\"name\":\"m\",\"data\":\"QQ==\",\"m\":-1}"),
 			 E_BAD_REQUEST);
+	ck_assert_int_eq(parse("{\"op\":\"load\",\"name\":\"m\",\"fd\":true,\"add\":true}"), E_OK);
+	ck_assert(r.fd && r.add && !r.path[0] && !r.data);
+	ck_assert_int_eq(parse("{\"op\":\"load\",\"name\":\"m\",\"fd\":false}"), E_BAD_REQUEST);
+	ck_assert_int_eq(parse("{\"op\":\"load\",\"name\":\"m\",\"fd\":true,\"path\":\"/x\"}"),
+			 E_BAD_REQUEST);
+	ck_assert_int_eq(parse("{\"op\":\"load\",\"name\":\"m\",\"path\":\"/x\",\"add\":1}"),
+			 E_BAD_REQUEST);
+	ck_assert_int_eq(parse("{\"op\":\"load\",\"name\":\"m\",\"path\":\"/x\"}"), E_OK);
+	ck_assert(!r.add && !r.fd);
 	ck_assert_int_eq(parse("{\"op\":\"unload\",\"name\":\"m\"}"), E_OK);
 	ck_assert_int_eq(parse("{\"op\":\"unload\"}"), E_BAD_REQUEST);
+}
+END_TEST
+
+START_TEST(t_infer_adaptive)
+{
+	ck_assert_int_eq(parse("{\"op\":\"infer\",\"inputs\":[[1]],\"precision\":0.02,"
+			       "\"abstain\":0.5,\"name\":\"moons\"}"), E_OK);
+	ck_assert_double_eq_tol(r.precision, 0.02, 1e-12);
+	ck_assert_double_eq_tol(r.abstain, 0.5, 1e-12);
+	ck_assert_str_eq(r.name, "moons");
+	ck_assert_int_eq(parse("{\"op\":\"infer\",\"inputs\":[[1]]}"), E_OK);
+	ck_assert(r.precision == 0 && r.abstain == 0);
+	ck_assert_int_eq(parse("{\"op\":\"infer\",\"inputs\":[[1]],\"precision\":0.6}"),
+			 E_BAD_REQUEST);
+	ck_assert_ptr_nonnull(strstr(msg, "\"precision\" must be a number in [0.0001, 0.5]"));
+	ck_assert_int_eq(parse("{\"op\":\"infer\",\"inputs\":[[1]],\"precision\":\"x\"}"),
+			 E_BAD_REQUEST);
+	ck_assert_int_eq(parse("{\"op\":\"infer\",\"inputs\":[[1]],\"abstain\":0}"),
+			 E_BAD_REQUEST);
+	ck_assert_int_eq(parse("{\"op\":\"infer\",\"inputs\":[[1]],\"abstain\":1e4}"),
+			 E_BAD_REQUEST);
 }
 END_TEST
 
@@ -362,6 +392,7 @@ static Suite *suite(void)
 	tcase_add_test(p, t_infer_errors);
 	tcase_add_test(p, t_infer_limits);
 	tcase_add_test(p, t_load);
+	tcase_add_test(p, t_infer_adaptive);
 	tcase_add_test(p, t_cards_ops);
 	tcase_add_test(p, t_base64);
 	tcase_add_test(p, t_replies);
