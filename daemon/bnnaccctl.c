@@ -1271,7 +1271,7 @@ int main(int argc, char **argv)
 	struct option lo[16];
 	char so[64] = "+:s:jhV";
 	long opt[8] = { 0 };
-	int n = 0, i, o, nopt = 0;
+	int n = 0, i, o, nopt = 0, rc;
 
 	c.sock = getenv("BNNACCD_SOCKET");
 	if (!c.sock || !*c.sock)
@@ -1353,5 +1353,7 @@ int main(int argc, char **argv)
 	if ((unsigned)argc < cmd->min_args || (unsigned)argc > cmd->max_args)
 		die_usage(&c, "%s %s: %s", argc < (int)cmd->min_args ? "missing" : "too many",
 			  "arguments", *cmd->args ? cmd->args : "(none)");
-	return cmd->run(&c, cmd, argc, argv, opt);
+	rc = cmd->run(&c, cmd, argc, argv, opt);
+	bnd_free(c.bc);
+	return rc;
 }
