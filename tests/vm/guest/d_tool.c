@@ -26,6 +26,16 @@
  *                                ... 512N), then runs SECS seconds at the
  *                                best B; rps and latency per request of N
  *                                inputs (a request waits for its call)
+ *                                and what bnnaccd's event loop does per
+ *                                request on the card's answers (d_tool cost)
+ *   d_tool cost N M SECS         what bnnaccd's event loop does per infer
+ *                                request of N inputs on M networks, timed
+ *                                here (CPU ms): decoding the request line;
+ *                                the reply as job_reply builds it (each
+ *                                input's uncertainty recomputed from its M
+ *                                samples, the JSON written); the reply from
+ *                                uncertainties computed once per batch
+ *                                (made-up probabilities)
  *
  * The socket clients speak through daemon/client.c.
  */
@@ -192,6 +202,7 @@ out:
 struct dstat {
 	double batches, inputs, busy_s;	/* summed over its cards */
 	double loop_s, workers_s;	/* CPU: its main thread, the others */
+	double loop_sys_s;		/* of loop_s, in the kernel */
 	double self_s;			/* CPU of this process */
 	int ok;
 };
@@ -205,8 +216,8 @@ static double cpu_self(void)
 	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-/* CPU seconds of thread @tid of @pid (utime + stime), -1 if unknown. */
-static double cpu_task(int pid, const char *tid)
+/* CPU seconds of thread @tid of @pid (utime + stime; *@sys stime), -1 if unknown. */
+static double cpu_task(int pid, const char *tid, double *sys)
 {
 	char path[96], buf[1024], *p;
 	unsigned long ut, st;
@@ -224,6 +235,7 @@ static double cpu_task(int pid, const char *tid)
 	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
 			 &ut, &st) != 2)
 		return -1;
+	*sys = (double)st / (double)sysconf(_SC_CLK_TCK);
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
@@ -251,14 +263,16 @@ static void dstat_take(struct bnd *c, struct dstat *d)
 	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)cr.pid);
 	td = opendir(dir);
 	while (td && (de = readdir(td)) != NULL) {
-		double t;
+		double t, sys;
 
-		if (de->d_name[0] == '.' || (t = cpu_task((int)cr.pid, de->d_name)) < 0)
+		if (de->d_name[0] == '.' || (t = cpu_task((int)cr.pid, de->d_name, &sys)) < 0)
 			continue;
-		if (atoi(de->d_name) == (int)cr.pid)
+		if (atoi(de->d_name) == (int)cr.pid) {
 			d->loop_s += t;
-		else
+			d->loop_sys_s += sys;
+		} else {
 			d->workers_s += t;
+		}
 	}
 	if (td)
 		closedir(td);
@@ -307,10 +321,12 @@ static int run(unsigned c, double secs)
 	report(wall);
 	if (a.ok && b.ok)
 		printf(" batches=%.0f batch_inputs=%.1f card_busy=%.3f daemon_loop_cpu=%.3f "
-		       "daemon_workers_cpu=%.3f clients_cpu=%.3f", b.batches - a.batches,
+		       "daemon_loop_sys=%.3f daemon_workers_cpu=%.3f clients_cpu=%.3f",
+		       b.batches - a.batches,
 		       b.batches > a.batches ? (b.inputs - a.inputs) / (b.batches - a.batches) : 0,
 		       (b.busy_s - a.busy_s) / wall, (b.loop_s - a.loop_s) / wall,
-		       (b.workers_s - a.workers_s) / wall, (b.self_s - a.self_s) / wall);
+		       (b.loop_sys_s - a.loop_sys_s) / wall, (b.workers_s - a.workers_s) / wall,
+		       (b.self_s - a.self_s) / wall);
 	printf("\n");
 	fflush(stdout);
 	return nbad || nmismatch > nreq * nper / 10 ? 1 : 0;
@@ -446,6 +462,8 @@ static double direct_run(const float *x, unsigned b, double secs, unsigned min_c
 	return (double)calls * b / (t - t0);
 }
 
+static int cost_run(unsigned m, double *probs, const char *what, double secs);
+
 /*
  * direct: the inputs/s of each batch size of @list (or N, 2N, .. 512N),
  * then SECS at the best one, reported as the clients' runs are.
@@ -477,6 +495,9 @@ static int direct(double secs, const char *list)
 		return 1;
 	for (i = 0; i < bs[best]; i++)
 		input(i % nper, x + 2 * i);
+	/* the first call of a network learns its ADC ranges: not measured */
+	if (direct_run(x, nper, 0, 1, 0, &cpu) < 0)
+		return 1;
 	best = 0;
 	for (i = 0; i < nb; i++) {
 		rate[i] = direct_run(x, bs[i], 1.5, 2, 0, &cpu);
@@ -496,8 +517,155 @@ static int direct(double secs, const char *list)
 	printf("d_tool direct: batch=%u clients=1 ", bs[best]);
 	report(bnd_now() - t0);
 	printf(" cpu=%.3f\n", cpu);
+	fflush(stdout);
+	/* what the daemon's event loop does per request, on the card's answers */
+	{
+		struct bnnacc_result r;
+		char err[256] = "";
+
+		if (bnnacc_infer(net, x, nper, &r, err, sizeof(err))) {
+			fprintf(stderr, "d_tool direct: %s\n", err);
+			free(x);
+			return 1;
+		}
+		cost_run(r.m, r.probs, "card", 2);
+		bnnacc_result_free(&r);
+	}
 	free(x);
 	return nbad ? 1 : 0;
+}
+
+/* ---- the daemon's JSON work per request, timed alone ---------------------- */
+
+/* CPU seconds per call of @fn(@ctx) over about @secs. */
+static double per_call(void (*fn)(void *), void *ctx, double secs)
+{
+	double c0 = cpu_self(), t0 = bnd_now();
+	unsigned k = 0;
+
+	do
+		fn(ctx);
+	while (++k < 3 || bnd_now() - t0 < secs);
+	return (cpu_self() - c0) / k;
+}
+
+struct cost {
+	const char *line;		/* the request line, version 2 */
+	unsigned n, m;
+	double *probs;			/* [n][m][3] */
+	double mu[3 * 60], up[60], ua[60], ue[60];
+};
+
+/* Decode the request line and its inputs into floats (proto_parse's work). */
+static void cost_parse(void *arg)
+{
+	struct cost *k = arg;
+	json_t *j = json_loads(k->line, 0, NULL), *in, *v;
+	float x[2 * 60];
+	size_t i;
+
+	in = json_object_get(json_object_get(j, "params"), "inputs");
+	json_array_foreach(in, i, v) {
+		x[2 * i] = (float)json_number_value(json_array_get(v, 0));
+		x[2 * i + 1] = (float)json_number_value(json_array_get(v, 1));
+	}
+	if (x[0] > 1e30f)	/* keep it */
+		fputc(0, stderr);
+	json_decref(j);
+}
+
+/*
+ * The reply: JSON-RPC result of each input's mean and uncertainties,
+ * written out; with k->again those are computed from its M samples as
+ * job_reply does, between the JSON calls (under TCG, floating point code
+ * interleaved with libc calls runs several times slower than alone), else
+ * taken as computed once (bnnacc_infer's result for the batch).
+ */
+struct cost_reply_arg {
+	struct cost *k;
+	int again;
+};
+
+static void cost_reply(void *arg)
+{
+	struct cost_reply_arg *ra = arg;
+	struct cost *k = ra->k;
+	json_t *mean = json_array(), *up = json_array(), *ua = json_array(), *ue = json_array();
+	json_t *r;
+	unsigned i, c;
+	char *s;
+
+	for (i = 0; i < k->n; i++) {
+		json_t *row = json_array();
+
+		if (ra->again) {
+			struct bnnacc_result view = {
+				.m = k->m, .n = 1, .c = 3, .probs = k->probs + (size_t)i * k->m * 3,
+				.mean = k->mu + 3 * i, .u_p = &k->up[i], .u_a = &k->ua[i],
+				.u_e = &k->ue[i],
+			};
+
+			bnnacc_uncertainty(&view);
+		}
+		for (c = 0; c < 3; c++)
+			json_array_append_new(row, json_real(k->mu[3 * i + c]));
+		json_array_append_new(mean, row);
+		json_array_append_new(up, json_real(k->up[i]));
+		json_array_append_new(ua, json_real(k->ua[i]));
+		json_array_append_new(ue, json_real(k->ue[i]));
+	}
+	r = json_pack("{s:s,s:i,s:{s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:o}}", "jsonrpc", "2.0",
+		      "id", 12345, "result", "model", "toy", "card", 0, "m", (int)k->m,
+		      "n", (int)k->n, "mean", mean, "u_p", up, "u_a", ua, "u_e", ue);
+	s = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(9));
+	free(s);
+	json_decref(r);
+}
+
+/*
+ * The costs for nper inputs of the [nper][@m][3] probabilities @probs
+ * (@what: where they come from).
+ */
+static int cost_run(unsigned m, double *probs, const char *what, double secs)
+{
+	struct cost k = { .n = nper, .m = m, .probs = probs };
+	char *params = infer_params(), *line;
+	double a, b, c;
+
+	line = params ? malloc(strlen(params) + 80) : NULL;
+	if (!line)
+		return 1;
+	sprintf(line, "{\"jsonrpc\":\"2.0\",\"method\":\"infer\",\"params\":%s,\"id\":12345}", params);
+	k.line = line;
+	a = per_call(cost_parse, &k, secs);
+	b = per_call(cost_reply, &(struct cost_reply_arg){ &k, 1 }, secs);
+	c = per_call(cost_reply, &(struct cost_reply_arg){ &k, 0 }, secs);
+	printf("d_tool cost: probs=%s n=%u m=%u parse_ms=%.3f reply_ms=%.3f reply_reuse_ms=%.3f\n",
+	       what, nper, m, a * 1e3, b * 1e3, c * 1e3);
+	free(params);
+	free(line);
+	return 0;
+}
+
+/* cost N M SECS: on made-up probabilities (0.2 .. 0.8 and the rest) */
+static int cost(unsigned m, double secs)
+{
+	double *probs = malloc((size_t)nper * m * 3 * sizeof(double));
+	unsigned i;
+	int ret;
+
+	if (!probs)
+		return 1;
+	for (i = 0; i < nper * m; i++) {
+		double p = 0.2 + 0.6 * (double)(i % 7) / 7;
+
+		probs[3 * i] = p;
+		probs[3 * i + 1] = (1 - p) * 0.7;
+		probs[3 * i + 2] = (1 - p) * 0.3;
+	}
+	ret = cost_run(m, probs, "made-up", secs);
+	free(probs);
+	return ret;
 }
 
 int main(int argc, char **argv)
@@ -558,6 +726,14 @@ int main(int argc, char **argv)
 		}
 		return run_list(argv[3], secs);
 	}
+	if (argc == 5 && !strcmp(argv[1], "cost")) {
+		unsigned n = (unsigned)atoi(argv[2]), m = (unsigned)atoi(argv[3]);
+
+		if (n == 0 || n > 60 || m == 0 || m > 1024)
+			return 2;
+		nper = n;
+		return cost(m, atof(argv[4]));
+	}
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "direct")) {
 		secs = atof(argv[2]);
 		nper = (unsigned)atoi(argv[3]);
@@ -567,6 +743,6 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "usage: d_tool model PATH | csv N | reset INDEX | "
 		"clients SOCK C[,C..] SECS N [check] [v2] | flood SOCK K N [close] | "
-		"direct SECS N [B,B..]\n");
+		"direct SECS N [B,B..] | cost N M SECS\n");
 	return 2;
 }
