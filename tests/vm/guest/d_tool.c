@@ -317,8 +317,9 @@ static int run(unsigned c, double secs)
 	if (a.ok)
 		dstat_take(ctl, &b);
 	bnd_free(ctl);
-	printf("d_tool clients: clients=%u version=%d ", c, version);
+	printf("d_tool clients: clients=%u ", c);
 	report(wall);
+	printf(" version=%d", version);
 	if (a.ok && b.ok)
 		printf(" batches=%.0f batch_inputs=%.1f card_busy=%.3f daemon_loop_cpu=%.3f "
 		       "daemon_loop_sys=%.3f daemon_workers_cpu=%.3f clients_cpu=%.3f",
